@@ -1,0 +1,1 @@
+"""repoqa's indexer: scan, parse, chunk and store a repository, incrementally."""

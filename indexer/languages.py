@@ -1,0 +1,150 @@
+"""Which languages repoqa knows: file extensions, grammars, tag queries, node types."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path, PurePosixPath
+
+from .errors import IndexerError
+
+QUERY_DIR = Path(__file__).parent / "queries"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LanguageSpec:
+    """What the parser needs to know about one language. Adding a language = a spec + a .scm."""
+
+    name: str
+    extensions: tuple[str, ...]
+    grammar_module: str  # the PyPI grammar wheel's module
+    grammar_function: str = "language"
+    queries: tuple[str, ...]  # .scm files under indexer/queries, concatenated in order
+    # Nodes that wrap a definition and belong to it (decorators, `export`, templates).
+    wrappers: frozenset[str] = frozenset()
+    # Statement-list nodes a large definition may be split along.
+    bodies: frozenset[str] = frozenset({"block", "statement_block", "compound_statement",
+                                        "declaration_list", "class_body", "field_declaration_list",
+                                        "body", "interface_body", "enum_body"})
+
+
+LANGUAGES: dict[str, LanguageSpec] = {
+    spec.name: spec
+    for spec in (
+        LanguageSpec(
+            name="python", extensions=(".py", ".pyi", ".pyw"), grammar_module="tree_sitter_python",
+            queries=("python.scm",), wrappers=frozenset({"decorated_definition"}),
+        ),
+        LanguageSpec(
+            name="javascript", extensions=(".js", ".jsx", ".mjs", ".cjs"),
+            grammar_module="tree_sitter_javascript", queries=("ecmascript.scm", "javascript.scm"),
+            wrappers=frozenset({"export_statement"}),
+        ),
+        LanguageSpec(
+            name="typescript", extensions=(".ts", ".mts", ".cts"), grammar_module="tree_sitter_typescript",
+            grammar_function="language_typescript", queries=("ecmascript.scm", "typescript.scm"),
+            wrappers=frozenset({"export_statement", "ambient_declaration"}),
+        ),
+        LanguageSpec(
+            name="tsx", extensions=(".tsx",), grammar_module="tree_sitter_typescript",
+            grammar_function="language_tsx", queries=("ecmascript.scm", "typescript.scm"),
+            wrappers=frozenset({"export_statement", "ambient_declaration"}),
+        ),
+        LanguageSpec(name="go", extensions=(".go",), grammar_module="tree_sitter_go", queries=("go.scm",)),
+        LanguageSpec(name="rust", extensions=(".rs",), grammar_module="tree_sitter_rust", queries=("rust.scm",)),
+        LanguageSpec(name="java", extensions=(".java",), grammar_module="tree_sitter_java", queries=("java.scm",)),
+        LanguageSpec(name="c", extensions=(".c", ".h"), grammar_module="tree_sitter_c", queries=("c.scm",)),
+        LanguageSpec(
+            name="cpp", extensions=(".cc", ".cpp", ".cxx", ".c++", ".hpp", ".hh", ".hxx", ".h++", ".ipp", ".inl"),
+            grammar_module="tree_sitter_cpp", queries=("cpp.scm",),
+            wrappers=frozenset({"template_declaration"}),
+        ),
+    )
+}
+
+# Documentation and configuration indexed as plain text (chunked by paragraphs).
+TEXT_EXTENSIONS = frozenset({
+    ".md", ".markdown", ".rst", ".txt", ".adoc", ".toml", ".yaml", ".yml", ".json", ".ini", ".cfg",
+    ".conf", ".sh", ".bash", ".zsh", ".fish", ".ps1", ".bat", ".sql", ".graphql", ".proto", ".html",
+    ".htm", ".css", ".scss", ".less", ".xml", ".gradle", ".cmake", ".mk", ".tex", ".rb", ".php",
+    ".cs", ".kt", ".kts", ".scala", ".swift", ".m", ".mm", ".lua", ".pl", ".pm", ".r", ".jl",
+    ".ex", ".exs", ".erl", ".hs", ".ml", ".mli", ".clj", ".dart", ".vue", ".svelte", ".tf", ".nix",
+    ".j2", ".jinja", ".tmpl", ".tpl", ".scm", ".el", ".vim",
+})
+# Extensionless files are read and kept only when their first line is a shebang.
+SHEBANG = "shebang"
+_SHEBANG_LANGUAGES = {"python": "python", "node": "javascript", "deno": "typescript", "bun": "javascript"}
+TEXT_FILENAMES = frozenset({
+    "readme", "makefile", "dockerfile", "license", "copying", "authors", "changelog", "changes",
+    "contributing", "cmakelists.txt", "justfile", "procfile", "gemfile", "rakefile", "vagrantfile",
+    "go.mod", "build", "workspace", ".gitignore", ".editorconfig",
+})
+
+_BY_EXTENSION = {ext: spec.name for spec in LANGUAGES.values() for ext in spec.extensions}
+
+
+def language_for(path: str, enabled: frozenset[str] | tuple[str, ...], text_files: bool) -> str:
+    """The language of a path: a parsed language, "text", or "" when repoqa does not index it."""
+    p = PurePosixPath(path)
+    suffix = p.suffix.lower()
+    lang = _BY_EXTENSION.get(suffix)
+    if lang is not None and lang in enabled:
+        return lang
+    if not text_files:
+        return ""
+    name = p.name.lower()
+    if suffix in TEXT_EXTENSIONS or name in TEXT_FILENAMES or p.stem.lower() in TEXT_FILENAMES:
+        return "text"
+    if not suffix:
+        return SHEBANG
+    return ""
+
+
+def language_of_script(first_line: bytes, enabled: frozenset[str] | tuple[str, ...]) -> str:
+    """The language a `#!` line names (python, node, ...), "text" for other interpreters,
+    "" when there is no shebang."""
+    if not first_line.startswith(b"#!"):
+        return ""
+    words = first_line[2:].decode("utf-8", "replace").replace("/", " ").split()
+    for word in reversed(words[:4]):
+        for prefix, lang in _SHEBANG_LANGUAGES.items():
+            if word.startswith(prefix) and lang in enabled:
+                return lang
+    return "text"
+
+
+@cache
+def grammar(name: str):  # -> tree_sitter.Language
+    import tree_sitter
+
+    spec = LANGUAGES[name]
+    try:
+        module = importlib.import_module(spec.grammar_module)
+    except ImportError as exc:  # pragma: no cover - the grammars are dependencies
+        raise IndexerError(f"the grammar for {name} is not installed ({spec.grammar_module})") from exc
+    return tree_sitter.Language(getattr(module, spec.grammar_function)())
+
+
+def query_source(name: str) -> str:
+    return "\n".join((QUERY_DIR / f).read_text(encoding="utf-8") for f in LANGUAGES[name].queries)
+
+
+@cache
+def compiled_query(name: str):  # -> tree_sitter.Query, compiled once per process
+    import tree_sitter
+
+    try:
+        return tree_sitter.Query(grammar(name), query_source(name))
+    except tree_sitter.QueryError as exc:
+        raise IndexerError(f"tag queries for {name} do not compile: {exc}") from exc
+
+
+def queries_digest(languages: tuple[str, ...] | frozenset[str]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(languages):
+        if name in LANGUAGES:
+            h.update(name.encode())
+            h.update(query_source(name).encode())
+    return h.hexdigest()[:16]

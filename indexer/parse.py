@@ -1,0 +1,301 @@
+"""Parse one file with tree-sitter and extract definitions, references and chunks."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+
+from .chunk import Piece, chunk_code, chunk_text
+from .languages import LANGUAGES, compiled_query, grammar
+from .options import IndexOptions
+from .records import Chunk, FileRecord, ParsedFile, Reference, Symbol
+from .text import content_hash, line_token_estimates, search_terms
+
+_MAX_SIGNATURE = 240
+_MAX_DOC = 2000
+_MAX_SCOPE = 120
+_CLASS_KINDS = frozenset({"class", "interface", "struct", "trait", "impl", "enum"})
+_WS = re.compile(r"\s+")
+_COMMENT_MARKERS = re.compile(r"^\s*(?:/\*\*?|\*/|\*|///?|//!|#)\s?", re.M)
+
+
+@dataclass(slots=True)
+class _Def:
+    name: str
+    kind: str
+    node: object  # the definition node (for its body when it must be split)
+    start_byte: int
+    end_byte: int
+    start_line: int  # 1-based, the wrapper's start when wrapped (decorators, export)
+    end_line: int
+    head_line: int  # first line of its doc comment, or start_line
+    start_col: int
+    end_col: int
+    scope: str
+    signature: str
+    doc: str
+    qualname: str = ""
+    parent: "_Def | None" = None
+
+
+_parsers: dict[str, object] = {}
+
+
+def _parser(language: str):
+    parser = _parsers.get(language)
+    if parser is None:
+        import tree_sitter
+
+        parser = _parsers[language] = tree_sitter.Parser(grammar(language))
+    return parser
+
+
+def parse_source(path: str, language: str, data: bytes, options: IndexOptions,
+                 record: FileRecord) -> ParsedFile:
+    """Extract symbols, references and chunks from the bytes of one file.
+
+    `data` must be valid UTF-8 (the caller replaces invalid bytes). A syntax error is
+    not fatal: tree-sitter recovers, and whatever it recovered is kept.
+    """
+    text = data.decode("utf-8")
+    lines = text.splitlines()
+    estimates = line_token_estimates(lines)
+    if language == "text" or language not in LANGUAGES:
+        pieces = chunk_text(lines, estimates, options.chunk_max_tokens)
+        return _finish(path, record, lines, estimates, (), (), pieces, 0)
+
+    tree = _parser(language).parse(data)
+    root = tree.root_node
+    spec = LANGUAGES[language]
+    matches = _run_query(language, root)
+    defs, def_name_nodes = _definitions(matches, data, spec.wrappers)
+    refs = _references(matches, data, defs, def_name_nodes)
+    pieces = chunk_code(lines, estimates, defs, options.chunk_max_tokens, options.chunk_min_tokens,
+                        spec.bodies)
+    errors = _count_errors(root) if root.has_error else 0
+    return _finish(path, record, lines, estimates, _symbols(defs), refs, pieces, errors)
+
+
+def _run_query(language: str, root) -> list:
+    import tree_sitter
+
+    cursor = tree_sitter.QueryCursor(compiled_query(language))
+    return cursor.matches(root)
+
+
+def _text(data: bytes, node) -> str:
+    return data[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+
+def _definitions(matches: list, data: bytes, wrappers: frozenset[str]) -> tuple[list[_Def], set[int]]:
+    found: dict[tuple[int, int, str], _Def] = {}
+    name_nodes: set[int] = set()
+    for _, caps in matches:
+        kind = node = None
+        for key, nodes in caps.items():
+            if key.startswith("definition."):
+                kind, node = key[11:], nodes[0]
+                break
+        if node is None or "name" not in caps:
+            continue
+        name_node = caps["name"][0]
+        name = _text(data, name_node)
+        key = (node.start_byte, node.end_byte, name)
+        doc_nodes = caps.get("doc", ())
+        existing = found.get(key)
+        if existing is not None:
+            if doc_nodes and not existing.doc:
+                existing.doc, existing.head_line = _doc(doc_nodes, data, existing.start_line)
+            continue
+        name_nodes.add(name_node.start_byte)
+        outer = node
+        while outer.parent is not None and outer.parent.type in wrappers:
+            outer = outer.parent
+        start_line = outer.start_point[0] + 1
+        doc, head_line = _doc(doc_nodes, data, start_line) if doc_nodes else ("", start_line)
+        scope_nodes = caps.get("scope")
+        found[key] = _Def(
+            name=name, kind=kind, node=node, start_byte=outer.start_byte, end_byte=node.end_byte,
+            start_line=start_line, end_line=node.end_point[0] + 1, head_line=head_line,
+            start_col=outer.start_point[1], end_col=node.end_point[1],
+            scope=_text(data, scope_nodes[0]) if scope_nodes else "",
+            signature=_signature(node, data), doc=doc,
+        )
+    defs = sorted(found.values(), key=lambda d: (d.start_byte, -d.end_byte))
+    # A function directly inside a class-like definition is a method, whatever the grammar says.
+    stack: list[_Def] = []
+    for d in defs:
+        while stack and stack[-1].end_byte <= d.start_byte:
+            stack.pop()
+        d.parent = stack[-1] if stack else None
+        if d.scope:
+            d.qualname = f"{d.scope}.{d.name}"
+        elif d.parent is not None:
+            d.qualname = f"{d.parent.qualname}.{d.name}"
+        else:
+            d.qualname = d.name
+        if d.kind == "function" and d.parent is not None and d.parent.kind in _CLASS_KINDS:
+            d.kind = "method"
+        stack.append(d)
+    return defs, name_nodes
+
+
+def _signature(node, data: bytes) -> str:
+    body = node.child_by_field_name("body")
+    end = body.start_byte if body is not None and body.start_byte > node.start_byte else node.end_byte
+    head = data[node.start_byte:end].decode("utf-8", "replace")
+    if body is None:
+        head = head.split("\n", 1)[0]
+    if "\n" in head:  # drop comment lines between a signature and its body
+        head = "\n".join(x for x in head.split("\n") if not x.lstrip().startswith(("#", "//", "/*", "*")))
+    head = _WS.sub(" ", head).strip().rstrip("{").rstrip()
+    return head[:_MAX_SIGNATURE]
+
+
+def _doc(nodes: list, data: bytes, def_line: int) -> tuple[str, int]:
+    """The doc text and the line it starts on. Comments must touch the definition."""
+    if len(nodes) == 1 and nodes[0].type in ("string", "string_literal"):
+        raw = _text(data, nodes[0])
+        return _clean_docstring(raw), def_line
+    kept = []
+    expect = def_line
+    for n in sorted(nodes, key=lambda n: n.start_byte, reverse=True):
+        if n.end_point[0] + 1 < expect - 1:
+            break
+        kept.append(n)
+        expect = n.start_point[0] + 1
+    if not kept:
+        return "", def_line
+    kept.reverse()
+    text = "\n".join(_COMMENT_MARKERS.sub("", _text(data, n)).rstrip("*/ \n") for n in kept)
+    return text.strip()[:_MAX_DOC], kept[0].start_point[0] + 1
+
+
+def _clean_docstring(raw: str) -> str:
+    s = raw.lstrip("rbuRBU")
+    for q in ('"""', "'''", '"', "'"):
+        if s.startswith(q) and s.endswith(q) and len(s) >= 2 * len(q):
+            s = s[len(q):-len(q)]
+            break
+    lines = s.strip().splitlines()
+    if len(lines) > 1:
+        indent = min((len(x) - len(x.lstrip()) for x in lines[1:] if x.strip()), default=0)
+        lines = [lines[0]] + [x[indent:] for x in lines[1:]]
+    return "\n".join(lines).strip()[:_MAX_DOC]
+
+
+def _innermost(defs: list[_Def], starts: list[int], byte: int) -> str:
+    """Qualname of the innermost definition containing `byte` (defs sorted by start).
+
+    The last definition starting at or before `byte` either contains it or has the
+    container among its ancestors, since definitions nest.
+    """
+    d = defs[i] if (i := bisect_right(starts, byte) - 1) >= 0 else None
+    while d is not None and d.end_byte <= byte:
+        d = d.parent
+    return d.qualname if d is not None else ""
+
+
+def _references(matches: list, data: bytes, defs: list[_Def], def_names: set[int]) -> list[Reference]:
+    starts = [d.start_byte for d in defs]
+    found: dict[tuple[str, int, str], Reference] = {}
+    for _, caps in matches:
+        kind = node = None
+        for key, nodes in caps.items():
+            if key.startswith("reference."):
+                kind, node = key[10:], nodes[0]
+                break
+        if node is None:
+            continue
+        name_node = caps["name"][0] if "name" in caps else None
+        module_node = caps["module"][0] if "module" in caps else None
+        if name_node is None and module_node is None:
+            continue
+        if name_node is not None and kind == "type" and name_node.start_byte in def_names:
+            continue  # the name of a definition is not a use of it
+        anchor = name_node if name_node is not None else module_node
+        module = _text(data, module_node) if module_node is not None else ""
+        alias = _text(data, caps["alias"][0]) if "alias" in caps else ""
+        scope = _text(data, caps["scope"][0])[:_MAX_SCOPE] if "scope" in caps else ""
+        enclosing = _innermost(defs, starts, node.start_byte)
+        if kind == "import" and name_node is not None and name_node.type in _RUST_USE_NODES:
+            names = list(_expand_rust_use(name_node, data, ""))
+        else:
+            names = [(_text(data, name_node) if name_node is not None else module, alias)]
+        for name, al in names:
+            key = (kind, anchor.start_byte, name)
+            prev = found.get(key)
+            if prev is not None and len(prev.scope) >= len(scope):
+                continue
+            found[key] = Reference(
+                name=name, kind=kind, line=anchor.start_point[0] + 1, col=anchor.start_point[1],
+                end_line=anchor.end_point[0] + 1, end_col=anchor.end_point[1], scope=scope,
+                module=module, alias=al, enclosing=enclosing,
+            )
+    return sorted(found.values(), key=lambda r: (r.line, r.col, r.kind, r.name))
+
+
+_RUST_USE_NODES = frozenset({"scoped_identifier", "identifier", "use_as_clause", "use_list",
+                             "scoped_use_list", "use_wildcard", "crate", "self", "super"})
+
+
+def _expand_rust_use(node, data: bytes, prefix: str):
+    """`use a::{b, c::d as e}` -> (a::b, ""), (a::c::d, "e")."""
+    t = node.type
+    join = (lambda s: f"{prefix}::{s}" if prefix else s)
+    if t == "use_as_clause":
+        path = node.child_by_field_name("path")
+        alias = node.child_by_field_name("alias")
+        yield join(_text(data, path)), _text(data, alias) if alias is not None else ""
+    elif t == "scoped_use_list":
+        path = node.child_by_field_name("path")
+        inner = join(_text(data, path)) if path is not None else prefix
+        lst = node.child_by_field_name("list")
+        if lst is not None:
+            yield from _expand_rust_use(lst, data, inner)
+    elif t == "use_list":
+        for child in node.named_children:
+            yield from _expand_rust_use(child, data, prefix)
+    elif t == "use_wildcard":
+        yield join(_text(data, node)), ""
+    else:
+        yield join(_text(data, node)), ""
+
+
+def _count_errors(root) -> int:
+    """ERROR and MISSING nodes, counted without descending into error-free subtrees."""
+    count = 0
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        if n.is_error or n.is_missing:
+            count += 1
+        elif n.has_error:
+            stack.extend(n.children)
+    return count
+
+
+def _symbols(defs: list[_Def]) -> tuple[Symbol, ...]:
+    return tuple(
+        Symbol(name=d.name, qualname=d.qualname, kind=d.kind, start_line=d.start_line,
+               start_col=d.start_col, end_line=d.end_line, end_col=d.end_col,
+               signature=d.signature, doc=d.doc, parent=d.parent.qualname if d.parent else "")
+        for d in defs
+    )
+
+
+def _finish(path: str, record: FileRecord, lines: list[str], estimates: list[int],
+            symbols: tuple[Symbol, ...], refs, pieces: list[Piece], errors: int) -> ParsedFile:
+    chunks = []
+    fts = []
+    for p in pieces:
+        body = "\n".join(lines[p.start - 1:p.end])
+        chunks.append(Chunk(
+            start_line=p.start, end_line=p.end, symbol=p.symbol, kind=p.kind, symbols=p.symbols,
+            text=body, text_hash=content_hash(body.encode("utf-8")),
+            tokens=sum(estimates[p.start - 1:p.end]),
+        ))
+        fts.append((search_terms(" ".join(p.symbols) or p.symbol), search_terms(body)))
+    return ParsedFile(record=record, symbols=symbols, references=tuple(refs), chunks=tuple(chunks),
+                      fts=tuple(fts), parse_errors=errors)

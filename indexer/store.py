@@ -1,0 +1,300 @@
+"""The SQLite store: files, symbols, references, chunks and their full-text index."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+from .errors import IndexNotFound, StoreError
+from .options import FORMAT_VERSION
+from .records import Chunk, FileRecord, ParsedFile, Reference, Symbol
+
+DB_NAME = "index.db"
+FTS_WEIGHTS = (2.0, 4.0, 1.0)  # path, symbols, body
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    language TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    lines INTEGER NOT NULL DEFAULT 0,
+    skip_reason TEXT NOT NULL DEFAULT '',
+    skip_detail TEXT NOT NULL DEFAULT '',
+    warnings TEXT NOT NULL DEFAULT '',
+    parse_errors INTEGER NOT NULL DEFAULT 0,
+    indexed_ns INTEGER NOT NULL
+);
+CREATE TABLE symbols (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL,
+    name TEXT NOT NULL, qualname TEXT NOT NULL, kind TEXT NOT NULL,
+    start_line INTEGER NOT NULL, start_col INTEGER NOT NULL,
+    end_line INTEGER NOT NULL, end_col INTEGER NOT NULL,
+    signature TEXT NOT NULL, doc TEXT NOT NULL, parent TEXT NOT NULL
+);
+CREATE TABLE refs (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL,
+    name TEXT NOT NULL, kind TEXT NOT NULL,
+    line INTEGER NOT NULL, col INTEGER NOT NULL, end_line INTEGER NOT NULL, end_col INTEGER NOT NULL,
+    scope TEXT NOT NULL, module TEXT NOT NULL, alias TEXT NOT NULL, enclosing TEXT NOT NULL
+);
+-- AUTOINCREMENT: a chunk id is never reused, so a vector keyed by an old id can't be mistaken.
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL,
+    start_line INTEGER NOT NULL, end_line INTEGER NOT NULL,
+    symbol TEXT NOT NULL, kind TEXT NOT NULL, symbols TEXT NOT NULL,
+    text TEXT NOT NULL, text_hash TEXT NOT NULL, tokens INTEGER NOT NULL
+);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    path, symbols, body, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE INDEX symbols_file ON symbols(file_id);
+CREATE INDEX symbols_name ON symbols(name);
+CREATE INDEX symbols_qualname ON symbols(qualname);
+CREATE INDEX refs_file ON refs(file_id);
+CREATE INDEX refs_name ON refs(name);
+CREATE INDEX chunks_file ON chunks(file_id);
+CREATE INDEX chunks_hash ON chunks(text_hash);
+"""
+
+
+def db_path(index_dir: Path) -> Path:
+    return index_dir / DB_NAME
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    try:
+        if readonly:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
+                                   isolation_level=None, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        return conn
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open the index at {path}: {exc}") from exc
+
+
+class FileState(NamedTuple):
+    """What the store knows of a path, enough to decide whether to read it again."""
+
+    id: int
+    size: int
+    mtime_ns: int
+    indexed_ns: int
+    content_hash: str
+    skip_reason: str
+    language: str  # for a file skipped for its content: the language it was read as
+
+
+class Store:
+    """One index database. Writers use `transaction()`; readers see only committed states."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path):
+        self.conn = conn
+        self.path = path
+
+    # -- opening -----------------------------------------------------------------
+
+    @classmethod
+    def open_reader(cls, index_dir: Path) -> "Store":
+        path = db_path(index_dir)
+        if not path.is_file():
+            raise IndexNotFound(f"no index at {index_dir}; run `repoqa index` first")
+        store = cls(_connect(path, readonly=True), path)
+        if not store.has_schema():
+            store.close()
+            raise IndexNotFound(f"the index at {index_dir} is empty; run `repoqa index`")
+        return store
+
+    @classmethod
+    def open_writer(cls, index_dir: Path) -> "Store":
+        index_dir.mkdir(parents=True, exist_ok=True)
+        return cls(_connect(db_path(index_dir), readonly=False), db_path(index_dir))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def has_schema(self) -> bool:
+        try:
+            row = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"the index at {self.path} is unreadable: {exc}") from exc
+        return row is not None
+
+    # -- metadata ----------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        if not self.has_schema():
+            return {}
+        return dict(self.conn.execute("SELECT key, value FROM meta"))
+
+    def set_meta(self, **values: object) -> None:
+        self.conn.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()],
+        )
+
+    # -- writing -----------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic update: readers see the state before it or after it, never between."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def reset_schema(self) -> None:
+        """Drop everything and create the current schema (inside the caller's transaction)."""
+        for (name,) in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+                "AND name NOT LIKE 'chunks_fts_%'").fetchall():
+            self.conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+        for stmt in _SCHEMA.split(";"):
+            if stmt.strip():
+                self.conn.execute(stmt)
+        # Field weights for ranking: a match in a symbol name counts most, then the path.
+        self.conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('rank', ?)",
+                          (f"bm25({FTS_WEIGHTS[0]}, {FTS_WEIGHTS[1]}, {FTS_WEIGHTS[2]})",))
+        self.set_meta(format_version=str(FORMAT_VERSION))
+
+    def file_states(self) -> dict[str, "FileState"]:
+        return {
+            row[0]: FileState(*row[1:])
+            for row in self.conn.execute(
+                "SELECT path, id, size, mtime_ns, indexed_ns, content_hash, skip_reason, language "
+                "FROM files")
+        }
+
+    def _clear_file(self, file_id: int) -> None:
+        c = self.conn
+        c.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE file_id = ?)",
+                  (file_id,))
+        c.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+        c.execute("DELETE FROM symbols WHERE file_id = ?", (file_id,))
+        c.execute("DELETE FROM refs WHERE file_id = ?", (file_id,))
+
+    def remove_file(self, file_id: int) -> None:
+        self._clear_file(file_id)
+        self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+
+    def touch_file(self, file_id: int, size: int, mtime_ns: int, indexed_ns: int) -> None:
+        """The content is unchanged; only its stat changed."""
+        self.conn.execute("UPDATE files SET size = ?, mtime_ns = ?, indexed_ns = ? WHERE id = ?",
+                          (size, mtime_ns, indexed_ns, file_id))
+
+    def put_file(self, file_id: int | None, rec: FileRecord, indexed_ns: int,
+                 parsed: ParsedFile | None) -> int:
+        """Insert or replace one file and everything extracted from it."""
+        c = self.conn
+        row = (rec.path, rec.language, rec.size, rec.mtime_ns, rec.content_hash, rec.lines,
+               rec.skip_reason, rec.skip_detail, ",".join(rec.warnings),
+               parsed.parse_errors if parsed else 0, indexed_ns)
+        if file_id is None:
+            file_id = c.execute(
+                "INSERT INTO files(path, language, size, mtime_ns, content_hash, lines, skip_reason, "
+                "skip_detail, warnings, parse_errors, indexed_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                row).lastrowid
+        else:
+            self._clear_file(file_id)
+            c.execute(
+                "UPDATE files SET path=?, language=?, size=?, mtime_ns=?, content_hash=?, lines=?, "
+                "skip_reason=?, skip_detail=?, warnings=?, parse_errors=?, indexed_ns=? WHERE id=?",
+                (*row, file_id))
+        if parsed is None:
+            return file_id
+        c.executemany(
+            "INSERT INTO symbols(file_id, name, qualname, kind, start_line, start_col, end_line, "
+            "end_col, signature, doc, parent) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [(file_id, s.name, s.qualname, s.kind, s.start_line, s.start_col, s.end_line, s.end_col,
+              s.signature, s.doc, s.parent) for s in parsed.symbols])
+        c.executemany(
+            "INSERT INTO refs(file_id, name, kind, line, col, end_line, end_col, scope, module, alias, "
+            "enclosing) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [(file_id, r.name, r.kind, r.line, r.col, r.end_line, r.end_col, r.scope, r.module,
+              r.alias, r.enclosing) for r in parsed.references])
+        for ch, (symbol_terms, body_terms) in zip(parsed.chunks, parsed.fts):
+            chunk_id = c.execute(
+                "INSERT INTO chunks(file_id, start_line, end_line, symbol, kind, symbols, text, "
+                "text_hash, tokens) VALUES (?,?,?,?,?,?,?,?,?)",
+                (file_id, ch.start_line, ch.end_line, ch.symbol, ch.kind, " ".join(ch.symbols),
+                 ch.text, ch.text_hash, ch.tokens)).lastrowid
+            c.execute("INSERT INTO chunks_fts(rowid, path, symbols, body) VALUES (?,?,?,?)",
+                      (chunk_id, rec.path, symbol_terms, body_terms))
+        return file_id
+
+    # -- reading -----------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        c = self.conn
+        one = lambda q: c.execute(q).fetchone()[0]  # noqa: E731
+        return {
+            "files": one("SELECT count(*) FROM files WHERE skip_reason = ''"),
+            "files_skipped": one("SELECT count(*) FROM files WHERE skip_reason != ''"),
+            "symbols": one("SELECT count(*) FROM symbols"),
+            "references": one("SELECT count(*) FROM refs"),
+            "chunks": one("SELECT count(*) FROM chunks"),
+        }
+
+    def languages(self) -> dict[str, int]:
+        return dict(self.conn.execute(
+            "SELECT language, count(*) FROM files WHERE skip_reason = '' GROUP BY language "
+            "ORDER BY count(*) DESC"))
+
+    def skipped(self) -> dict[str, int]:
+        return dict(self.conn.execute(
+            "SELECT skip_reason, count(*) FROM files WHERE skip_reason != '' GROUP BY skip_reason "
+            "ORDER BY count(*) DESC"))
+
+    def file_hashes(self, paths: list[str]) -> dict[str, str]:
+        out = {}
+        for i in range(0, len(paths), 500):
+            part = paths[i:i + 500]
+            q = f"SELECT path, content_hash FROM files WHERE path IN ({','.join('?' * len(part))})"
+            out.update(self.conn.execute(q, part))
+        return out
+
+    def symbols_in(self, path: str) -> list[Symbol]:
+        rows = self.conn.execute(
+            "SELECT s.name, s.qualname, s.kind, s.start_line, s.start_col, s.end_line, s.end_col, "
+            "s.signature, s.doc, s.parent FROM symbols s JOIN files f ON f.id = s.file_id "
+            "WHERE f.path = ? ORDER BY s.start_line, s.start_col", (path,))
+        return [Symbol(*r) for r in rows]
+
+    def references_in(self, path: str) -> list[Reference]:
+        rows = self.conn.execute(
+            "SELECT r.name, r.kind, r.line, r.col, r.end_line, r.end_col, r.scope, r.module, r.alias, "
+            "r.enclosing FROM refs r JOIN files f ON f.id = r.file_id WHERE f.path = ? "
+            "ORDER BY r.line, r.col, r.kind, r.name", (path,))
+        return [Reference(*r) for r in rows]
+
+    def chunks_in(self, path: str) -> list[Chunk]:
+        rows = self.conn.execute(
+            "SELECT c.start_line, c.end_line, c.symbol, c.kind, c.symbols, c.text, c.text_hash, c.tokens "
+            "FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.start_line",
+            (path,))
+        return [Chunk(a, b, s, k, tuple(ss.split()) if ss else (), t, h, n) for a, b, s, k, ss, t, h, n in rows]
+
+    def integrity_check(self) -> str:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0]
+

@@ -1,0 +1,59 @@
+"""Text helpers shared by indexing and search: identifier splitting, token estimates, hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+# Identifiers with an inner case change or a letter-digit boundary: parseHTTPResponse, utf8Decode.
+_CAMEL = re.compile(r"[A-Za-z0-9]*(?:[a-z0-9][A-Z]|[A-Z][A-Z][a-z])[A-Za-z0-9]*")
+_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
+
+# Characters per token assumed until a model tokenizer is configured (code averages 3-4).
+CHARS_PER_TOKEN = 3.0
+
+
+def split_identifier(word: str) -> list[str]:
+    """`parseHTTPResponse` -> [parse, http, response]; snake_case splits on the underscores."""
+    out: list[str] = []
+    for piece in word.split("_"):
+        if piece:
+            out.extend(p.lower() for p in _PARTS.findall(piece))
+    return out
+
+
+def search_terms(text: str) -> str:
+    """The text as the full-text index sees it: the original plus camelCase words split.
+
+    SQLite's unicode61 tokenizer already splits on `_` and punctuation and folds case,
+    so only identifiers with inner case changes need their parts appended.
+    """
+    extra = [" ".join(split_identifier(m)) for m in _CAMEL.findall(text)]
+    if not extra:
+        return text
+    return text + "\n" + " ".join(extra)
+
+
+def query_words(query: str) -> list[str]:
+    """Lower-cased words of a query, identifiers split the way search_terms splits them."""
+    words: list[str] = []
+    for token in _WORD.findall(query):
+        parts = split_identifier(token)
+        words.extend(parts)
+        joined = "".join(parts)
+        if len(parts) > 1 and joined not in words:
+            words.append(joined)  # a query for `parse_http_response` also matches `parsehttpresponse`
+    return words
+
+
+def line_token_estimates(lines: list[str]) -> list[int]:
+    return [int(len(s) / CHARS_PER_TOKEN) + 1 if (s := line.strip()) else 0 for line in lines]
+
+
+def estimate_tokens(text: str) -> int:
+    return sum(line_token_estimates(text.splitlines()))
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()

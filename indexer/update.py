@@ -1,0 +1,340 @@
+"""Bring an index up to date with its work tree: the one update function every caller uses."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import stat
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import gitinfo
+from .languages import SHEBANG, language_of_script, queries_digest
+from .lock import WriterLock
+from .options import FORMAT_VERSION, IndexOptions, options_dict, options_hash
+from .parse import parse_source
+from .records import FileRecord, ParsedFile
+from .scan import INDEX_DIR, ScanEntry, scan
+from .store import Store
+from .text import content_hash
+
+log = logging.getLogger(__name__)
+
+# Files whose mtime is this close to the moment they were read may have changed within
+# the filesystem's timestamp granularity after the read: their stat is not trusted.
+RACY_NS = 2_000_000_000
+_NUL_PROBE = 8000  # like git: a NUL byte in the first 8000 bytes means binary
+_GENERATED_MARKERS = (b"@generated", b"DO NOT EDIT", b"Code generated")
+
+
+ProgressFn = Callable[[str, int, int], None]
+"""progress(stage, done, total): stages are "scan", "parse", "commit"."""
+
+
+@dataclass
+class IndexSummary:
+    root: str
+    files_seen: int = 0
+    files_parsed: int = 0
+    files_unchanged: int = 0
+    files_removed: int = 0
+    files_skipped: dict[str, int] = field(default_factory=dict)
+    warnings: dict[str, int] = field(default_factory=dict)
+    files_with_syntax_errors: int = 0
+    symbols: int = 0
+    references: int = 0
+    chunks: int = 0
+    rebuilt: str = ""  # why the index was rebuilt from scratch, "" if it was not
+    snapshot: str = ""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def index_dir_for(root: Path) -> Path:
+    return root / INDEX_DIR
+
+
+def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bool = False,
+                 progress: ProgressFn | None = None) -> IndexSummary:
+    """Scan `root`, parse what changed, and commit the new state in one transaction.
+
+    A no-op run reads no file whose size and mtime are unchanged. An interrupted run
+    (even `kill -9`) leaves the previous committed state; the next run completes it.
+    """
+    options = options or IndexOptions()
+    t0 = time.perf_counter()
+    started_ns = time.time_ns()
+    root = root.resolve()
+    progress = progress or (lambda stage, done, total: None)
+    index_dir = index_dir_for(root)
+    summary = IndexSummary(root=str(root))
+    digest = queries_digest(tuple(options.languages))
+    want_hash = options_hash(options, digest)
+
+    with WriterLock(index_dir, timeout=options.lock_timeout):
+        _ignore_index_dir(index_dir)
+        store = Store.open_writer(index_dir)
+        try:
+            meta = store.meta()
+            reason = _rebuild_reason(meta, want_hash, rebuild)
+            progress("scan", 0, 0)
+            entries = scan(root, options)
+            summary.files_seen = len(entries)
+            progress("scan", len(entries), len(entries))
+            with store.transaction():
+                if reason:
+                    summary.rebuilt = reason
+                    store.reset_schema()
+                known = store.file_states()
+                _apply(store, root, options, entries, known, started_ns, summary, progress)
+                progress("commit", 0, 1)
+                counts = store.counts()
+                summary.symbols, summary.references, summary.chunks = (
+                    counts["symbols"], counts["references"], counts["chunks"])
+                snap = gitinfo.snapshot(root, _changed_hashes(store, root))
+                summary.snapshot = snap.stamp()
+                summary.seconds = round(time.perf_counter() - t0, 3)
+                store.set_meta(
+                    format_version=str(FORMAT_VERSION), options_hash=want_hash,
+                    options=json.dumps(options_dict(options), sort_keys=True),
+                    commit=snap.commit, dirty="1" if snap.dirty else "0", dirty_digest=snap.digest,
+                    updated_ns=str(time.time_ns()), started_ns=str(started_ns),
+                    last_summary=json.dumps(summary.to_json()),
+                )
+                if reason:
+                    store.set_meta(created_ns=str(started_ns))
+            progress("commit", 1, 1)
+        finally:
+            store.close()
+    summary.seconds = round(time.perf_counter() - t0, 3)
+    return summary
+
+
+def _ignore_index_dir(index_dir: Path) -> None:
+    gi = index_dir / ".gitignore"
+    if not gi.exists():
+        index_dir.mkdir(parents=True, exist_ok=True)
+        gi.write_text("# repoqa's index: never commit it\n*\n")
+
+
+def _rebuild_reason(meta: dict[str, str], want_hash: str, forced: bool) -> str:
+    if not meta:
+        return "new index"
+    if forced:
+        return "rebuild requested"
+    if meta.get("format_version") != str(FORMAT_VERSION):
+        return f"index format {meta.get('format_version')} != {FORMAT_VERSION}"
+    if meta.get("options_hash") != want_hash:
+        return "built with other options"
+    return ""
+
+
+def _changed_hashes(store: Store, root: Path) -> dict[str, str]:
+    changed = gitinfo.changed_paths(root)
+    if changed is None:
+        return dict(store.conn.execute("SELECT path, content_hash FROM files"))
+    return store.file_hashes(changed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    path: str
+    language: str
+    known_hash: str  # the stored content hash, "" if none: equal content is not re-parsed
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Same:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def _apply(store: Store, root: Path, options: IndexOptions, entries: list[ScanEntry],
+           known: dict[str, tuple], started_ns: int, summary: IndexSummary, progress: ProgressFn) -> None:
+    skipped: Counter[str] = Counter()
+    warnings: Counter[str] = Counter()
+    tasks: list[_Task] = []
+    seen = set()
+    for e in entries:
+        seen.add(e.path)
+        old = known.get(e.path)
+        if e.skip_reason:
+            skipped[e.skip_reason] += 1
+            if e.skip_reason == "vanished":
+                seen.discard(e.path)
+            elif (old is None or old.skip_reason != e.skip_reason or old.size != e.size
+                  or old.mtime_ns != e.mtime_ns):
+                rec = FileRecord(e.path, "", e.size, e.mtime_ns, "", 0, e.skip_reason, e.skip_detail)
+                store.put_file(old.id if old else None, rec, started_ns, None)
+            continue
+        if (old is not None and old.size == e.size and old.mtime_ns == e.mtime_ns
+                and old.mtime_ns + RACY_NS < old.indexed_ns):
+            if not old.skip_reason:
+                summary.files_unchanged += 1
+                continue
+            if old.language == e.language:  # skipped for its content, which has not changed
+                skipped[old.skip_reason] += 1
+                continue
+        known_hash = old.content_hash if old is not None and not old.skip_reason else ""
+        tasks.append(_Task(e.path, e.language, known_hash, e.size))
+
+    for path, old in known.items():
+        if path not in seen:
+            store.remove_file(old.id)
+            summary.files_removed += 1
+
+    total = len(tasks)
+    progress("parse", 0, total)
+    for done, result in enumerate(_run(root, options, tasks), 1):
+        if isinstance(result, _Same):
+            old = known[result.path]
+            store.touch_file(old.id, result.size, result.mtime_ns, started_ns)
+            summary.files_unchanged += 1
+        else:
+            rec = result.record if isinstance(result, ParsedFile) else result
+            old = known.get(rec.path)
+            if rec.skip_reason == "vanished":
+                if old is not None:
+                    store.remove_file(old.id)
+                skipped["vanished"] += 1
+            else:
+                parsed = result if isinstance(result, ParsedFile) else None
+                store.put_file(old.id if old else None, rec, started_ns, parsed)
+                if rec.skip_reason:
+                    skipped[rec.skip_reason] += 1
+                else:
+                    summary.files_parsed += 1
+                    if parsed is not None and parsed.parse_errors:
+                        summary.files_with_syntax_errors += 1
+                for w in rec.warnings:
+                    warnings[w] += 1
+        progress("parse", done, total)
+    summary.files_skipped = dict(sorted(skipped.items()))
+    summary.warnings = dict(sorted(warnings.items()))
+
+
+# -- parsing, in this process or in a pool -------------------------------------------
+
+_worker_root: Path | None = None
+_worker_options: IndexOptions | None = None
+
+
+def _init_worker(root: Path, options: IndexOptions) -> None:
+    global _worker_root, _worker_options
+    _worker_root, _worker_options = root, options
+
+
+def _work(task: _Task):
+    assert _worker_root is not None and _worker_options is not None
+    return process_file(_worker_root, task.path, task.language, task.known_hash, _worker_options)
+
+
+def _workers(options: IndexOptions) -> int:
+    if options.workers:
+        return options.workers
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _run(root: Path, options: IndexOptions, tasks: list[_Task]) -> Iterator[object]:
+    workers = _workers(options)
+    if workers <= 1 or len(tasks) < options.parallel_threshold:
+        _init_worker(root, options)
+        yield from map(_work, tasks)
+        return
+    # fork is cheap and safe while this process runs no other thread; else forkserver.
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    ctx = multiprocessing.get_context(method)
+    # Larger files first so the last task does not leave one core idle.
+    order = sorted(tasks, key=lambda t: -t.size)
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(root, options)) as pool:
+        yield from pool.imap_unordered(_work, order, chunksize=4)
+
+
+def process_file(root: Path, rel: str, language: str, known_hash: str,
+                 options: IndexOptions) -> ParsedFile | FileRecord | _Same:
+    """Read one file and parse it, or say why not. Never raises for bad input."""
+    full = root / rel
+    try:
+        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return FileRecord(rel, "", st.st_size, st.st_mtime_ns, "", 0, "not_regular", "")
+            if st.st_size > options.max_file_bytes:
+                return FileRecord(rel, "", st.st_size, st.st_mtime_ns, "", 0, "too_large",
+                                  f"{st.st_size:,} bytes > max_file_bytes {options.max_file_bytes:,}")
+            data = _read_all(fd, options.max_file_bytes + 1)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        return FileRecord(rel, "", 0, 0, "", 0, "vanished", "deleted while indexing")
+    except OSError as exc:
+        reason = "symlink" if exc.errno == 40 else "unreadable"  # ELOOP: it became a symlink
+        return FileRecord(rel, "", 0, 0, "", 0, reason, exc.strerror or str(exc))
+    size, mtime = st.st_size, st.st_mtime_ns
+    if len(data) > options.max_file_bytes:
+        return FileRecord(rel, "", len(data), mtime, "", 0, "too_large", "grew while indexing")
+    digest = content_hash(data)
+    if known_hash and digest == known_hash:
+        return _Same(rel, size, mtime)
+    skip = _content_skip(data, options)
+    if skip:
+        return FileRecord(rel, language, size, mtime, digest, 0, *skip)
+    if language == SHEBANG:
+        language = language_of_script(data[:200].split(b"\n", 1)[0], options.languages)
+        if not language:
+            return FileRecord(rel, SHEBANG, size, mtime, digest, 0, "unsupported", "no extension and no #! line")
+    warnings: list[str] = []
+    if b"\0" in data:  # past the probe: keep the text, blank the NULs (offsets unchanged)
+        data = data.replace(b"\0", b" ")
+        warnings.append("nul_bytes")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        data = data.decode("utf-8", "replace").encode("utf-8")
+        warnings.append("invalid_utf8")
+    lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+    rec = FileRecord(rel, language, size, mtime, digest, lines, "", "", tuple(warnings))
+    try:
+        return parse_source(rel, language, data, options, rec)
+    except Exception as exc:  # a grammar bug must not stop the run: index it as text
+        log.warning("parsing %s as %s failed (%s); indexed as text", rel, language, exc)
+        rec = FileRecord(rel, "text", size, mtime, digest, lines, "", "", (*warnings, "parse_failed"))
+        return parse_source(rel, "text", data, options, rec)
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    parts = []
+    remaining = limit
+    while remaining > 0:
+        b = os.read(fd, min(remaining, 1 << 20))
+        if not b:
+            break
+        parts.append(b)
+        remaining -= len(b)
+    return b"".join(parts)
+
+
+def _content_skip(data: bytes, options: IndexOptions) -> tuple[str, str] | None:
+    if b"\0" in data[:_NUL_PROBE]:
+        return "binary", "NUL bytes in the first 8000 bytes"
+    head = data[:1024]
+    first_lines = head.split(b"\n", 5)[:5]
+    if any(m in line for line in first_lines for m in _GENERATED_MARKERS):
+        return "generated", "a generated-code marker in its first lines"
+    if len(data) > 4096:
+        n_lines = data.count(b"\n") + 1
+        if len(data) / n_lines > options.max_avg_line_length:
+            return "minified", f"average line of {len(data) // n_lines} bytes"
+    return None
+

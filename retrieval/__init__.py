@@ -1,0 +1,1 @@
+"""repoqa's retrieval: lexical, dense, symbol and graph search, fusion, bundles."""

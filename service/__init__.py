@@ -1,0 +1,1 @@
+"""repoqa's service layer: the CLI, configuration, and (later) the gRPC server."""

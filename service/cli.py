@@ -1,0 +1,228 @@
+"""The `repoqa` command line: index, status and search a repository."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from indexer.errors import IndexerError
+
+log = logging.getLogger("repoqa")
+
+
+class _Group(click.Group):
+    """Turns domain errors into `Error: message` and exit status 1 (usage errors stay 2)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except IndexerError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Interrupted; the index keeps its last complete state.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--repo", "repo", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The repository to work on (default: the one containing the current directory).")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+@click.version_option(package_name="repoqa")
+@click.pass_context
+def cli(ctx: click.Context, repo: Path | None, verbose: int) -> None:
+    """repoqa: ask questions about a whole repository."""
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"repo": repo}
+
+
+def _root(ctx: click.Context, path: Path | None = None) -> Path:
+    """The repository to work on: PATH or --repo as given, else the one containing the cwd."""
+    from indexer.scan import checked_root, find_root
+
+    given = path or ctx.obj.get("repo")
+    return checked_root(given) if given is not None else find_root(Path.cwd())
+
+
+def _echo_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _progress_bar(enabled: bool) -> tuple[Callable[[str, int, int], None] | None, Callable[[], None]]:
+    """A rich progress bar on a terminal, drawn without a background thread (the parser
+    forks workers, and forking beside a live thread is unsafe)."""
+    if not enabled:
+        return None, lambda: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), auto_refresh=False, transient=True, console=None)
+    tasks: dict[str, int] = {}
+    last = [0.0]
+    started = [False]
+
+    def update(stage: str, done: int, total: int) -> None:
+        if not started[0]:
+            bar.start()
+            started[0] = True
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total or None)
+        bar.update(tasks[stage], completed=done, total=total or None)
+        now = time.monotonic()
+        if now - last[0] > 0.1 or done == total:
+            last[0] = now
+            bar.refresh()
+
+    def stop() -> None:
+        if started[0]:
+            bar.stop()
+
+    return update, stop
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--rebuild", is_flag=True, help="Rebuild the index from scratch.")
+@click.option("--max-file-bytes", type=int, default=None, help="Skip files larger than this.")
+@click.option("--workers", type=int, default=None, help="Parser processes (default: one per core).")
+@click.pass_context
+def index(ctx: click.Context, path: Path | None, as_json: bool, rebuild: bool, max_file_bytes: int | None,
+          workers: int | None) -> None:
+    """Index PATH (default: the current repository), re-parsing only what changed."""
+    from indexer.update import update_index
+    from service.config import index_options
+
+    root = _root(ctx, path)
+    options = index_options(root, overrides={"max_file_bytes": max_file_bytes, "workers": workers})
+    progress, stop = _progress_bar(not as_json and sys.stderr.isatty())
+    try:
+        summary = update_index(root, options, rebuild=rebuild, progress=progress)
+    finally:
+        stop()
+    if as_json:
+        _echo_json(summary.to_json())
+        return
+    if summary.rebuilt and summary.rebuilt != "new index":
+        click.echo(f"Rebuilt the index: {summary.rebuilt}.", err=True)
+    skipped = sum(summary.files_skipped.values())
+    reasons = ", ".join(f"{k} {v:,}" for k, v in summary.files_skipped.items())
+    click.echo(
+        f"Indexed {summary.root} @ {summary.snapshot}: {summary.files_seen:,} files seen, "
+        f"{summary.files_parsed:,} parsed, {summary.files_unchanged:,} unchanged, "
+        f"{summary.files_removed:,} removed, {skipped:,} skipped{f' ({reasons})' if reasons else ''}; "
+        f"{summary.symbols:,} symbols, {summary.references:,} references, {summary.chunks:,} chunks "
+        f"in {summary.seconds:.2f} s")
+    if summary.warnings:
+        click.echo("Warnings: " + ", ".join(f"{k} {v}" for k, v in summary.warnings.items()), err=True)
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON object.")
+@click.pass_context
+def status(ctx: click.Context, path: Path | None, as_json: bool) -> None:
+    """Say what is indexed, from which commit, and whether the index is fresh."""
+    from indexer.status import index_status
+    from service.config import index_options
+
+    root = _root(ctx, path)
+    st = index_status(root, index_options(root))
+    if as_json:
+        _echo_json(st.to_json())
+        return
+    state = {
+        "fresh": "fresh",
+        "stale": f"stale: {st.changed} changed, {st.added} added, {st.removed} removed since indexing "
+                 "(run `repoqa index`)",
+        "other-options": "built with other options (run `repoqa index` to rebuild)",
+        "other-format": f"format {st.format_version}, this repoqa reads {st.current_format_version} "
+                        "(run `repoqa index` to rebuild)",
+    }[st.state]
+    commit = st.commit[:12] if st.commit else "(no commit)"
+    if st.dirty and st.commit:
+        commit += " with uncommitted changes"
+    lines = [
+        f"Repository: {st.root}",
+        f"Index:      {st.index} (format {st.format_version}), updated {st.updated_at}",
+        f"Snapshot:   {commit}" + (f"; HEAD is now {st.head_now[:12]}"
+                                   if st.head_now and st.head_now != st.commit else ""),
+        f"State:      {state}",
+    ]
+    if st.writer_pid:
+        lines.append(f"Writer:     pid {st.writer_pid} is updating the index now")
+    if st.counts:
+        c = st.counts
+        lines.append(f"Contents:   {c['files']:,} files, {c['symbols']:,} symbols, "
+                     f"{c['references']:,} references, {c['chunks']:,} chunks")
+        lines.append("Languages:  " + ", ".join(f"{k} {v:,}" for k, v in st.languages.items()))
+    if st.skipped:
+        lines.append("Skipped:    " + ", ".join(f"{k} {v:,}" for k, v in st.skipped.items()))
+    click.echo("\n".join(lines))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", "--limit", default=10, show_default=True, type=click.IntRange(1, 1000),
+              help="How many results.")
+@click.option("--json", "as_json", is_flag=True, help="Print results as a JSON list.")
+@click.pass_context
+def search(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
+    """Rank the code units that match QUERY (lexical BM25 over split identifiers)."""
+    from indexer.store import Store
+    from indexer.update import index_dir_for
+    from retrieval.lexical import search as lexical_search
+
+    if not query.strip():
+        raise click.UsageError("the query is empty")
+    root = _root(ctx)
+    store = Store.open_reader(index_dir_for(root))
+    try:
+        _check_compatible(store, root)
+        hits = lexical_search(store, query, k=limit)
+    finally:
+        store.close()
+    if as_json:
+        _echo_json([{"path": h.path, "start_line": h.start_line, "end_line": h.end_line,
+                     "symbol": h.symbol, "kind": h.kind, "score": h.score, "snippet": h.snippet}
+                    for h in hits])
+        return
+    if not hits:
+        click.echo("No matches.")
+        return
+    for i, h in enumerate(hits, 1):
+        click.echo(f"{i:>2}. {h.path}:{h.start_line}-{h.end_line}  "
+                   f"{click.style(h.symbol or '(top level)', bold=True)}  [{h.score:.2f}]")
+        for n, line in enumerate(h.snippet.splitlines(), h.snippet_line):
+            click.echo(f"    {n:>5} | {line[:160]}")
+
+
+def _check_compatible(store, root: Path) -> None:
+    """Refuse to answer from an index built by another format or with other options."""
+    from indexer.errors import IndexMismatch
+    from indexer.languages import queries_digest
+    from indexer.options import FORMAT_VERSION, options_hash
+    from service.config import index_options
+
+    meta = store.meta()
+    if meta.get("format_version") != str(FORMAT_VERSION):
+        raise IndexMismatch(f"the index has format {meta.get('format_version')}, this repoqa reads "
+                            f"{FORMAT_VERSION}; run `repoqa index` to rebuild it")
+    options = index_options(root)
+    if meta.get("options_hash") != options_hash(options, queries_digest(tuple(options.languages))):
+        raise IndexMismatch("the index was built with other options; run `repoqa index` to rebuild it")
+
+
+def main() -> None:
+    cli(prog_name="repoqa")
+
+
+if __name__ == "__main__":
+    main()
