@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import cache
 
 from .chunk import Piece, chunk_code, chunk_text
-from .languages import LANGUAGES, compiled_query, grammar
+from .languages import LANGUAGES, compiled_query, grammar, query_source
 from .options import IndexOptions
-from .records import Chunk, FileRecord, ParsedFile, Reference, Symbol
+from .records import FileRecord, ParsedFile
 from .text import content_hash, line_token_estimates, search_terms
 
 _MAX_SIGNATURE = 240
@@ -63,25 +64,50 @@ def parse_source(path: str, language: str, data: bytes, options: IndexOptions,
     estimates = line_token_estimates(lines)
     if language == "text" or language not in LANGUAGES:
         pieces = chunk_text(lines, estimates, options.chunk_max_tokens)
-        return _finish(path, record, lines, estimates, (), (), pieces, 0)
+        return _finish(record, lines, estimates, [], [], pieces, 0)
 
     tree = _parser(language).parse(data)
     root = tree.root_node
     spec = LANGUAGES[language]
-    matches = _run_query(language, root)
-    defs, def_name_nodes = _definitions(matches, data, spec.wrappers)
-    refs = _references(matches, data, defs, def_name_nodes)
+    def_matches, ref_matches = _split_matches(language, root)
+    defs, def_names = _definitions(def_matches, data, spec.wrappers)
+    refs = _references(ref_matches, data, defs, def_names)
     pieces = chunk_code(lines, estimates, defs, options.chunk_max_tokens, options.chunk_min_tokens,
                         spec.bodies)
     errors = _count_errors(root) if root.has_error else 0
-    return _finish(path, record, lines, estimates, _symbols(defs), refs, pieces, errors)
+    return _finish(record, lines, estimates, _symbols(defs), refs, pieces, errors)
 
 
-def _run_query(language: str, root) -> list:
+@cache
+def _pattern_kinds(language: str) -> tuple[tuple[bool, str] | None, ...]:
+    """Per query pattern: (is a definition, kind), read once from the pattern's source."""
+    query = compiled_query(language)
+    source = query_source(language).encode("utf-8")
+    table = []
+    for i in range(query.pattern_count):
+        text = source[query.start_byte_for_pattern(i):query.end_byte_for_pattern(i)]
+        m = _PATTERN_KIND.search(text)
+        table.append((m.group(1) == b"definition", m.group(2).decode()) if m else None)
+    return tuple(table)
+
+
+_PATTERN_KIND = re.compile(rb"@(definition|reference)\.(\w+)")
+
+
+def _split_matches(language: str, root) -> tuple[list, list]:
+    """Query matches as (kind, node, captures), definitions and references apart."""
     import tree_sitter
 
-    cursor = tree_sitter.QueryCursor(compiled_query(language))
-    return cursor.matches(root)
+    kinds = _pattern_kinds(language)
+    defs, refs = [], []
+    for index, caps in tree_sitter.QueryCursor(compiled_query(language)).matches(root):
+        k = kinds[index]
+        if k is None:
+            continue
+        is_def, kind = k
+        node = caps[("definition." if is_def else "reference.") + kind][0]
+        (defs if is_def else refs).append((kind, node, caps))
+    return defs, refs
 
 
 def _text(data: bytes, node) -> str:
@@ -91,13 +117,8 @@ def _text(data: bytes, node) -> str:
 def _definitions(matches: list, data: bytes, wrappers: frozenset[str]) -> tuple[list[_Def], set[int]]:
     found: dict[tuple[int, int, str], _Def] = {}
     name_nodes: set[int] = set()
-    for _, caps in matches:
-        kind = node = None
-        for key, nodes in caps.items():
-            if key.startswith("definition."):
-                kind, node = key[11:], nodes[0]
-                break
-        if node is None or "name" not in caps:
+    for kind, node, caps in matches:
+        if "name" not in caps:
             continue
         name_node = caps["name"][0]
         name = _text(data, name_node)
@@ -197,28 +218,28 @@ def _innermost(defs: list[_Def], starts: list[int], byte: int) -> str:
     return d.qualname if d is not None else ""
 
 
-def _references(matches: list, data: bytes, defs: list[_Def], def_names: set[int]) -> list[Reference]:
+def _references(matches: list, data: bytes, defs: list[_Def], def_names: set[int]) -> list[tuple]:
+    """References as tuples in the field order of records.Reference."""
     starts = [d.start_byte for d in defs]
-    found: dict[tuple[str, int, str], Reference] = {}
-    for _, caps in matches:
-        kind = node = None
-        for key, nodes in caps.items():
-            if key.startswith("reference."):
-                kind, node = key[10:], nodes[0]
-                break
-        if node is None:
-            continue
-        name_node = caps["name"][0] if "name" in caps else None
-        module_node = caps["module"][0] if "module" in caps else None
-        if name_node is None and module_node is None:
-            continue
-        if name_node is not None and kind == "type" and name_node.start_byte in def_names:
-            continue  # the name of a definition is not a use of it
-        anchor = name_node if name_node is not None else module_node
+    found: dict[tuple[str, int, str], tuple] = {}
+    for kind, node, caps in matches:
+        name_nodes = caps.get("name")
+        name_node = name_nodes[0] if name_nodes else None
+        module_nodes = caps.get("module")
+        module_node = module_nodes[0] if module_nodes else None
+        if name_node is None:
+            if module_node is None:
+                continue
+            anchor = module_node
+        else:
+            if kind == "type" and name_node.start_byte in def_names:
+                continue  # the name of a definition is not a use of it
+            anchor = name_node
         module = _text(data, module_node) if module_node is not None else ""
         alias = _text(data, caps["alias"][0]) if "alias" in caps else ""
         scope = _text(data, caps["scope"][0])[:_MAX_SCOPE] if "scope" in caps else ""
         enclosing = _innermost(defs, starts, node.start_byte)
+        (line, col), (end_line, end_col) = anchor.start_point, anchor.end_point
         if kind == "import" and name_node is not None and name_node.type in _RUST_USE_NODES:
             names = list(_expand_rust_use(name_node, data, ""))
         else:
@@ -226,14 +247,10 @@ def _references(matches: list, data: bytes, defs: list[_Def], def_names: set[int
         for name, al in names:
             key = (kind, anchor.start_byte, name)
             prev = found.get(key)
-            if prev is not None and len(prev.scope) >= len(scope):
+            if prev is not None and len(prev[6]) >= len(scope):
                 continue
-            found[key] = Reference(
-                name=name, kind=kind, line=anchor.start_point[0] + 1, col=anchor.start_point[1],
-                end_line=anchor.end_point[0] + 1, end_col=anchor.end_point[1], scope=scope,
-                module=module, alias=al, enclosing=enclosing,
-            )
-    return sorted(found.values(), key=lambda r: (r.line, r.col, r.kind, r.name))
+            found[key] = (name, kind, line + 1, col, end_line + 1, end_col, scope, module, al, enclosing)
+    return sorted(found.values(), key=lambda r: (r[2], r[3], r[1], r[0]))
 
 
 _RUST_USE_NODES = frozenset({"scoped_identifier", "identifier", "use_as_clause", "use_list",
@@ -276,26 +293,21 @@ def _count_errors(root) -> int:
     return count
 
 
-def _symbols(defs: list[_Def]) -> tuple[Symbol, ...]:
-    return tuple(
-        Symbol(name=d.name, qualname=d.qualname, kind=d.kind, start_line=d.start_line,
-               start_col=d.start_col, end_line=d.end_line, end_col=d.end_col,
-               signature=d.signature, doc=d.doc, parent=d.parent.qualname if d.parent else "")
-        for d in defs
-    )
+def _symbols(defs: list[_Def]) -> list[tuple]:
+    """Definitions as tuples in the field order of records.Symbol."""
+    return [(d.name, d.qualname, d.kind, d.start_line, d.start_col, d.end_line, d.end_col,
+             d.signature, d.doc, d.parent.qualname if d.parent else "") for d in defs]
 
 
-def _finish(path: str, record: FileRecord, lines: list[str], estimates: list[int],
-            symbols: tuple[Symbol, ...], refs, pieces: list[Piece], errors: int) -> ParsedFile:
+def _finish(record: FileRecord, lines: list[str], estimates: list[int], symbols: list[tuple],
+            refs: list[tuple], pieces: list[Piece], errors: int) -> ParsedFile:
     chunks = []
-    fts = []
     for p in pieces:
         body = "\n".join(lines[p.start - 1:p.end])
-        chunks.append(Chunk(
-            start_line=p.start, end_line=p.end, symbol=p.symbol, kind=p.kind, symbols=p.symbols,
-            text=body, text_hash=content_hash(body.encode("utf-8")),
-            tokens=sum(estimates[p.start - 1:p.end]),
+        symbols_text = " ".join(p.symbols)
+        chunks.append((
+            p.start, p.end, p.symbol, p.kind, symbols_text, body,
+            content_hash(body.encode("utf-8")), sum(estimates[p.start - 1:p.end]),
+            search_terms(symbols_text or p.symbol), search_terms(body),
         ))
-        fts.append((search_terms(" ".join(p.symbols) or p.symbol), search_terms(body)))
-    return ParsedFile(record=record, symbols=symbols, references=tuple(refs), chunks=tuple(chunks),
-                      fts=tuple(fts), parse_errors=errors)
+    return ParsedFile(record=record, symbols=symbols, references=refs, chunks=chunks, parse_errors=errors)

@@ -58,14 +58,18 @@ CREATE TABLE chunks (
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
     path, symbols, body, tokenize = 'porter unicode61 remove_diacritics 2'
 );
-CREATE INDEX symbols_file ON symbols(file_id);
-CREATE INDEX symbols_name ON symbols(name);
-CREATE INDEX symbols_qualname ON symbols(qualname);
-CREATE INDEX refs_file ON refs(file_id);
-CREATE INDEX refs_name ON refs(name);
-CREATE INDEX chunks_file ON chunks(file_id);
-CREATE INDEX chunks_hash ON chunks(text_hash);
 """
+# Secondary indexes: dropped during a bulk load and built after it, which is faster
+# than maintaining them row by row.
+_INDEXES = {
+    "symbols_file": "symbols(file_id)",
+    "symbols_name": "symbols(name)",
+    "symbols_qualname": "symbols(qualname)",
+    "refs_file": "refs(file_id)",
+    "refs_name": "refs(name)",
+    "chunks_file": "chunks(file_id)",
+    "chunks_hash": "chunks(text_hash)",
+}
 
 
 def db_path(index_dir: Path) -> Path:
@@ -106,6 +110,7 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path):
         self.conn = conn
         self.path = path
+        self._chunk_seq: int | None = None  # last chunk id handed out in this transaction
 
     # -- opening -----------------------------------------------------------------
 
@@ -156,10 +161,12 @@ class Store:
     def transaction(self) -> Iterator[None]:
         """One atomic update: readers see the state before it or after it, never between."""
         self.conn.execute("BEGIN IMMEDIATE")
+        self._chunk_seq = None
         try:
             yield
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self._chunk_seq = None
             raise
         else:
             self.conn.execute("COMMIT")
@@ -173,10 +180,19 @@ class Store:
         for stmt in _SCHEMA.split(";"):
             if stmt.strip():
                 self.conn.execute(stmt)
+        self.create_indexes()
         # Field weights for ranking: a match in a symbol name counts most, then the path.
         self.conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('rank', ?)",
                           (f"bm25({FTS_WEIGHTS[0]}, {FTS_WEIGHTS[1]}, {FTS_WEIGHTS[2]})",))
         self.set_meta(format_version=str(FORMAT_VERSION))
+
+    def drop_indexes(self) -> None:
+        for name in _INDEXES:
+            self.conn.execute(f"DROP INDEX IF EXISTS {name}")
+
+    def create_indexes(self) -> None:
+        for name, target in _INDEXES.items():
+            self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
 
     def file_states(self) -> dict[str, "FileState"]:
         return {
@@ -223,25 +239,31 @@ class Store:
                 (*row, file_id))
         if parsed is None:
             return file_id
+        # file_id is an int from SQLite: formatting it into the statement saves a tuple a row.
+        fid = int(file_id)
         c.executemany(
             "INSERT INTO symbols(file_id, name, qualname, kind, start_line, start_col, end_line, "
-            "end_col, signature, doc, parent) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [(file_id, s.name, s.qualname, s.kind, s.start_line, s.start_col, s.end_line, s.end_col,
-              s.signature, s.doc, s.parent) for s in parsed.symbols])
+            f"end_col, signature, doc, parent) VALUES ({fid},?,?,?,?,?,?,?,?,?,?)", parsed.symbols)
         c.executemany(
             "INSERT INTO refs(file_id, name, kind, line, col, end_line, end_col, scope, module, alias, "
-            "enclosing) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [(file_id, r.name, r.kind, r.line, r.col, r.end_line, r.end_col, r.scope, r.module,
-              r.alias, r.enclosing) for r in parsed.references])
-        for ch, (symbol_terms, body_terms) in zip(parsed.chunks, parsed.fts):
-            chunk_id = c.execute(
-                "INSERT INTO chunks(file_id, start_line, end_line, symbol, kind, symbols, text, "
-                "text_hash, tokens) VALUES (?,?,?,?,?,?,?,?,?)",
-                (file_id, ch.start_line, ch.end_line, ch.symbol, ch.kind, " ".join(ch.symbols),
-                 ch.text, ch.text_hash, ch.tokens)).lastrowid
-            c.execute("INSERT INTO chunks_fts(rowid, path, symbols, body) VALUES (?,?,?,?)",
-                      (chunk_id, rec.path, symbol_terms, body_terms))
+            f"enclosing) VALUES ({fid},?,?,?,?,?,?,?,?,?,?)", parsed.references)
+        if parsed.chunks:
+            first = self._next_chunk_id()
+            ids = range(first, first + len(parsed.chunks))
+            c.executemany(
+                "INSERT INTO chunks(id, file_id, start_line, end_line, symbol, kind, symbols, text, "
+                f"text_hash, tokens) VALUES (?,{fid},?,?,?,?,?,?,?,?)",
+                [(i, *ch[:8]) for i, ch in zip(ids, parsed.chunks)])
+            c.executemany("INSERT INTO chunks_fts(rowid, path, symbols, body) VALUES (?,?,?,?)",
+                          [(i, rec.path, ch[8], ch[9]) for i, ch in zip(ids, parsed.chunks)])
+            self._chunk_seq = ids[-1]
         return file_id
+
+    def _next_chunk_id(self) -> int:
+        if self._chunk_seq is None:
+            row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
+            self._chunk_seq = row[0] if row else 0
+        return self._chunk_seq + 1
 
     # -- reading -----------------------------------------------------------------
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-# Identifiers with an inner case change or a letter-digit boundary: parseHTTPResponse, utf8Decode.
-_CAMEL = re.compile(r"[A-Za-z0-9]*(?:[a-z0-9][A-Z]|[A-Z][A-Z][a-z])[A-Za-z0-9]*")
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 _PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 
@@ -27,12 +26,18 @@ def search_terms(text: str) -> str:
     """The text as the full-text index sees it: the original plus camelCase words split.
 
     SQLite's unicode61 tokenizer already splits on `_` and punctuation and folds case,
-    so only identifiers with inner case changes need their parts appended.
+    so only identifiers with inner case changes or letter-digit runs need their parts
+    appended (once per distinct identifier).
     """
-    extra = [" ".join(split_identifier(m)) for m in _CAMEL.findall(text)]
+    extra = [
+        " ".join(split_identifier(w))
+        for w in set(_IDENT.findall(text))
+        if not (w.islower() or w.isupper() or (w[0].isupper() and w[1:].islower()))
+        or not w.isalpha()
+    ]
     if not extra:
         return text
-    return text + "\n" + " ".join(extra)
+    return text + "\n" + " ".join(sorted(extra))
 
 
 def query_words(query: str) -> list[str]:

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 # Files whose mtime is this close to the moment they were read may have changed within
 # the filesystem's timestamp granularity after the read: their stat is not trusted.
 RACY_NS = 2_000_000_000
+# An update writing more files than this (or than half the index) loads in bulk.
+BULK_FILES = 1000
 _NUL_PROBE = 8000  # like git: a NUL byte in the first 8000 bytes means binary
 _GENERATED_MARKERS = (b"@generated", b"DO NOT EDIT", b"Code generated")
 
@@ -194,6 +196,9 @@ def _apply(store: Store, root: Path, options: IndexOptions, entries: list[ScanEn
             summary.files_removed += 1
 
     total = len(tasks)
+    bulk = total > max(BULK_FILES, len(known) // 2)
+    if bulk:
+        store.drop_indexes()
     progress("parse", 0, total)
     for done, result in enumerate(_run(root, options, tasks), 1):
         if isinstance(result, _Same):
@@ -219,6 +224,8 @@ def _apply(store: Store, root: Path, options: IndexOptions, entries: list[ScanEn
                 for w in rec.warnings:
                     warnings[w] += 1
         progress("parse", done, total)
+    if bulk:
+        store.create_indexes()
     summary.files_skipped = dict(sorted(skipped.items()))
     summary.warnings = dict(sorted(warnings.items()))
 
