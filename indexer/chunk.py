@@ -149,12 +149,19 @@ class _Context:
                 for s, e in _pack(self.L, segments, self.max)]
 
     def merge(self, pieces: list[Piece], symbol: str, kind: str) -> list[Piece]:
-        """Merge a small piece into its neighbour when both fit in one chunk."""
+        """Merge a small piece into its neighbour when both fit in one chunk.
+
+        A definition is not merged with the loose code beside it unless both are small,
+        so that a function keeps a chunk of its own (and its name) next to its imports.
+        """
         out: list[Piece] = []
         for p in pieces:
             if out:
                 q = out[-1]
-                if (q.tokens < self.min or p.tokens < self.min) and q.tokens + p.tokens <= self.max:
+                small_q, small_p = q.tokens < self.min, p.tokens < self.min
+                alike = (q.symbol == symbol) == (p.symbol == symbol)
+                if ((small_q and small_p) or ((small_q or small_p) and alike)) \
+                        and q.tokens + p.tokens <= self.max:
                     same = q.symbol == p.symbol
                     out[-1] = Piece(q.start, p.end, q.symbol if same else symbol,
                                     q.kind if same else (kind if symbol else "code"),

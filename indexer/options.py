@@ -30,7 +30,7 @@ class IndexOptions:
     # Target size of a chunk, in estimated tokens; larger definitions are split.
     chunk_max_tokens: int = 400
     # Chunks smaller than this are merged with small neighbours.
-    chunk_min_tokens: int = 40
+    chunk_min_tokens: int = 24
     # Worker processes for parsing; 0 means one per core.
     workers: int = 0
     # Below this many files to parse, parse in this process (a pool costs ~0.2 s to start).

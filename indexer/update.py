@@ -20,7 +20,7 @@ from .lock import WriterLock
 from .options import FORMAT_VERSION, IndexOptions, options_dict, options_hash
 from .parse import parse_source
 from .records import FileRecord, ParsedFile
-from .scan import INDEX_DIR, ScanEntry, scan
+from .scan import INDEX_DIR, ScanEntry, checked_root, scan
 from .store import Store
 from .text import content_hash
 
@@ -74,7 +74,7 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
     options = options or IndexOptions()
     t0 = time.perf_counter()
     started_ns = time.time_ns()
-    root = root.resolve()
+    root = checked_root(root)
     progress = progress or (lambda stage, done, total: None)
     index_dir = index_dir_for(root)
     summary = IndexSummary(root=str(root))

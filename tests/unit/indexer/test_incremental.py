@@ -1,0 +1,155 @@
+"""Incremental indexing: exactly the changed files are re-parsed or removed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conftest import git, index, indexed_paths, reader, write_tree
+
+from indexer.options import IndexOptions
+from indexer.update import update_index
+
+
+def chunk_ids(root: Path, path: str) -> list[int]:
+    store = reader(root)
+    try:
+        return [r[0] for r in store.conn.execute(
+            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.id",
+            (path,))]
+    finally:
+        store.close()
+
+
+def qualnames(root: Path, path: str) -> set[str]:
+    store = reader(root)
+    try:
+        return {s.qualname for s in store.symbols_in(path)}
+    finally:
+        store.close()
+
+
+def fts_paths(root: Path, word: str) -> set[str]:
+    store = reader(root)
+    try:
+        return {p for (p,) in store.conn.execute(
+            "SELECT f.path FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid "
+            "JOIN files f ON f.id = c.file_id WHERE chunks_fts MATCH ?", (f'"{word}"',))}
+    finally:
+        store.close()
+
+
+def test_first_index_parses_everything(py_repo):
+    s = index(py_repo)
+    assert s.files_seen == 4
+    assert s.files_parsed == 4
+    assert s.files_unchanged == 0
+    assert s.rebuilt == "new index"
+    assert indexed_paths(py_repo) == {"pkg/__init__.py", "pkg/http.py", "pkg/client.py", "README.md"}
+    assert s.symbols == len(qualnames(py_repo, "pkg/http.py")) + len(qualnames(py_repo, "pkg/client.py"))
+
+
+def test_noop_reindex_parses_nothing(py_repo):
+    index(py_repo)
+    s = index(py_repo)
+    assert (s.files_parsed, s.files_unchanged, s.files_removed, s.rebuilt) == (0, 4, 0, "")
+
+
+def test_touch_without_change_is_not_reparsed(py_repo):
+    index(py_repo)
+    p = py_repo / "pkg/http.py"
+    os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 5_000_000_000))
+    s = index(py_repo)
+    assert (s.files_parsed, s.files_unchanged) == (0, 4)
+
+
+def test_edit_reparses_only_that_file(py_repo):
+    index(py_repo)
+    before_other = chunk_ids(py_repo, "pkg/client.py")
+    (py_repo / "pkg/http.py").write_text("def parse_status_line(line):\n    return line.split()\n")
+    s = index(py_repo)
+    assert (s.files_parsed, s.files_unchanged, s.files_removed) == (1, 3, 0)
+    assert qualnames(py_repo, "pkg/http.py") == {"parse_status_line"}
+    assert chunk_ids(py_repo, "pkg/client.py") == before_other  # untouched rows keep their ids
+    assert fts_paths(py_repo, "RetryPolicy") == set()
+    assert fts_paths(py_repo, "status") == {"pkg/http.py"}
+
+
+def test_add_delete_rename(py_repo):
+    index(py_repo)
+    write_tree(py_repo, {"pkg/retry.py": "def backoff(attempt):\n    return 2 ** attempt\n"})
+    s = index(py_repo)
+    assert (s.files_parsed, s.files_removed) == (1, 0)
+    assert qualnames(py_repo, "pkg/retry.py") == {"backoff"}
+
+    (py_repo / "pkg/retry.py").unlink()
+    s = index(py_repo)
+    assert (s.files_parsed, s.files_removed) == (0, 1)
+    assert "pkg/retry.py" not in indexed_paths(py_repo)
+    assert fts_paths(py_repo, "backoff") == set()
+
+    git(py_repo, "mv", "pkg/client.py", "pkg/api_client.py")
+    s = index(py_repo)
+    assert (s.files_parsed, s.files_removed) == (1, 1)
+    assert qualnames(py_repo, "pkg/api_client.py") == {"Client", "Client.fetch", "Client.get"}
+    store = reader(py_repo)
+    try:
+        assert store.symbols_in("pkg/client.py") == []
+        orphans = store.conn.execute(
+            "SELECT (SELECT count(*) FROM symbols WHERE file_id NOT IN (SELECT id FROM files)) + "
+            "(SELECT count(*) FROM refs WHERE file_id NOT IN (SELECT id FROM files)) + "
+            "(SELECT count(*) FROM chunks WHERE file_id NOT IN (SELECT id FROM files)) + "
+            "(SELECT count(*) FROM chunks_fts WHERE rowid NOT IN (SELECT id FROM chunks))").fetchone()[0]
+        assert orphans == 0
+    finally:
+        store.close()
+
+
+def test_untracked_files_are_indexed_and_ignored_ones_are_not(py_repo):
+    write_tree(py_repo, {".gitignore": "build/\n*.log\n", "build/gen.py": "x = 1\n", "notes.log": "x\n",
+                         "scratch.py": "def scratch():\n    pass\n"})
+    index(py_repo)
+    paths = indexed_paths(py_repo)
+    assert "scratch.py" in paths
+    assert "build/gen.py" not in paths and "notes.log" not in paths
+
+
+def test_changed_options_rebuild_with_a_reason(py_repo):
+    index(py_repo)
+    s = index(py_repo, chunk_max_tokens=100)
+    assert s.rebuilt == "built with other options"
+    assert s.files_parsed == 4
+    s = index(py_repo, chunk_max_tokens=100)
+    assert (s.rebuilt, s.files_parsed) == ("", 0)
+
+
+def test_forced_rebuild(py_repo):
+    index(py_repo)
+    s = update_index(py_repo, IndexOptions(workers=1), rebuild=True)
+    assert (s.rebuilt, s.files_parsed) == ("rebuild requested", 4)
+
+
+def test_file_growing_past_the_cap_loses_its_symbols(py_repo):
+    index(py_repo)
+    (py_repo / "pkg/http.py").write_text("def big():\n    pass\n" + "# padding\n" * 2000)
+    s = index(py_repo, max_file_bytes=10_000)
+    assert s.files_skipped == {"too_large": 1}
+    assert qualnames(py_repo, "pkg/http.py") == set()
+
+
+def test_parallel_and_serial_builds_store_the_same(tmp_path, py_repo):
+    files = {f"m{i}/mod{i}.py": f"def f{i}(x):\n    return g{i}(x) + {i}\n\n\nclass C{i}:\n    pass\n"
+             for i in range(60)}
+    write_tree(py_repo, files)
+    index(py_repo)
+    store = reader(py_repo)
+    serial = sorted(store.conn.execute("SELECT f.path, s.qualname, s.start_line FROM symbols s "
+                                       "JOIN files f ON f.id = s.file_id"))
+    store.close()
+    s = update_index(py_repo, IndexOptions(workers=2, parallel_threshold=1), rebuild=True)
+    assert s.files_parsed == 64
+    store = reader(py_repo)
+    parallel = sorted(store.conn.execute("SELECT f.path, s.qualname, s.start_line FROM symbols s "
+                                         "JOIN files f ON f.id = s.file_id"))
+    store.close()
+    assert parallel == serial
