@@ -11,7 +11,7 @@ from .chunk import Piece, chunk_code, chunk_text
 from .languages import LANGUAGES, compiled_query, grammar, query_source
 from .options import IndexOptions
 from .records import FileRecord, ParsedFile
-from .text import content_hash, line_token_estimates, search_terms
+from .text import content_hash, identifier_parts, line_token_estimates
 
 _MAX_SIGNATURE = 240
 _MAX_DOC = 2000
@@ -308,6 +308,6 @@ def _finish(record: FileRecord, lines: list[str], estimates: list[int], symbols:
         chunks.append((
             p.start, p.end, p.symbol, p.kind, symbols_text, body,
             content_hash(body.encode("utf-8")), sum(estimates[p.start - 1:p.end]),
-            search_terms(symbols_text or p.symbol), search_terms(body),
+            identifier_parts(symbols_text or p.symbol), identifier_parts(body),
         ))
     return ParsedFile(record=record, symbols=symbols, references=refs, chunks=chunks, parse_errors=errors)

@@ -75,8 +75,8 @@ class ParsedFile:
     parser processes to the writer, and tuples pickle several times faster than records.
 
     symbols: Symbol fields in order; references: Reference fields in order;
-    chunks: Chunk fields in order with `symbols` space-joined, then the chunk's searchable
-    symbol terms and body terms (identifiers split).
+    chunks: Chunk fields in order with `symbols` space-joined, then the identifier parts
+    (text.identifier_parts) of its symbols and of its body, for the full-text index.
     """
 
     record: FileRecord

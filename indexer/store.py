@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,8 +13,10 @@ from typing import NamedTuple
 from .errors import IndexNotFound, StoreError
 from .options import FORMAT_VERSION
 from .records import Chunk, FileRecord, ParsedFile, Reference, Symbol
+from .text import search_terms
 
 DB_NAME = "index.db"
+BUILDING_SUFFIX = ".building"
 FTS_WEIGHTS = (2.0, 4.0, 1.0)  # path, symbols, body
 
 _SCHEMA = """
@@ -76,6 +79,11 @@ def db_path(index_dir: Path) -> Path:
     return index_dir / DB_NAME
 
 
+def _unlink_db_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     try:
         if readonly:
@@ -129,6 +137,50 @@ class Store:
     def open_writer(cls, index_dir: Path) -> "Store":
         index_dir.mkdir(parents=True, exist_ok=True)
         return cls(_connect(db_path(index_dir), readonly=False), db_path(index_dir))
+
+    @classmethod
+    def create_fresh(cls, index_dir: Path) -> "Store":
+        """A new database built beside the index, without a journal (several times cheaper
+        to commit): nothing can read it until `publish` renames it into place, and a crash
+        leaves only a stray file that the next build removes."""
+        index_dir.mkdir(parents=True, exist_ok=True)
+        path = index_dir / (DB_NAME + BUILDING_SUFFIX)
+        _unlink_db_files(path)
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=OFF")
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA temp_store=MEMORY")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot create an index at {path}: {exc}") from exc
+        return cls(conn, path)
+
+    def publish(self) -> None:
+        """Put a database made by `create_fresh` in place of the index, atomically."""
+        target = self.path.with_name(DB_NAME)
+        self.conn.execute("PRAGMA journal_mode=WAL")  # recorded in the file for later opens
+        self.conn.close()
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        # No index existed, so a -wal or -shm beside it belongs to no live database.
+        for suffix in ("-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        os.replace(self.path, target)
+        dfd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        self.path = target
+
+    def discard(self) -> None:
+        """Drop a database made by `create_fresh` that will not be published."""
+        self.conn.close()
+        _unlink_db_files(self.path)
 
     def close(self) -> None:
         self.conn.close()
@@ -255,7 +307,8 @@ class Store:
                 f"text_hash, tokens) VALUES (?,{fid},?,?,?,?,?,?,?,?)",
                 [(i, *ch[:8]) for i, ch in zip(ids, parsed.chunks)])
             c.executemany("INSERT INTO chunks_fts(rowid, path, symbols, body) VALUES (?,?,?,?)",
-                          [(i, rec.path, ch[8], ch[9]) for i, ch in zip(ids, parsed.chunks)])
+                          [(i, rec.path, search_terms(ch[4] or ch[2], ch[8]), search_terms(ch[5], ch[9]))
+                           for i, ch in zip(ids, parsed.chunks)])
             self._chunk_seq = ids[-1]
         return file_id
 

@@ -22,12 +22,12 @@ def split_identifier(word: str) -> list[str]:
     return out
 
 
-def search_terms(text: str) -> str:
-    """The text as the full-text index sees it: the original plus camelCase words split.
+def identifier_parts(text: str) -> str:
+    """The parts of the identifiers in `text` that the full-text tokenizer would miss.
 
-    SQLite's unicode61 tokenizer already splits on `_` and punctuation and folds case,
-    so only identifiers with inner case changes or letter-digit runs need their parts
-    appended (once per distinct identifier).
+    SQLite's unicode61 tokenizer already splits on `_` and punctuation and folds case, so
+    only identifiers with inner case changes or letter-digit runs need their parts
+    (`parseHTTPResponse` -> "parse http response"), once per distinct identifier.
     """
     extra = [
         " ".join(split_identifier(w))
@@ -35,9 +35,13 @@ def search_terms(text: str) -> str:
         if not (w.islower() or w.isupper() or (w[0].isupper() and w[1:].islower()))
         or not w.isalpha()
     ]
-    if not extra:
-        return text
-    return text + "\n" + " ".join(sorted(extra))
+    return " ".join(sorted(extra))
+
+
+def search_terms(text: str, parts: str | None = None) -> str:
+    """The text as the full-text index sees it: the original plus its identifier parts."""
+    parts = identifier_parts(text) if parts is None else parts
+    return f"{text}\n{parts}" if parts else text
 
 
 def query_words(query: str) -> list[str]:

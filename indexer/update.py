@@ -21,7 +21,8 @@ from .options import FORMAT_VERSION, IndexOptions, options_dict, options_hash
 from .parse import parse_source
 from .records import FileRecord, ParsedFile
 from .scan import INDEX_DIR, ScanEntry, checked_root, scan
-from .store import Store
+from .errors import IndexerError
+from .store import Store, db_path
 from .text import content_hash
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,9 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
 
     with WriterLock(index_dir, timeout=options.lock_timeout):
         _ignore_index_dir(index_dir)
-        store = Store.open_writer(index_dir)
+        fresh = not _has_index(index_dir)
+        store = Store.create_fresh(index_dir) if fresh else Store.open_writer(index_dir)
+        published = False
         try:
             meta = store.meta()
             reason = _rebuild_reason(meta, want_hash, rebuild)
@@ -113,11 +116,29 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
                 )
                 if reason:
                     store.set_meta(created_ns=str(started_ns))
+            if fresh:
+                store.publish()
+            published = True
             progress("commit", 1, 1)
         finally:
-            store.close()
+            if fresh and not published:
+                store.discard()
+            elif not fresh:
+                store.close()
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary
+
+
+def _has_index(index_dir: Path) -> bool:
+    """Whether a usable index exists (else the next one is built fresh, beside it)."""
+    if not db_path(index_dir).is_file():
+        return False
+    try:
+        store = Store.open_reader(index_dir)
+    except IndexerError:
+        return False
+    store.close()
+    return True
 
 
 def _ignore_index_dir(index_dir: Path) -> None:

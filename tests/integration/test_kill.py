@@ -48,6 +48,11 @@ def run_index(root: Path) -> subprocess.Popen:
 @pytest.mark.slow
 def test_kill_during_index_keeps_the_last_good_state(tmp_path):
     root = write_tree(tmp_path / "repo", version("A"))
+    proc = run_index(root)  # killed during the very first build: no index, nothing half-made
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert not (root / ".repoqa" / "index.db").exists()
     t0 = time.monotonic()
     assert run_index(root).wait(timeout=300) == 0
     full = time.monotonic() - t0
