@@ -24,6 +24,10 @@ class LanguageSpec:
     queries: tuple[str, ...]  # .scm files under indexer/queries, concatenated in order
     # Nodes that wrap a definition and belong to it (decorators, `export`, templates).
     wrappers: frozenset[str] = frozenset()
+    # Nodes written before a definition that belong to it (Rust's #[derive(...)]).
+    attributes: frozenset[str] = frozenset()
+    # Imports are use trees to expand (`use a::{b, c as d}`), not single names.
+    use_trees: bool = False
     # Statement-list nodes a large definition may be split along.
     bodies: frozenset[str] = frozenset({"block", "statement_block", "compound_statement",
                                         "declaration_list", "class_body", "field_declaration_list",
@@ -39,7 +43,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
         ),
         LanguageSpec(
             name="javascript", extensions=(".js", ".jsx", ".mjs", ".cjs"),
-            grammar_module="tree_sitter_javascript", queries=("ecmascript.scm", "javascript.scm"),
+            grammar_module="tree_sitter_javascript", queries=("ecmascript.scm", "javascript.scm", "jsx.scm"),
             wrappers=frozenset({"export_statement"}),
         ),
         LanguageSpec(
@@ -49,11 +53,12 @@ LANGUAGES: dict[str, LanguageSpec] = {
         ),
         LanguageSpec(
             name="tsx", extensions=(".tsx",), grammar_module="tree_sitter_typescript",
-            grammar_function="language_tsx", queries=("ecmascript.scm", "typescript.scm"),
+            grammar_function="language_tsx", queries=("ecmascript.scm", "typescript.scm", "jsx.scm"),
             wrappers=frozenset({"export_statement", "ambient_declaration"}),
         ),
         LanguageSpec(name="go", extensions=(".go",), grammar_module="tree_sitter_go", queries=("go.scm",)),
-        LanguageSpec(name="rust", extensions=(".rs",), grammar_module="tree_sitter_rust", queries=("rust.scm",)),
+        LanguageSpec(name="rust", extensions=(".rs",), grammar_module="tree_sitter_rust", queries=("rust.scm",),
+                     attributes=frozenset({"attribute_item"}), use_trees=True),
         LanguageSpec(name="java", extensions=(".java",), grammar_module="tree_sitter_java", queries=("java.scm",)),
         LanguageSpec(name="c", extensions=(".c", ".h"), grammar_module="tree_sitter_c", queries=("c.scm",)),
         LanguageSpec(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from .chunk import Piece, chunk_code, chunk_text
-from .languages import LANGUAGES, compiled_query, grammar, query_source
+from .languages import LANGUAGES, LanguageSpec, compiled_query, grammar, query_source
 from .options import IndexOptions
 from .records import FileRecord, ParsedFile
 from .text import content_hash, identifier_parts, line_token_estimates
@@ -70,8 +70,8 @@ def parse_source(path: str, language: str, data: bytes, options: IndexOptions,
     root = tree.root_node
     spec = LANGUAGES[language]
     def_matches, ref_matches = _split_matches(language, root)
-    defs, def_names = _definitions(def_matches, data, spec.wrappers)
-    refs = _references(ref_matches, data, defs, def_names)
+    defs, def_names = _definitions(def_matches, data, spec)
+    refs = _references(ref_matches, data, defs, def_names, spec)
     pieces = chunk_code(lines, estimates, defs, options.chunk_max_tokens, options.chunk_min_tokens,
                         spec.bodies)
     errors = _count_errors(root) if root.has_error else 0
@@ -110,11 +110,18 @@ def _split_matches(language: str, root) -> tuple[list, list]:
     return defs, refs
 
 
+def _end_line(node) -> int:
+    """1-based last line of a node; a node that ends with its newline (a macro, a line
+    comment) ends on the line before, not at column 0 of the next."""
+    (row, col), start_row = node.end_point, node.start_point[0]
+    return row if col == 0 and row > start_row else row + 1
+
+
 def _text(data: bytes, node) -> str:
     return data[node.start_byte:node.end_byte].decode("utf-8", "replace")
 
 
-def _definitions(matches: list, data: bytes, wrappers: frozenset[str]) -> tuple[list[_Def], set[int]]:
+def _definitions(matches: list, data: bytes, spec: LanguageSpec) -> tuple[list[_Def], set[int]]:
     found: dict[tuple[int, int, str], _Def] = {}
     name_nodes: set[int] = set()
     for kind, node, caps in matches:
@@ -131,16 +138,19 @@ def _definitions(matches: list, data: bytes, wrappers: frozenset[str]) -> tuple[
             continue
         name_nodes.add(name_node.start_byte)
         outer = node
-        while outer.parent is not None and outer.parent.type in wrappers:
+        while outer.parent is not None and outer.parent.type in spec.wrappers:
             outer = outer.parent
-        start_line = outer.start_point[0] + 1
+        first = outer  # attributes written before an item belong to it (Rust #[derive])
+        while (prev := first.prev_named_sibling) is not None and prev.type in spec.attributes:
+            first = prev
+        start_line = first.start_point[0] + 1
         doc, head_line = _doc(doc_nodes, data, start_line) if doc_nodes else ("", start_line)
         scope_nodes = caps.get("scope")
         found[key] = _Def(
-            name=name, kind=kind, node=node, start_byte=outer.start_byte, end_byte=node.end_byte,
-            start_line=start_line, end_line=node.end_point[0] + 1, head_line=head_line,
-            start_col=outer.start_point[1], end_col=node.end_point[1],
-            scope=_text(data, scope_nodes[0]) if scope_nodes else "",
+            name=name, kind=kind, node=node, start_byte=first.start_byte, end_byte=node.end_byte,
+            start_line=start_line, end_line=_end_line(node), head_line=head_line,
+            start_col=first.start_point[1], end_col=node.end_point[1],
+            scope=_qualifier(scope_nodes[0], name_node, data) if scope_nodes else "",
             signature=_signature(node, data), doc=doc,
         )
     defs = sorted(found.values(), key=lambda d: (d.start_byte, -d.end_byte))
@@ -150,8 +160,9 @@ def _definitions(matches: list, data: bytes, wrappers: frozenset[str]) -> tuple[
         while stack and stack[-1].end_byte <= d.start_byte:
             stack.pop()
         d.parent = stack[-1] if stack else None
-        if d.scope:
-            d.qualname = f"{d.scope}.{d.name}"
+        if d.scope:  # an out-of-line member: Go's receiver, C++'s ns::Class::
+            prefix = d.parent.qualname + "." if d.parent is not None else ""
+            d.qualname = f"{d.scope}.{d.name}" if d.scope.startswith(prefix) else f"{prefix}{d.scope}.{d.name}"
         elif d.parent is not None:
             d.qualname = f"{d.parent.qualname}.{d.name}"
         else:
@@ -162,6 +173,22 @@ def _definitions(matches: list, data: bytes, wrappers: frozenset[str]) -> tuple[
     return defs, name_nodes
 
 
+def _qualifier(scope_node, name_node, data: bytes) -> str:
+    """The whole qualifier of a name, dotted: `geo::Circle::area` -> "geo.Circle"."""
+    top = name_node
+    while top.parent is not None and top.parent.type in _QUALIFIED_NODES:
+        top = top.parent
+    if top is name_node:
+        text = _text(data, scope_node)
+    else:
+        text = data[top.start_byte:name_node.start_byte].decode("utf-8", "replace")
+    return _QUALIFIER_SEPARATORS.sub(".", text).strip(".")
+
+
+_QUALIFIED_NODES = frozenset({"qualified_identifier", "scoped_identifier", "nested_name_specifier"})
+_QUALIFIER_SEPARATORS = re.compile(r"\s*(?:::|\.)\s*")
+
+
 def _signature(node, data: bytes) -> str:
     body = node.child_by_field_name("body")
     end = body.start_byte if body is not None and body.start_byte > node.start_byte else node.end_byte
@@ -170,7 +197,9 @@ def _signature(node, data: bytes) -> str:
         head = head.split("\n", 1)[0]
     if "\n" in head:  # drop comment lines between a signature and its body
         head = "\n".join(x for x in head.split("\n") if not x.lstrip().startswith(("#", "//", "/*", "*")))
-    head = _WS.sub(" ", head).strip().rstrip("{").rstrip()
+    head = _WS.sub(" ", head).strip().rstrip("{;").rstrip()
+    if head.endswith(":") and not head.endswith("::"):  # Python's `def f():`
+        head = head[:-1]
     return head[:_MAX_SIGNATURE]
 
 
@@ -182,7 +211,7 @@ def _doc(nodes: list, data: bytes, def_line: int) -> tuple[str, int]:
     kept = []
     expect = def_line
     for n in sorted(nodes, key=lambda n: n.start_byte, reverse=True):
-        if n.end_point[0] + 1 < expect - 1:
+        if _end_line(n) < expect - 1:
             break
         kept.append(n)
         expect = n.start_point[0] + 1
@@ -218,7 +247,8 @@ def _innermost(defs: list[_Def], starts: list[int], byte: int) -> str:
     return d.qualname if d is not None else ""
 
 
-def _references(matches: list, data: bytes, defs: list[_Def], def_names: set[int]) -> list[tuple]:
+def _references(matches: list, data: bytes, defs: list[_Def], def_names: set[int],
+                spec: LanguageSpec) -> list[tuple]:
     """References as tuples in the field order of records.Reference."""
     starts = [d.start_byte for d in defs]
     found: dict[tuple[str, int, str], tuple] = {}
@@ -232,15 +262,16 @@ def _references(matches: list, data: bytes, defs: list[_Def], def_names: set[int
                 continue
             anchor = module_node
         else:
-            if kind == "type" and name_node.start_byte in def_names:
-                continue  # the name of a definition is not a use of it
+            if kind == "type" and (name_node.start_byte in def_names
+                                   or name_node.parent.type in _TYPE_PARAMETERS):
+                continue  # the name of a definition (or a type parameter) is not a use of it
             anchor = name_node
         module = _text(data, module_node) if module_node is not None else ""
         alias = _text(data, caps["alias"][0]) if "alias" in caps else ""
         scope = _text(data, caps["scope"][0])[:_MAX_SCOPE] if "scope" in caps else ""
         enclosing = _innermost(defs, starts, node.start_byte)
         (line, col), (end_line, end_col) = anchor.start_point, anchor.end_point
-        if kind == "import" and name_node is not None and name_node.type in _RUST_USE_NODES:
+        if kind == "import" and spec.use_trees and name_node is not None and name_node.type in _RUST_USE_NODES:
             names = list(_expand_rust_use(name_node, data, ""))
         else:
             names = [(_text(data, name_node) if name_node is not None else module, alias)]
@@ -253,6 +284,9 @@ def _references(matches: list, data: bytes, defs: list[_Def], def_names: set[int
     return sorted(found.values(), key=lambda r: (r[2], r[3], r[1], r[0]))
 
 
+_TYPE_PARAMETERS = frozenset({"type_parameter", "type_parameter_declaration", "type_parameters",
+                              "constrained_type_parameter", "optional_type_parameter_declaration",
+                              "variadic_type_parameter_declaration"})
 _RUST_USE_NODES = frozenset({"scoped_identifier", "identifier", "use_as_clause", "use_list",
                              "scoped_use_list", "use_wildcard", "crate", "self", "super"})
 

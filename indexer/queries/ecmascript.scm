@@ -7,7 +7,13 @@
 ((comment)? @doc . (method_definition name: (_) @name) @definition.method)
 ((comment)? @doc . (lexical_declaration (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression) (class)]) @definition.function))
 ((comment)? @doc . (variable_declaration (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression) (class)]) @definition.function))
+; `export` wraps a declaration: its doc comment precedes the export_statement
+((comment) @doc . (export_statement declaration: (function_declaration name: (identifier) @name) @definition.function))
+((comment) @doc . (export_statement declaration: (generator_function_declaration name: (identifier) @name) @definition.function))
+((comment) @doc . (export_statement declaration: (class_declaration name: (_) @name) @definition.class))
+((comment) @doc . (export_statement declaration: (lexical_declaration (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression) (class)]) @definition.function)))
 (program (lexical_declaration (variable_declarator name: (identifier) @name value: [(string) (number) (object) (array) (template_string) (call_expression) (new_expression) (member_expression) (identifier) (true) (false)]) @definition.variable))
+(program (export_statement declaration: (lexical_declaration (variable_declarator name: (identifier) @name value: [(string) (number) (object) (array) (template_string) (call_expression) (new_expression) (member_expression) (identifier) (true) (false)]) @definition.variable)))
 (assignment_expression
   left: (member_expression property: (property_identifier) @name)
   right: [(arrow_function) (function_expression)]) @definition.function

@@ -14,6 +14,8 @@
 (method_invocation !object name: (identifier) @name) @reference.call
 (method_invocation object: (_) @scope name: (identifier) @name) @reference.call
 (object_creation_expression type: [(type_identifier) @name (generic_type (type_identifier) @name) (scoped_type_identifier) @name]) @reference.call
+; method references (Account::getBalance, this::check) name a method without calling it here
+(method_reference . (_) @scope . (identifier) @name) @reference.call
 
 ; imports
 (import_declaration [(identifier) (scoped_identifier)] @name) @reference.import

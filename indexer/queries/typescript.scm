@@ -4,11 +4,16 @@
 ((comment)? @doc . (abstract_class_declaration name: (type_identifier) @name) @definition.class)
 ((comment)? @doc . (type_alias_declaration name: (type_identifier) @name) @definition.type)
 ((comment)? @doc . (enum_declaration name: (identifier) @name) @definition.enum)
+; `export` wraps a declaration: its doc comment precedes the export_statement
+((comment) @doc . (export_statement declaration: (interface_declaration name: (type_identifier) @name) @definition.interface))
+((comment) @doc . (export_statement declaration: (abstract_class_declaration name: (type_identifier) @name) @definition.class))
+((comment) @doc . (export_statement declaration: (type_alias_declaration name: (type_identifier) @name) @definition.type))
+((comment) @doc . (export_statement declaration: (enum_declaration name: (identifier) @name) @definition.enum))
 (function_signature name: (identifier) @name) @definition.function
-(method_signature name: (_) @name) @definition.method
-(abstract_method_signature name: (_) @name) @definition.method
+((comment)? @doc . (method_signature name: (_) @name) @definition.method)
+((comment)? @doc . (abstract_method_signature name: (_) @name) @definition.method)
 (internal_module name: (_) @name) @definition.module
-(public_field_definition name: (property_identifier) @name value: [(arrow_function) (function_expression)]) @definition.method
+((comment)? @doc . (public_field_definition name: (property_identifier) @name value: [(arrow_function) (function_expression)]) @definition.method)
 
 ; inheritance (class Foo extends Bar implements Baz; interface A extends B)
 (extends_clause value: [(identifier) (member_expression)] @name) @reference.inherit
@@ -17,7 +22,7 @@
 (extends_type_clause type: [(type_identifier) (nested_type_identifier)] @name) @reference.inherit
 (extends_type_clause type: (generic_type name: [(type_identifier) (nested_type_identifier)] @name)) @reference.inherit
 
-; type uses
-(type_annotation [(type_identifier) (nested_type_identifier)] @name) @reference.type
-(type_annotation (generic_type name: [(type_identifier) (nested_type_identifier)] @name)) @reference.type
-(type_arguments [(type_identifier) (nested_type_identifier)] @name) @reference.type
+; type uses: every type name (the names of definitions are left out by the indexer),
+; wherever it appears: annotations, type arguments, unions, arrays, constraints, aliases
+(type_identifier) @name @reference.type
+(nested_type_identifier module: (_) @scope name: (type_identifier) @name) @reference.type

@@ -1,0 +1,185 @@
+"""The vector store seam: one small protocol, a NumPy reference, and `open_vector_store`.
+
+Vectors are keyed by integer ids (see `vector_id`): a chunk's windows are
+`chunk_id * WINDOWS + w`, so every vector maps back to its chunk, and a chunk that no
+longer exists can be found and dropped. Scores are inner products of L2-normalised
+vectors, i.e. cosine similarities.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import IndexerError
+
+# Vectors per chunk at most; a chunk longer than WINDOWS model windows is covered by
+# evenly strided windows (counted as windows_capped).
+WINDOWS = 8
+
+
+class VectorStoreError(IndexerError):
+    """A vector store failed or is unreachable (the service maps it to UNAVAILABLE)."""
+
+
+def vector_id(chunk_id: int, window: int) -> int:
+    return chunk_id * WINDOWS + window
+
+
+def chunk_of(vid: int) -> int:
+    return vid // WINDOWS
+
+
+@dataclass(frozen=True, slots=True)
+class VectorHit:
+    id: int
+    score: float
+
+
+class VectorStore(Protocol):
+    """What the indexer and retrieval need from a vector index."""
+
+    kind: str
+    dim: int
+
+    def upsert(self, ids: Sequence[int], vectors: np.ndarray, payloads: Sequence[dict] | None = None) -> None: ...
+    def delete(self, ids: Iterable[int]) -> None: ...
+    def search(self, vector: np.ndarray, k: int) -> list[VectorHit]: ...
+    def ids(self) -> np.ndarray: ...
+    def count(self) -> int: ...
+    def flush(self) -> None: ...  # make what was written durable
+    def clear(self) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class VectorOptions:
+    # "faiss" (default, in process), "qdrant" (embedded local path, or a server by url),
+    # or "numpy" (brute force, the reference the others are tested against).
+    backend: str = "faiss"
+    # Qdrant server or cluster URL ("http://host:6333"); empty means embedded local mode.
+    qdrant_url: str = ""
+    # API key for a Qdrant server (sent only when qdrant_url is set).
+    qdrant_api_key: str = ""
+    # Qdrant collection name.
+    qdrant_collection: str = "repoqa_chunks"
+    # FAISS: at or above this many vectors, an IVF index replaces exact search.
+    faiss_ivf_threshold: int = 50_000
+    # FAISS IVF: lists probed per query (recall against speed).
+    faiss_nprobe: int = 32
+    # Use a GPU when a GPU build of faiss and a CUDA device are present.
+    faiss_use_gpu: bool = True
+
+
+def open_vector_store(options: VectorOptions, index_dir: Path, dim: int) -> VectorStore:
+    """The backend the options name, persisted under `index_dir` when it is local."""
+    if options.backend == "faiss":
+        from .faiss_store import FaissStore
+
+        return FaissStore(index_dir / "vectors.faiss", dim, ivf_threshold=options.faiss_ivf_threshold,
+                          nprobe=options.faiss_nprobe, use_gpu=options.faiss_use_gpu)
+    if options.backend == "qdrant":
+        from .qdrant_store import QdrantStore
+
+        return QdrantStore(dim, path=None if options.qdrant_url else index_dir / "qdrant",
+                           url=options.qdrant_url or None, api_key=options.qdrant_api_key or None,
+                           collection=options.qdrant_collection)
+    if options.backend == "numpy":
+        return NumpyStore(index_dir / "vectors.npz", dim)
+    raise VectorStoreError(f"unknown vector store {options.backend!r} (faiss, qdrant or numpy)")
+
+
+def store_location(options: VectorOptions, index_dir: Path) -> str:
+    if options.backend == "qdrant":
+        return options.qdrant_url or str(index_dir / "qdrant")
+    return str(index_dir / ("vectors.faiss" if options.backend == "faiss" else "vectors.npz"))
+
+
+def as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
+    m = np.ascontiguousarray(vectors, dtype=np.float32)
+    if m.ndim == 1:
+        m = m.reshape(1, -1)
+    if m.shape[1] != dim:
+        raise VectorStoreError(f"vectors of dimension {m.shape[1]} given to a store of dimension {dim}")
+    return m
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write through `write(tmp_path)`, fsync, and rename over `path`."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class NumpyStore:
+    """Exact brute-force search over a dense matrix: the reference implementation."""
+
+    kind = "numpy"
+
+    def __init__(self, path: Path | None, dim: int):
+        self.path = path
+        self.dim = dim
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._vecs = np.zeros((0, dim), dtype=np.float32)
+        if path is not None and path.is_file():
+            try:
+                with np.load(path) as data:
+                    ids, vecs = data["ids"], data["vectors"]
+            except (OSError, ValueError, KeyError) as exc:
+                raise VectorStoreError(f"cannot read {path}: {exc}") from exc
+            if vecs.shape[1] == dim:
+                self._ids, self._vecs = ids.astype(np.int64), vecs.astype(np.float32)
+
+    def upsert(self, ids, vectors, payloads=None) -> None:
+        ids = np.asarray(ids, dtype=np.int64)
+        vecs = as_matrix(vectors, self.dim)
+        keep = ~np.isin(self._ids, ids)
+        self._ids = np.concatenate([self._ids[keep], ids])
+        self._vecs = np.concatenate([self._vecs[keep], vecs])
+
+    def delete(self, ids) -> None:
+        ids = np.fromiter(ids, dtype=np.int64)
+        if len(ids):
+            keep = ~np.isin(self._ids, ids)
+            self._ids, self._vecs = self._ids[keep], self._vecs[keep]
+
+    def search(self, vector, k):
+        if not len(self._ids) or k <= 0:
+            return []
+        scores = self._vecs @ as_matrix(vector, self.dim)[0]
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((self._ids[top], -scores[top]))]
+        return [VectorHit(int(self._ids[i]), float(scores[i])) for i in top]
+
+    def ids(self) -> np.ndarray:
+        return self._ids.copy()
+
+    def count(self) -> int:
+        return len(self._ids)
+
+    def flush(self) -> None:
+        if self.path is not None:
+            atomic_write(self.path, lambda tmp: _save_npz(tmp, self._ids, self._vecs))
+
+    def clear(self) -> None:
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._vecs = np.zeros((0, self.dim), dtype=np.float32)
+
+    def close(self) -> None:
+        pass
+
+
+def _save_npz(path: Path, ids: np.ndarray, vecs: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, ids=ids, vectors=vecs)
