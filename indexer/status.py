@@ -36,6 +36,7 @@ class IndexStatus:
     removed: int = 0
     updated_at: str = ""
     writer_pid: int | None = None  # a process writing the index right now
+    vectors: dict[str, object] = field(default_factory=dict)  # model, store, dim, embedded/total chunks
     options: dict[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
@@ -56,6 +57,7 @@ def index_status(root: Path, options: IndexOptions) -> IndexStatus:
         languages = store.languages() if fmt == FORMAT_VERSION else {}
         skipped = store.skipped() if fmt == FORMAT_VERSION else {}
         known = store.file_states() if fmt == FORMAT_VERSION else {}
+        vectors = _vectors(store, meta) if fmt == FORMAT_VERSION else {}
     finally:
         store.close()
     snap = gitinfo.Snapshot(meta.get("commit", ""), meta.get("dirty") == "1", meta.get("dirty_digest", ""))
@@ -64,7 +66,7 @@ def index_status(root: Path, options: IndexOptions) -> IndexStatus:
         root=str(root), index=str(index_dir), state="fresh", format_version=fmt,
         current_format_version=FORMAT_VERSION, commit=snap.commit, dirty=snap.dirty,
         snapshot=snap.stamp(), head_now=head.strip() if head else "", languages=languages,
-        counts=counts, skipped=skipped, writer_pid=holder_pid(index_dir),
+        counts=counts, skipped=skipped, writer_pid=holder_pid(index_dir), vectors=vectors,
         options=json.loads(meta.get("options", "{}")),
     )
     if "updated_ns" in meta:
@@ -89,3 +91,18 @@ def index_status(root: Path, options: IndexOptions) -> IndexStatus:
     if st.added or st.changed or st.removed:
         st.state = "stale"
     return st
+
+
+def _vectors(store: Store, meta: dict[str, str]) -> dict[str, object]:
+    """Which model and store hold the vectors, and how many chunks have theirs so far
+    (counted from the embedding cache, which fills batch by batch while embedding runs)."""
+    model = meta.get("vector_model", "")
+    if not model:
+        return {}
+    done = store.conn.execute(
+        "SELECT count(*) FROM chunks c WHERE EXISTS (SELECT 1 FROM embeddings e "
+        "WHERE e.model = ? AND e.text_hash = c.text_hash)", (model,)).fetchone()[0]
+    total = store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    return {"model": model, "dim": int(meta.get("vector_dim", "0") or 0),
+            "store": meta.get("vector_store", ""), "chunks_embedded": done, "chunks": total,
+            "vectors": int(meta.get("vector_count", "0") or 0)}

@@ -58,6 +58,12 @@ CREATE TABLE chunks (
     symbol TEXT NOT NULL, kind TEXT NOT NULL, symbols TEXT NOT NULL,
     text TEXT NOT NULL, text_hash TEXT NOT NULL, tokens INTEGER NOT NULL
 );
+-- Embedding cache: vectors by chunk text, so an unchanged or moved chunk is not re-embedded.
+-- vectors: `windows` float16 rows of the model's dimension.
+CREATE TABLE embeddings (
+    model TEXT NOT NULL, text_hash TEXT NOT NULL, windows INTEGER NOT NULL, capped INTEGER NOT NULL,
+    vectors BLOB NOT NULL, PRIMARY KEY (model, text_hash)
+) WITHOUT ROWID;
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
     path, symbols, body, tokenize = 'porter unicode61 remove_diacritics 2'
 );

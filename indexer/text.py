@@ -44,6 +44,11 @@ def search_terms(text: str, parts: str | None = None) -> str:
     return f"{text}\n{parts}" if parts else text
 
 
+def identifiers(text: str) -> list[str]:
+    """The identifier-like tokens of a text, in order."""
+    return _WORD.findall(text)
+
+
 def query_words(query: str) -> list[str]:
     """Lower-cased words of a query, identifiers split the way search_terms splits them."""
     words: list[str] = []

@@ -91,12 +91,17 @@ def _progress_bar(enabled: bool) -> tuple[Callable[[str, int, int], None] | None
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--rebuild", is_flag=True, help="Rebuild the index from scratch.")
+@click.option("--no-embed", is_flag=True, help="Only the structure index: no vectors this time.")
 @click.option("--max-file-bytes", type=int, default=None, help="Skip files larger than this.")
 @click.option("--workers", type=int, default=None, help="Parser processes (default: one per core).")
 @click.pass_context
-def index(ctx: click.Context, path: Path | None, as_json: bool, rebuild: bool, max_file_bytes: int | None,
-          workers: int | None) -> None:
-    """Index PATH (default: the current repository), re-parsing only what changed."""
+def index(ctx: click.Context, path: Path | None, as_json: bool, rebuild: bool, no_embed: bool,
+          max_file_bytes: int | None, workers: int | None) -> None:
+    """Index PATH (default: the current repository), re-parsing and re-embedding only what changed.
+
+    The structure index (symbols, references, chunks, full text) is committed first and is
+    searchable at once; the vectors fill in after it, with their own progress.
+    """
     from indexer.update import update_index
     from service.config import index_options
 
@@ -105,10 +110,19 @@ def index(ctx: click.Context, path: Path | None, as_json: bool, rebuild: bool, m
     progress, stop = _progress_bar(not as_json and sys.stderr.isatty())
     try:
         summary = update_index(root, options, rebuild=rebuild, progress=progress)
+        embedded = None if no_embed else _embed(root, progress)
     finally:
         stop()
     if as_json:
-        _echo_json(summary.to_json())
+        out = summary.to_json()
+        if embedded is not None:
+            e = embedded.to_json()
+            out.update({"chunks_embedded": e["chunks_embedded"], "chunks_reused": e["chunks_reused"],
+                        "vectors": e["vectors"], "vector_model": e["model"], "vector_store": e["store"],
+                        "vectors_dropped": e["vectors_dropped"], "windows_capped": e["windows_capped"],
+                        "vectors_rebuilt": e["rebuilt"], "embed_seconds": e["seconds"],
+                        "seconds": round(summary.seconds + e["seconds"], 3)})
+        _echo_json(out)
         return
     if summary.rebuilt and summary.rebuilt != "new index":
         click.echo(f"Rebuilt the index: {summary.rebuilt}.", err=True)
@@ -120,8 +134,23 @@ def index(ctx: click.Context, path: Path | None, as_json: bool, rebuild: bool, m
         f"{summary.files_removed:,} removed, {skipped:,} skipped{f' ({reasons})' if reasons else ''}; "
         f"{summary.symbols:,} symbols, {summary.references:,} references, {summary.chunks:,} chunks "
         f"in {summary.seconds:.2f} s")
+    if embedded is not None:
+        if embedded.rebuilt:
+            click.echo(f"Rebuilt the vectors: {embedded.rebuilt}.", err=True)
+        click.echo(f"Embedded {embedded.chunks_embedded:,} chunks ({embedded.chunks_reused:,} reused, "
+                   f"{embedded.vectors_dropped:,} stale vectors dropped) with {embedded.model} into "
+                   f"{embedded.store}: {embedded.vectors:,} vectors in {embedded.seconds:.2f} s")
     if summary.warnings:
         click.echo("Warnings: " + ", ".join(f"{k} {v}" for k, v in summary.warnings.items()), err=True)
+
+
+def _embed(root: Path, progress):
+    from indexer.dense import embed_index
+    from service.config import embed_options, vector_options
+    from service.embedders import open_embedder
+
+    embedder = open_embedder(embed_options(root))
+    return embed_index(root, embedder, vector_options(root), progress=progress)
 
 
 @cli.command()
@@ -165,6 +194,12 @@ def status(ctx: click.Context, path: Path | None, as_json: bool) -> None:
         lines.append("Languages:  " + ", ".join(f"{k} {v:,}" for k, v in st.languages.items()))
     if st.skipped:
         lines.append("Skipped:    " + ", ".join(f"{k} {v:,}" for k, v in st.skipped.items()))
+    v = st.vectors
+    if v:
+        lines.append(f"Vectors:    {v['chunks_embedded']:,} of {v['chunks']:,} chunks embedded with {v['model']} "
+                     f"(dim {v['dim']}), {v['vectors']:,} vectors in {v['store']}")
+    elif st.counts:
+        lines.append("Vectors:    none yet (run `repoqa index` without --no-embed)")
     click.echo("\n".join(lines))
 
 
@@ -172,22 +207,28 @@ def status(ctx: click.Context, path: Path | None, as_json: bool) -> None:
 @click.argument("query")
 @click.option("-k", "--limit", default=10, show_default=True, type=click.IntRange(1, 1000),
               help="How many results.")
+@click.option("--mode", type=click.Choice(["auto", "lexical", "dense", "hybrid"]), default="auto",
+              show_default=True, help="auto: hybrid when the index has vectors, else lexical.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as a JSON list.")
 @click.pass_context
-def search(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
-    """Rank the code units that match QUERY (lexical BM25 over split identifiers)."""
+def search(ctx: click.Context, query: str, limit: int, mode: str, as_json: bool) -> None:
+    """Rank the code units that match QUERY: BM25 over split identifiers, vectors, or both."""
     from indexer.store import Store
     from indexer.update import index_dir_for
-    from retrieval.lexical import search as lexical_search
 
     if not query.strip():
         raise click.UsageError("the query is empty")
     root = _root(ctx)
     store = Store.open_reader(index_dir_for(root))
+    searcher = None
     try:
         _check_compatible(store, root)
-        hits = lexical_search(store, query, k=limit)
+        searcher = _searcher(store, root, mode)
+        hits = searcher.search(query, "hybrid" if mode == "auto" and searcher.vstore else
+                               "lexical" if mode == "auto" else mode, k=limit)
     finally:
+        if searcher is not None and searcher.vstore is not None:
+            searcher.vstore.close()
         store.close()
     if as_json:
         _echo_json([{"path": h.path, "start_line": h.start_line, "end_line": h.end_line,
@@ -199,9 +240,32 @@ def search(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
         return
     for i, h in enumerate(hits, 1):
         click.echo(f"{i:>2}. {h.path}:{h.start_line}-{h.end_line}  "
-                   f"{click.style(h.symbol or '(top level)', bold=True)}  [{h.score:.2f}]")
+                   f"{click.style(h.symbol or '(top level)', bold=True)}  [{h.score:.4g}]")
         for n, line in enumerate(h.snippet.splitlines(), h.snippet_line):
             click.echo(f"    {n:>5} | {line[:160]}")
+
+
+def _searcher(store, root: Path, mode: str):
+    """A Searcher with the index's vectors when the mode needs them (or auto finds them)."""
+    from indexer.errors import IndexMismatch
+    from indexer.update import index_dir_for
+    from indexer.vectors import open_vector_store
+    from retrieval.search import Searcher
+    from service.config import embed_options, vector_options
+
+    meta = store.meta()
+    if mode == "lexical" or (mode == "auto" and not int(meta.get("vector_count", "0") or 0)):
+        return Searcher(store)
+    if not meta.get("vector_model"):
+        raise IndexMismatch("this index has no vectors yet; run `repoqa index` (without --no-embed)")
+    from service.embedders import open_embedder
+
+    embedder = open_embedder(embed_options(root))
+    if embedder.model_id != meta["vector_model"]:
+        raise IndexMismatch(f"the vectors were made with {meta['vector_model']}, the configured model is "
+                            f"{embedder.model_id}; run `repoqa index` to rebuild them")
+    vstore = open_vector_store(vector_options(root), index_dir_for(root), int(meta["vector_dim"]))
+    return Searcher(store, vstore, embedder)
 
 
 def _check_compatible(store, root: Path) -> None:

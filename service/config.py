@@ -7,9 +7,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
+from indexer.embed import EmbedOptions
 from indexer.errors import IndexerError
 from indexer.options import IndexOptions
+from indexer.vectors import VectorOptions
+
+T = TypeVar("T")
 
 CONFIG_FILE = "repoqa.toml"
 ENV_PREFIX = "REPOQA_"
@@ -48,31 +53,55 @@ def _coerce(name: str, value: object, default: object) -> object:
     return value
 
 
-def index_options(root: Path, env: Mapping[str, str] | None = None,
-                  overrides: Mapping[str, object] | None = None) -> IndexOptions:
-    """IndexOptions for `root`: defaults < [index] in repoqa.toml < REPOQA_<FIELD> < overrides."""
-    env = os.environ if env is None else env
-    defaults = IndexOptions()
-    fields = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(IndexOptions)}
-    values: dict[str, object] = {}
+def _read_toml(root: Path) -> dict:
     path = root / CONFIG_FILE
-    if path.is_file():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
-        section = data.get("index", {})
-        if not isinstance(section, dict):
-            raise ConfigError(f"{path}: [index] must be a table")
-        for key, value in section.items():
-            if key not in fields:
-                raise ConfigError(f"{path}: unknown option index.{key} (known: {', '.join(sorted(fields))})")
-            values[key] = _coerce(f"index.{key}", value, fields[key])
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def load_section(cls: type[T], root: Path, section: str, env_prefix: str,
+                 env: Mapping[str, str] | None = None, overrides: Mapping[str, object] | None = None) -> T:
+    """`cls` (a frozen options dataclass) from defaults < [section] in repoqa.toml <
+    env_prefix + FIELD variables < overrides (flags; None means not given)."""
+    env = os.environ if env is None else env
+    defaults = cls()
+    fields = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values: dict[str, object] = {}
+    table = _read_toml(root).get(section, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{root / CONFIG_FILE}: [{section}] must be a table")
+    for key, value in table.items():
+        if key not in fields:
+            raise ConfigError(f"{root / CONFIG_FILE}: unknown option {section}.{key} "
+                              f"(known: {', '.join(sorted(fields))})")
+        values[key] = _coerce(f"{section}.{key}", value, fields[key])
     for key, default in fields.items():
-        var = ENV_PREFIX + key.upper()
+        var = env_prefix + key.upper()
         if var in env:
             values[key] = _coerce(var, env[var], default)
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = _coerce(f"--{key.replace('_', '-')}", value, fields[key])
-    return dataclasses.replace(defaults, **values)
+    return dataclasses.replace(defaults, **values)  # type: ignore[type-var]
+
+
+def index_options(root: Path, env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, object] | None = None) -> IndexOptions:
+    """[index] in repoqa.toml, REPOQA_<OPTION> variables, flags."""
+    return load_section(IndexOptions, root, "index", ENV_PREFIX, env, overrides)
+
+
+def embed_options(root: Path, env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, object] | None = None) -> EmbedOptions:
+    """[embed] in repoqa.toml, REPOQA_EMBED_<OPTION> variables, flags."""
+    return load_section(EmbedOptions, root, "embed", ENV_PREFIX + "EMBED_", env, overrides)
+
+
+def vector_options(root: Path, env: Mapping[str, str] | None = None,
+                   overrides: Mapping[str, object] | None = None) -> VectorOptions:
+    """[vectors] in repoqa.toml, REPOQA_VECTORS_<OPTION> variables, flags."""
+    return load_section(VectorOptions, root, "vectors", ENV_PREFIX + "VECTORS_", env, overrides)

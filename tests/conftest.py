@@ -70,10 +70,11 @@ def skip_reasons(root: Path) -> dict[str, str]:
         store.close()
 
 
-def repoqa(*args: str, cwd: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
+def repoqa(*args: str, cwd: Path | None = None, check: bool = False,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess, as a user would."""
     res = subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=cwd or ROOT,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
     if check and res.returncode != 0:
         raise AssertionError(f"repoqa {' '.join(args)} exited {res.returncode}: {res.stderr}")
     return res
@@ -110,3 +111,13 @@ def py_repo(tmp_path: Path) -> Path:
         ),
         "README.md": "# pkg\n\nA tiny HTTP client used by the tests.\n",
     })
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real default embedding model (all-MiniLM-L6-v2 from its PyPI package), loaded once."""
+    from indexer.embed import SentenceTransformerEmbedder
+
+    model = SentenceTransformerEmbedder()
+    model.embed(["warm up"])
+    return model

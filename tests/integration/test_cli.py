@@ -15,24 +15,27 @@ INDEX_KEYS = {"files_seen", "files_parsed", "files_unchanged", "files_removed", 
 
 def test_index_json_then_noop(py_repo):
     first = repoqa_json("index", str(py_repo))
-    assert INDEX_KEYS <= set(first)
+    assert INDEX_KEYS | {"chunks_embedded", "chunks_reused", "vectors"} <= set(first)
     assert (first["files_seen"], first["files_parsed"], first["files_skipped"]) == (4, 4, {})
+    assert first["chunks_embedded"] == first["chunks"] and first["chunks_reused"] == 0
     again = repoqa_json("index", str(py_repo))
     assert (again["files_parsed"], again["files_unchanged"]) == (0, 4)
+    assert (again["chunks_embedded"], again["chunks_reused"], again["vectors"]) == (0, 0, first["vectors"])
 
 
 def test_index_human_summary(py_repo):
     res = repoqa("index", str(py_repo))
     assert res.returncode == 0, res.stderr
-    line = res.stdout.strip()
+    line, embedded = res.stdout.strip().splitlines()
     assert line.startswith(f"Indexed {py_repo.resolve()}")
+    assert embedded.startswith("Embedded ") and "with all-MiniLM-L6-v2 into faiss:" in embedded
     for part in ("4 files seen", "4 parsed", "0 unchanged", "0 removed", "0 skipped", "symbols",
                  "references", "chunks", " s"):
         assert part in line
 
 
 def test_search_from_inside_the_repository_and_with_repo(py_repo):
-    repoqa("index", str(py_repo), check=True)
+    repoqa("index", str(py_repo), "--no-embed", check=True)
     from_cwd = repoqa_json("search", "retry status", cwd=py_repo / "pkg")
     with_flag = repoqa_json("--repo", str(py_repo), "search", "retry status")
     assert from_cwd == with_flag
@@ -44,7 +47,7 @@ def test_search_from_inside_the_repository_and_with_repo(py_repo):
 
 
 def test_status_fresh_stale_and_other_options(py_repo):
-    repoqa("index", str(py_repo), check=True)
+    repoqa("index", str(py_repo), "--no-embed", check=True)
     st = repoqa_json("status", str(py_repo))
     assert st["state"] == "fresh"
     assert st["languages"] == {"python": 3, "text": 1}
@@ -62,7 +65,7 @@ def test_status_fresh_stale_and_other_options(py_repo):
     assert st["state"] == "other-options"
     res = repoqa("search", "retry", cwd=py_repo)
     assert res.returncode == 1 and res.stderr.startswith("Error: the index was built with other options")
-    res = repoqa("index", cwd=py_repo)
+    res = repoqa("index", "--no-embed", cwd=py_repo)
     assert res.returncode == 0 and "Rebuilt the index: built with other options." in res.stderr
 
 
@@ -83,7 +86,7 @@ def test_errors_exit_1_and_usage_errors_exit_2(tmp_path):
 
 def test_environment_overrides_config(py_repo):
     write_tree(py_repo, {"repoqa.toml": "[index]\nmax_file_bytes = 1000000\n"})
-    res = subprocess.run([sys.executable, "-m", "service.cli", "index", str(py_repo), "--json"],
+    res = subprocess.run([sys.executable, "-m", "service.cli", "index", str(py_repo), "--json", "--no-embed"],
                          capture_output=True, text=True, env={**os.environ, "REPOQA_MAX_FILE_BYTES": "100"})
     out = json.loads(res.stdout)
     assert out["files_skipped"] == {"too_large": 2}  # pkg/http.py and pkg/client.py exceed 100 bytes

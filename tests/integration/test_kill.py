@@ -41,7 +41,7 @@ def state(root: Path) -> str:
 
 
 def run_index(root: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "service.cli", "index", str(root), "--json"],
+    return subprocess.Popen([sys.executable, "-m", "service.cli", "index", str(root), "--json", "--no-embed"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

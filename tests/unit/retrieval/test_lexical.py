@@ -51,3 +51,12 @@ def test_quotes_and_fts_syntax_in_queries_are_plain_words(py_repo):
         hits(py_repo, q)  # no FTS syntax error escapes
     top = hits(py_repo, 'Client."fetch"')[0]
     assert (top.symbol, top.start_line, top.end_line) == ("Client", 4, 9)  # the class fits whole
+
+
+def test_an_exact_identifier_outranks_its_parts(tmp_path):
+    write_tree(tmp_path, {f"m{i}.py": "".join(
+        f'def op_{i}_{j}(x):\n    """Scale x by {j}, then shift it by {i}."""\n    return x * {j} + {i}\n\n\n'
+        for j in range(6)) for i in range(6)})
+    index(tmp_path)
+    assert [h.symbol for h in hits(tmp_path, "where is op_3_4 used", k=1)] == ["op_3_4"]
+    assert [h.symbol for h in hits(tmp_path, "opThreeFour op_2_5", k=1)] == ["op_2_5"]

@@ -1,0 +1,185 @@
+"""Fill the vector index from the store: embed the chunks that have no vector, reuse cached ones.
+
+Runs after the structure index is committed (lexical search works meanwhile). Vectors
+are keyed by chunk id; the SQLite embedding cache, keyed by chunk text, is the durable
+copy, committed batch by batch, so an interrupted run loses at most one batch of work
+and the next run (or the watcher) picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .embed import Embedder, embedding_head
+from .lock import WriterLock
+from .store import Store
+from .update import index_dir_for
+from .vectors import VectorOptions, VectorStore, chunk_of, open_vector_store, store_location, vector_id
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class EmbedSummary:
+    model: str
+    store: str
+    chunks: int = 0  # chunks in the index
+    chunks_embedded: int = 0  # run through the model in this update
+    chunks_reused: int = 0  # given a cached vector (unchanged or moved text)
+    vectors_added: int = 0
+    vectors_dropped: int = 0  # belonged to chunks that no longer exist
+    vectors: int = 0  # in the store after the update
+    windows_capped: int = 0  # chunks longer than the windows cover (strided, not truncated)
+    rebuilt: str = ""  # why the vectors were dropped and rebuilt, if they were
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def vector_meta(embedder: Embedder, options: VectorOptions, index_dir: Path) -> dict[str, str]:
+    return {"vector_model": embedder.model_id, "vector_dim": str(embedder.dim),
+            "vector_store": f"{options.backend}:{store_location(options, index_dir)}"}
+
+
+def embed_index(root: Path, embedder: Embedder, options: VectorOptions | None = None, *,
+                progress: ProgressFn | None = None, batch_chunks: int = 256,
+                flush_seconds: float = 30.0, lock_timeout: float = 0.0) -> EmbedSummary:
+    """Give every chunk of the index at `root` its vectors; drop vectors of vanished chunks."""
+    options = options or VectorOptions()
+    progress = progress or (lambda stage, done, total: None)
+    t0 = time.perf_counter()
+    index_dir = index_dir_for(root.resolve())
+    summary = EmbedSummary(model=embedder.model_id, store=f"{options.backend}:{store_location(options, index_dir)}")
+    with WriterLock(index_dir, timeout=lock_timeout):
+        store = Store.open_writer(index_dir)
+        vstore = open_vector_store(options, index_dir, embedder.dim)
+        try:
+            want = vector_meta(embedder, options, index_dir)
+            meta = store.meta()
+            have = {k: meta.get(k, "") for k in want}
+            if have != want:
+                if any(have.values()):
+                    summary.rebuilt = ", ".join(f"{k} {have[k] or '-'} -> {want[k]}" for k in want if have[k] != want[k])
+                vstore.clear()
+                with store.transaction():
+                    store.conn.execute("DELETE FROM embeddings WHERE model != ?", (embedder.model_id,))
+                    store.set_meta(**want, vector_chunks="0")
+            _fill(store, vstore, embedder, summary, progress, batch_chunks, flush_seconds)
+            vstore.flush()
+            summary.vectors = vstore.count()
+            with store.transaction():
+                store.set_meta(vector_chunks=str(summary.chunks), vector_count=str(summary.vectors),
+                               vector_updated_ns=str(time.time_ns()))
+        finally:
+            vstore.close()
+            store.close()
+    summary.seconds = round(time.perf_counter() - t0, 3)
+    return summary
+
+
+def _fill(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedSummary,
+          progress: ProgressFn, batch_chunks: int, flush_seconds: float) -> None:
+    rows = store.conn.execute(
+        "SELECT c.id, c.text_hash, f.path, c.start_line, c.end_line, c.symbol, f.language "
+        "FROM chunks c JOIN files f ON f.id = c.file_id ORDER BY c.id").fetchall()
+    summary.chunks = len(rows)
+    live = {r[0] for r in rows}
+    vids = vstore.ids()
+    stale = [int(v) for v in vids if chunk_of(int(v)) not in live]
+    if stale:
+        vstore.delete(stale)
+        summary.vectors_dropped = len(stale)
+    present: dict[int, int] = {}
+    for v in vids:
+        c = chunk_of(int(v))
+        if c in live:
+            present[c] = present.get(c, 0) + 1
+    windows_of = dict(store.conn.execute("SELECT text_hash, windows FROM embeddings WHERE model = ?",
+                                         (embedder.model_id,)))
+    # A chunk is done when all its windows are in the store (a crash between two batches of
+    # a remote upsert could leave some); anything else is (re)written whole.
+    todo = [r for r in rows if present.get(r[0], 0) != windows_of.get(r[1], -1)]
+    total = len(todo)
+    progress("embed", 0, total)
+    done = 0
+    last_flush = time.monotonic()
+
+    reuse = [r for r in todo if r[1] in windows_of]
+    for i in range(0, len(reuse), 2048):
+        part = reuse[i:i + 2048]
+        cached = _cached(store, embedder.model_id, {r[1] for r in part})
+        _upsert(vstore, part, cached)
+        summary.chunks_reused += len(part)
+        summary.vectors_added += sum(len(cached[r[1]]) for r in part)
+        done += len(part)
+        progress("embed", done, total)
+
+    fresh = [r for r in todo if r[1] not in windows_of]
+    # Longest first within the run, so batches hold texts of similar length.
+    texts = dict(store.conn.execute(
+        "SELECT text_hash, text FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps([r[0] for r in fresh]),))) if fresh else {}
+    fresh.sort(key=lambda r: -len(texts.get(r[1], "")))
+    for i in range(0, len(fresh), batch_chunks):
+        part = fresh[i:i + batch_chunks]
+        new_hashes: dict[str, tuple[list[str], bool]] = {}
+        for r in part:
+            if r[1] not in new_hashes:
+                new_hashes[r[1]] = embedder.windows(texts[r[1]], embedding_head(r[2], r[5]))
+        flat = [w for ws, _ in new_hashes.values() for w in ws]
+        vectors = embedder.embed(flat)
+        cached: dict[str, np.ndarray] = {}
+        at = 0
+        with store.transaction():
+            for h, (ws, capped) in new_hashes.items():
+                vecs = vectors[at:at + len(ws)]
+                at += len(ws)
+                cached[h] = vecs
+                summary.windows_capped += capped
+                store.conn.execute(
+                    "INSERT OR REPLACE INTO embeddings(model, text_hash, windows, capped, vectors) "
+                    "VALUES (?,?,?,?,?)",
+                    (embedder.model_id, h, len(ws), int(capped), vecs.astype(np.float16).tobytes()))
+        _upsert(vstore, part, cached)
+        summary.chunks_embedded += len(new_hashes)
+        summary.chunks_reused += len(part) - len(new_hashes)  # same text twice in this run
+        summary.vectors_added += sum(len(cached[r[1]]) for r in part)
+        done += len(part)
+        progress("embed", done, total)
+        if time.monotonic() - last_flush > flush_seconds:
+            vstore.flush()  # bound the work a crash can lose to what the cache can restore
+            last_flush = time.monotonic()
+
+
+def _cached(store: Store, model: str, hashes: set[str]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    q = ("SELECT text_hash, windows, vectors FROM embeddings WHERE model = ? "
+         "AND text_hash IN (SELECT value FROM json_each(?))")
+    for h, n, blob in store.conn.execute(q, (model, json.dumps(sorted(hashes)))):
+        out[h] = np.frombuffer(blob, dtype=np.float16).astype(np.float32).reshape(n, -1)
+    return out
+
+
+def _upsert(vstore: VectorStore, rows: list, vectors_by_hash: dict[str, np.ndarray]) -> None:
+    ids: list[int] = []
+    mats: list[np.ndarray] = []
+    payloads: list[dict] = []
+    for chunk_id, text_hash, path, start, end, symbol, language in rows:
+        vecs = vectors_by_hash[text_hash]
+        for w in range(len(vecs)):
+            ids.append(vector_id(chunk_id, w))
+            payloads.append({"chunk_id": chunk_id, "path": path, "start_line": start, "end_line": end,
+                             "symbol": symbol, "language": language, "window": w})
+        mats.append(vecs)
+    if ids:
+        vstore.upsert(ids, np.vstack(mats), payloads)

