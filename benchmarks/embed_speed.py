@@ -1,0 +1,202 @@
+"""Embedding and vector-store speed on a real repository.
+
+    python -m benchmarks.embed_speed --repo PATH [--encoder-sample 1500] [--queries 200]
+
+In one run: the whole embedding pipeline (`embed_index`, fresh cache and store) in
+chunks/s, against the bare encoder on a random sample of the same chunks (the same
+windows, nothing else); the chunks re-embedded after a one-line edit; dense query latency
+p50/p99 for k=20 on each store (FAISS exact, FAISS IVF, Qdrant local, NumPy); IVF
+recall@20 against exact search with real query embeddings; index size on disk; peak
+memory. Prints a table and writes JSON under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def percentile(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def dir_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repo", required=True, type=Path)
+    ap.add_argument("--encoder-sample", type=int, default=1500, help="chunks for the bare-encoder run")
+    ap.add_argument("--queries", type=int, default=200, help="queries for latency and recall")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    from indexer.dense import embed_index
+    from indexer.embed import SentenceTransformerEmbedder, embedding_head
+    from indexer.faiss_store import FaissStore
+    from indexer.options import IndexOptions
+    from indexer.qdrant_store import QdrantStore
+    from indexer.update import index_dir_for, update_index
+    from indexer.vectors import NumpyStore, VectorOptions
+
+    root = args.repo.resolve()
+    index_dir = index_dir_for(root)
+    update_index(root, IndexOptions())
+    embedder = SentenceTransformerEmbedder()
+    t0 = time.perf_counter()
+    embedder.embed(["load the model"])
+    load_seconds = time.perf_counter() - t0
+
+    # fresh vectors: drop the cache and the store so the pipeline embeds everything
+    conn = sqlite3.connect(index_dir / "index.db")
+    conn.execute("DELETE FROM embeddings")
+    conn.execute("DELETE FROM meta WHERE key LIKE 'vector_%'")
+    conn.commit()
+    conn.close()
+    for name in ("vectors.faiss", "vectors.npz"):
+        (index_dir / name).unlink(missing_ok=True)
+
+    summary = embed_index(root, embedder, VectorOptions())
+    pipeline_cps = summary.chunks_embedded / summary.seconds
+
+    conn = sqlite3.connect(index_dir / "index.db")
+    rows = conn.execute("SELECT c.id, f.path, c.symbol, c.text FROM chunks c JOIN files f ON f.id = c.file_id").fetchall()
+    random.Random(7).shuffle(rows)
+    sample = rows[:args.encoder_sample]
+    texts = [w for _, p, s, t in sample for w in embedder.windows(t, embedding_head(p, s))[0]]
+    t0 = time.perf_counter()
+    embedder.embed(texts)
+    encoder_seconds = time.perf_counter() - t0
+    encoder_cps = len(sample) / encoder_seconds
+    tokens = embedder.count_tokens([t for *_, t in rows[:2000]])
+
+    # a one-line edit: how many chunks are embedded again
+    target_path, = conn.execute(
+        "SELECT f.path FROM files f JOIN chunks c ON c.file_id = f.id WHERE f.language != 'text' "
+        "GROUP BY f.id HAVING count(*) >= 5 ORDER BY count(*) LIMIT 1").fetchone()
+    n_file_chunks = conn.execute("SELECT count(*) FROM chunks c JOIN files f ON f.id = c.file_id "
+                                 "WHERE f.path = ?", (target_path,)).fetchone()[0]
+    conn.close()
+    path = root / target_path
+    original = path.read_bytes()
+    lines = original.split(b"\n")
+    mid = len(lines) // 2
+    while mid < len(lines) and not lines[mid].strip():
+        mid += 1
+    lines[mid] = lines[mid] + b"  # edited"
+    try:
+        path.write_bytes(b"\n".join(lines))
+        update_index(root, IndexOptions())
+        edit = embed_index(root, embedder, VectorOptions())
+    finally:
+        path.write_bytes(original)
+        update_index(root, IndexOptions())
+        embed_index(root, embedder, VectorOptions())
+
+    # stores: the same vectors in each, queried with real query embeddings
+    conn = sqlite3.connect(index_dir / "index.db")
+    ids, mats = [], []
+    for cid, blob, n in conn.execute(
+            "SELECT c.id, e.vectors, e.windows FROM chunks c JOIN embeddings e ON e.text_hash = c.text_hash"):
+        v = np.frombuffer(blob, dtype=np.float16).astype(np.float32).reshape(n, -1)
+        mats.append(v)
+        ids.extend(cid * 8 + w for w in range(n))
+    docs = [d for (d,) in conn.execute("SELECT doc FROM symbols WHERE length(doc) > 20 ORDER BY id")]
+    conn.close()
+    vecs = np.vstack(mats)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = np.array(ids, dtype=np.int64)
+    random.Random(3).shuffle(docs)
+    queries = embedder.embed([d.split("\n\n")[0][:300] for d in docs[:args.queries]] or ["query"])
+
+    tmp = Path(tempfile.mkdtemp(prefix="repoqa-embed-bench-"))
+    stores = {
+        "faiss-flat": FaissStore(tmp / "flat.faiss", embedder.dim, ivf_threshold=10**12),
+        "faiss-ivf": FaissStore(tmp / "ivf.faiss", embedder.dim, ivf_threshold=0, nprobe=32),
+        "numpy": NumpyStore(tmp / "np.npz", embedder.dim),
+    }
+    if len(ids) <= 60_000:  # local Qdrant upserts are slow on disk (about 1,000 points/s here)
+        stores["qdrant-local"] = QdrantStore(embedder.dim, path=tmp / "qdrant")
+    build, latency, sizes = {}, {}, {}
+    for name, store in stores.items():
+        t0 = time.perf_counter()
+        store.upsert(ids, vecs)
+        store.flush()
+        build[name] = round(time.perf_counter() - t0, 3)
+        store.search(queries[0], 20)
+        times = []
+        for q in queries:
+            t0 = time.perf_counter()
+            store.search(q, 20)
+            times.append((time.perf_counter() - t0) * 1000)
+        latency[name] = {"p50_ms": round(percentile(times, 50), 3), "p99_ms": round(percentile(times, 99), 3)}
+    exact = stores["faiss-flat"]
+    recall = []
+    for q in queries:
+        want = {h.id for h in exact.search(q, 20)}
+        got = {h.id for h in stores["faiss-ivf"].search(q, 20)}
+        recall.append(len(want & got) / max(1, len(want)))
+    for name, store in stores.items():
+        store.close()
+    sizes = {"faiss-flat": dir_size(tmp / "flat.faiss"), "faiss-ivf": dir_size(tmp / "ivf.faiss"),
+             "numpy": dir_size(tmp / "np.npz"), "qdrant-local": dir_size(tmp / "qdrant")}
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    result = {
+        "benchmark": "embed_speed",
+        "repo": str(root),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "model": embedder.model_id,
+        "precision": "bf16" if getattr(embedder, "_bf16", False) else "fp32",
+        "threads": embedder.threads,
+        "model_load_seconds": round(load_seconds, 2),
+        "chunks": summary.chunks,
+        "vectors": summary.vectors,
+        "windows_per_chunk": round(summary.vectors / max(1, summary.chunks), 3),
+        "chunk_tokens_p50_p90": [int(percentile(tokens, 50)), int(percentile(tokens, 90))],
+        "windows_capped": summary.windows_capped,
+        "pipeline_seconds": summary.seconds,
+        "pipeline_chunks_per_second": round(pipeline_cps, 1),
+        "encoder_sample_chunks": len(sample),
+        "encoder_chunks_per_second": round(encoder_cps, 1),
+        "pipeline_to_encoder": round(pipeline_cps / encoder_cps, 3),
+        "one_line_edit": {"file": target_path, "file_chunks": n_file_chunks,
+                          "chunks_embedded": edit.chunks_embedded, "chunks_reused": edit.chunks_reused},
+        "query_latency_k20": latency,
+        "store_build_seconds": build,
+        "ivf_recall_at_20": round(statistics.mean(recall), 4),
+        "ivf_recall_at_20_min": round(min(recall), 4),
+        "store_bytes": sizes,
+        "index_dir_bytes": dir_size(index_dir),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    out = args.out or RESULTS / f"embed_speed-{root.name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".tmp").write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(out.with_suffix(".tmp"), out)
+    for k, v in result.items():
+        print(f"{k:<28} {v}")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
