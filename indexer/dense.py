@@ -18,10 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from .embed import Embedder, embedding_head
+from .errors import IndexMismatch, IndexNotFound
 from .lock import WriterLock
+from .options import FORMAT_VERSION
 from .store import Store
 from .update import index_dir_for
-from .vectors import VectorOptions, VectorStore, chunk_of, open_vector_store, store_location, vector_id
+from .vectors import (WINDOWS, VectorOptions, VectorStore, chunk_of, open_vector_store, store_location,
+                      vector_id)
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +67,13 @@ def embed_index(root: Path, embedder: Embedder, options: VectorOptions | None = 
         store = Store.open_writer(index_dir)
         vstore = open_vector_store(options, index_dir, embedder.dim)
         try:
-            want = vector_meta(embedder, options, index_dir)
             meta = store.meta()
+            if not meta:
+                raise IndexNotFound(f"no index at {index_dir}; run `repoqa index` first")
+            if meta.get("format_version") != str(FORMAT_VERSION):
+                raise IndexMismatch(f"the index has format {meta.get('format_version')}, this repoqa "
+                                    f"writes {FORMAT_VERSION}; run `repoqa index` to rebuild it")
+            want = vector_meta(embedder, options, index_dir)
             have = {k: meta.get(k, "") for k in want}
             if have != want:
                 if any(have.values()):
@@ -99,16 +107,19 @@ def _fill(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedS
     if stale:
         vstore.delete(stale)
         summary.vectors_dropped = len(stale)
-    present: dict[int, int] = {}
+    present: dict[int, set[int]] = {}  # chunk id -> its windows in the store
     for v in vids:
         c = chunk_of(int(v))
         if c in live:
-            present[c] = present.get(c, 0) + 1
+            present.setdefault(c, set()).add(int(v) % WINDOWS)
     windows_of = dict(store.conn.execute("SELECT text_hash, windows FROM embeddings WHERE model = ?",
                                          (embedder.model_id,)))
-    # A chunk is done when all its windows are in the store (a crash between two batches of
-    # a remote upsert could leave some); anything else is (re)written whole.
-    todo = [r for r in rows if present.get(r[0], 0) != windows_of.get(r[1], -1)]
+    # A chunk is done when exactly its windows are in the store (a crash between two batches
+    # of a remote upsert could leave some); anything else is (re)written whole.
+    todo = [r for r in rows if r[1] not in windows_of or present.get(r[0]) != set(range(windows_of[r[1]]))]
+    partial = [vector_id(r[0], w) for r in todo if r[0] in present for w in range(WINDOWS)]
+    if partial:  # rewritten whole below: no window of an earlier attempt may linger
+        vstore.delete(partial)
     total = len(todo)
     progress("embed", 0, total)
     done = 0

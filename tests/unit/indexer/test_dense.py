@@ -146,3 +146,31 @@ def test_vectors_of_deleted_chunks_are_never_returned(tmp_path, embedder):
     finally:
         vstore.close()
         store.close()
+
+
+def test_embedding_needs_a_structure_index_first(tmp_path, embedder):
+    from indexer.errors import IndexNotFound
+
+    write_tree(tmp_path, {"a.py": "x = 1\n"})
+    with pytest.raises(IndexNotFound, match="run `repoqa index` first"):
+        embed_index(tmp_path, embedder)
+
+
+def test_a_partly_written_chunk_is_rewritten_whole(tmp_path, embedder):
+    root = copy_fixture(tmp_path, "python")
+    index(root)
+    embed_index(root, embedder)
+    cid = min(chunk_ids(root))
+    vstore = open_vector_store(VectorOptions(), index_dir_for(root), embedder.dim)
+    # as if a crash left window 0 out and a stray window 5 in
+    vstore.delete([cid * WINDOWS])
+    vstore.upsert([cid * WINDOWS + 5], np.ones((1, embedder.dim), dtype=np.float32) / embedder.dim ** 0.5)
+    vstore.flush()
+    vstore.close()
+    s = embed_index(root, embedder)
+    assert (s.chunks_embedded, s.chunks_reused) == (0, 1)
+    vstore = open_vector_store(VectorOptions(), index_dir_for(root), embedder.dim)
+    try:
+        assert sorted(int(v) for v in vstore.ids() if chunk_of(int(v)) == cid) == [cid * WINDOWS]
+    finally:
+        vstore.close()
