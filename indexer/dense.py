@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, int, int], None]
 
+# Cached vectors of text that no chunk holds any more are dropped once they outnumber
+# this, or half the live ones.
+CACHE_SPARE_MIN = 1000
+
 
 @dataclass
 class EmbedSummary:
@@ -86,6 +90,7 @@ def embed_index(root: Path, embedder: Embedder, options: VectorOptions | None = 
             vstore.flush()
             summary.vectors = vstore.count()
             with store.transaction():
+                _prune_cache(store, embedder.model_id)
                 store.set_meta(vector_chunks=str(summary.chunks), vector_count=str(summary.vectors),
                                vector_updated_ns=str(time.time_ns()))
         finally:
@@ -170,6 +175,18 @@ def _fill(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedS
         if time.monotonic() - last_flush > flush_seconds:
             vstore.flush()  # bound the work a crash can lose to what the cache can restore
             last_flush = time.monotonic()
+
+
+def _prune_cache(store: Store, model: str) -> None:
+    """Forget cached vectors of text no chunk has any more, once there are many: a few are
+    kept so that switching a branch back and forth does not embed the same code again."""
+    orphans = store.conn.execute(
+        "SELECT count(*) FROM embeddings WHERE model = ? AND text_hash NOT IN (SELECT text_hash FROM chunks)",
+        (model,)).fetchone()[0]
+    live = store.conn.execute("SELECT count(DISTINCT text_hash) FROM chunks").fetchone()[0]
+    if orphans > max(CACHE_SPARE_MIN, live // 2):
+        store.conn.execute("DELETE FROM embeddings WHERE model = ? AND text_hash NOT IN "
+                           "(SELECT text_hash FROM chunks)", (model,))
 
 
 def _cached(store: Store, model: str, hashes: set[str]) -> dict[str, np.ndarray]:

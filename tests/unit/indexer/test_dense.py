@@ -174,3 +174,23 @@ def test_a_partly_written_chunk_is_rewritten_whole(tmp_path, embedder):
         assert sorted(int(v) for v in vstore.ids() if chunk_of(int(v)) == cid) == [cid * WINDOWS]
     finally:
         vstore.close()
+
+
+def test_the_cache_forgets_old_text_once_it_piles_up(tmp_path, embedder, monkeypatch):
+    import indexer.dense as dense
+
+    monkeypatch.setattr(dense, "CACHE_SPARE_MIN", 2)  # a knob, not the behaviour under test
+    root = write_tree(tmp_path / "r", {f"f{i}.py": f"def f{i}():\n    return {i}\n" for i in range(4)})
+    index(root)
+    embed_index(root, embedder)
+    for i in range(4):
+        (root / f"f{i}.py").write_text(f"def g{i}():\n    return {i * 10}\n")
+    index(root)
+    embed_index(root, embedder)
+    store = reader(root)
+    try:
+        cached = {h for (h,) in store.conn.execute("SELECT text_hash FROM embeddings")}
+        live = {h for (h,) in store.conn.execute("SELECT text_hash FROM chunks")}
+    finally:
+        store.close()
+    assert cached == live
