@@ -224,8 +224,9 @@ def search(ctx: click.Context, query: str, limit: int, mode: str, as_json: bool)
     try:
         _check_compatible(store, root)
         searcher = _searcher(store, root, mode)
-        hits = searcher.search(query, "hybrid" if mode == "auto" and searcher.vstore else
-                               "lexical" if mode == "auto" else mode, k=limit)
+        if mode == "auto":
+            mode = "hybrid" if searcher.vstore is not None else "lexical"
+        hits = searcher.search(query, mode, k=limit)
     finally:
         if searcher is not None and searcher.vstore is not None:
             searcher.vstore.close()
