@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         want = {h.id for h in exact.search(q, 20)}
         got = {h.id for h in stores["faiss-ivf"].search(q, 20)}
         recall.append(len(want & got) / max(1, len(want)))
-    for name, store in stores.items():
+    for store in stores.values():
         store.close()
     sizes = {"faiss-flat": dir_size(tmp / "flat.faiss"), "faiss-ivf": dir_size(tmp / "ivf.faiss"),
              "numpy": dir_size(tmp / "np.npz"), "qdrant-local": dir_size(tmp / "qdrant")}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,13 +21,11 @@ from .errors import IndexMismatch, IndexNotFound
 from .lock import WriterLock
 from .options import FORMAT_VERSION
 from .store import Store
-from .update import index_dir_for
+from .update import ProgressFn, index_dir_for
 from .vectors import (WINDOWS, VectorOptions, VectorStore, chunk_of, open_vector_store, store_location,
                       vector_id)
 
 log = logging.getLogger(__name__)
-
-ProgressFn = Callable[[str, int, int], None]
 
 # Cached vectors of text that no chunk holds any more are dropped once they outnumber
 # this, or half the live ones.

@@ -15,13 +15,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import gitinfo
+from .errors import IndexerError
 from .languages import SHEBANG, language_of_script, queries_digest
 from .lock import WriterLock
 from .options import FORMAT_VERSION, IndexOptions, options_dict, options_hash
 from .parse import parse_source
 from .records import FileRecord, ParsedFile
 from .scan import INDEX_DIR, ScanEntry, checked_root, scan
-from .errors import IndexerError
 from .store import Store, db_path
 from .text import content_hash
 
@@ -37,7 +37,7 @@ _GENERATED_MARKERS = (b"@generated", b"DO NOT EDIT", b"Code generated")
 
 
 ProgressFn = Callable[[str, int, int], None]
-"""progress(stage, done, total): stages are "scan", "parse", "commit"."""
+"""progress(stage, done, total): stages are "scan", "parse", "commit" (and "embed" in dense)."""
 
 
 @dataclass

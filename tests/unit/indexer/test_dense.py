@@ -194,3 +194,13 @@ def test_the_cache_forgets_old_text_once_it_piles_up(tmp_path, embedder, monkeyp
     finally:
         store.close()
     assert cached == live
+
+
+@pytest.mark.gpu
+def test_embedding_on_a_gpu_matches_the_cpu(embedder):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device here (the CPU build of torch is installed)")
+    gpu = SentenceTransformerEmbedder(device="cuda")
+    texts = ["def add(a, b):\n    return a + b", "class Parser:\n    pass"]
+    assert np.allclose((gpu.embed(texts) * embedder.embed(texts)).sum(axis=1), 1.0, atol=5e-3)
