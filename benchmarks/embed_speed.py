@@ -41,11 +41,51 @@ def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
+def edit_churn(root: Path, paths: list[str], files: int = 300) -> dict[str, float]:
+    """Chunks whose text changes when one random non-blank line of a file gets a comment
+    appended, over a sample of files: what a one-line edit costs in re-embedding."""
+    from indexer.languages import language_for
+    from indexer.options import IndexOptions
+    from indexer.parse import parse_source
+    from indexer.records import FileRecord
+
+    options = IndexOptions()
+    rng = random.Random(1)
+    sample = sorted(paths)
+    rng.shuffle(sample)
+    changed, counts = [], []
+    for rel in sample[:files]:
+        lang = language_for(rel, options.languages, True)
+        data = (root / rel).read_bytes()
+        lines = data.split(b"\n")
+        candidates = [i for i, line in enumerate(lines) if line.strip()]
+        if not candidates or lang in ("", "text", "shebang"):
+            continue
+        i = rng.choice(candidates)
+        lines[i] += b"  // edited" if lang not in ("python",) else b"  # edited"
+        rec = FileRecord(rel, lang, 0, 0, "")
+        try:
+            before = parse_source(rel, lang, data, options, rec).chunks
+            after = parse_source(rel, lang, b"\n".join(lines), options, rec).chunks
+        except UnicodeDecodeError:
+            continue
+        old = {c[6] for c in before}
+        changed.append(sum(1 for c in after if c[6] not in old))
+        counts.append(len(after))
+    return {"files": len(changed), "chunks_changed_mean": round(statistics.mean(changed), 3),
+            "chunks_changed_max": max(changed), "share_with_one_change": round(
+                sum(1 for c in changed if c == 1) / len(changed), 3),
+            "chunks_per_file_mean": round(statistics.mean(counts), 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repo", required=True, type=Path)
     ap.add_argument("--encoder-sample", type=int, default=1500, help="chunks for the bare-encoder run")
     ap.add_argument("--queries", type=int, default=200, help="queries for latency and recall")
+    ap.add_argument("--nprobe", type=int, default=None, help="FAISS IVF lists probed (default: repoqa's)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep the embedding cache: skip the full pipeline run, measure the rest")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
 
@@ -65,17 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     embedder.embed(["load the model"])
     load_seconds = time.perf_counter() - t0
 
-    # fresh vectors: drop the cache and the store so the pipeline embeds everything
-    conn = sqlite3.connect(index_dir / "index.db")
-    conn.execute("DELETE FROM embeddings")
-    conn.execute("DELETE FROM meta WHERE key LIKE 'vector_%'")
-    conn.commit()
-    conn.close()
-    for name in ("vectors.faiss", "vectors.npz"):
-        (index_dir / name).unlink(missing_ok=True)
-
+    if not args.reuse:
+        # fresh vectors: drop the cache and the store so the pipeline embeds everything
+        conn = sqlite3.connect(index_dir / "index.db")
+        conn.execute("DELETE FROM embeddings")
+        conn.execute("DELETE FROM meta WHERE key LIKE 'vector_%'")
+        conn.commit()
+        conn.close()
+        for name in ("vectors.faiss", "vectors.npz"):
+            (index_dir / name).unlink(missing_ok=True)
     summary = embed_index(root, embedder, VectorOptions())
-    pipeline_cps = summary.chunks_embedded / summary.seconds
+    pipeline_cps = summary.chunks_embedded / summary.seconds if summary.chunks_embedded else None
 
     conn = sqlite3.connect(index_dir / "index.db")
     rows = conn.execute("SELECT c.id, f.path, c.symbol, c.text FROM chunks c JOIN files f ON f.id = c.file_id").fetchall()
@@ -127,10 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     random.Random(3).shuffle(docs)
     queries = embedder.embed([d.split("\n\n")[0][:300] for d in docs[:args.queries]] or ["query"])
 
+    churn = edit_churn(root, [p for (p,) in sqlite3.connect(index_dir / "index.db").execute(
+        "SELECT path FROM files WHERE language NOT IN ('', 'text')")])
+    stores_nprobe = args.nprobe or VectorOptions().faiss_nprobe
     tmp = Path(tempfile.mkdtemp(prefix="repoqa-embed-bench-"))
     stores = {
         "faiss-flat": FaissStore(tmp / "flat.faiss", embedder.dim, ivf_threshold=10**12),
-        "faiss-ivf": FaissStore(tmp / "ivf.faiss", embedder.dim, ivf_threshold=0, nprobe=32),
+        "faiss-ivf": FaissStore(tmp / "ivf.faiss", embedder.dim, ivf_threshold=0,
+                                nprobe=args.nprobe or VectorOptions().faiss_nprobe),
         "numpy": NumpyStore(tmp / "np.npz", embedder.dim),
     }
     if len(ids) <= 60_000:  # local Qdrant upserts are slow on disk (about 1,000 points/s here)
@@ -174,14 +218,16 @@ def main(argv: list[str] | None = None) -> int:
         "chunk_tokens_p50_p90": [int(percentile(tokens, 50)), int(percentile(tokens, 90))],
         "windows_capped": summary.windows_capped,
         "pipeline_seconds": summary.seconds,
-        "pipeline_chunks_per_second": round(pipeline_cps, 1),
+        "pipeline_chunks_per_second": round(pipeline_cps, 1) if pipeline_cps else None,
         "encoder_sample_chunks": len(sample),
         "encoder_chunks_per_second": round(encoder_cps, 1),
-        "pipeline_to_encoder": round(pipeline_cps / encoder_cps, 3),
+        "pipeline_to_encoder": round(pipeline_cps / encoder_cps, 3) if pipeline_cps else None,
+        "edit_churn": churn,
         "one_line_edit": {"file": target_path, "file_chunks": n_file_chunks,
                           "chunks_embedded": edit.chunks_embedded, "chunks_reused": edit.chunks_reused},
         "query_latency_k20": latency,
         "store_build_seconds": build,
+        "ivf_nprobe": stores_nprobe,
         "ivf_recall_at_20": round(statistics.mean(recall), 4),
         "ivf_recall_at_20_min": round(min(recall), 4),
         "store_bytes": sizes,

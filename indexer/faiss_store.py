@@ -44,7 +44,7 @@ class FaissStore:
 
     kind = "faiss"
 
-    def __init__(self, path: Path | None, dim: int, *, ivf_threshold: int = 50_000, nprobe: int = 32,
+    def __init__(self, path: Path | None, dim: int, *, ivf_threshold: int = 50_000, nprobe: int = 128,
                  use_gpu: bool = True):
         self.faiss = _faiss()
         self.path = path

