@@ -98,7 +98,8 @@ def _tree_rss(pid: int) -> int:
 def run_cli_index(root: Path, extra: list[str]) -> tuple[float, dict, int]:
     """(wall seconds, --json summary, peak RSS of the process tree in bytes)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "index", str(root), "--json", *extra],
+    # the structure index alone (no embeddings: benchmarks.embed_speed measures those)
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "index", str(root), "--json", "--no-embed", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
 
