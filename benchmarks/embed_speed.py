@@ -13,8 +13,6 @@ memory. Prints a table and writes JSON under benchmarks/results/.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import resource
 import shutil
@@ -27,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).parent / "results"
-
+from benchmarks.common import write_result
 
 def percentile(xs: list[float], p: float) -> float:
     xs = sorted(xs)
@@ -234,10 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         "index_dir_bytes": dir_size(index_dir),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    out = args.out or RESULTS / f"embed_speed-{root.name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".tmp").write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(out.with_suffix(".tmp"), out)
+    out = write_result("embed_speed", root, result, args.out)
     for k, v in result.items():
         print(f"{k:<28} {v}")
     print(f"\nwrote {out}")

@@ -25,8 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
-
+from benchmarks.common import write_result
 
 def _floor_worker(args: tuple[str, str, str, str]) -> int:
     root, rel, language, which = args
@@ -207,11 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_full_to_stock_floor": round(full / statistics.median(stock), 2),
         "ratio_full_to_ctags": round(full / ctags, 1) if ctags else None,
     }
-    out = args.out or RESULTS / f"index_speed-{root.name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    out = write_result("index_speed", root, result, args.out)
 
     rows = [
         ("files indexed / seen", f"{result['files_indexed']:,} / {result['files_seen']:,}"),

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .vectors import VectorHit, VectorStoreError, as_matrix, atomic_write
+from .files import atomic_write
+from .vectors import VectorHit, VectorStoreError, as_matrix
 
 log = logging.getLogger(__name__)
 

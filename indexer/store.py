@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .errors import IndexNotFound, StoreError
+from .files import fsync_path
 from .options import FORMAT_VERSION
 from .records import Chunk, FileRecord, ParsedFile, Reference, Symbol
 from .text import search_terms
@@ -167,20 +168,12 @@ class Store:
         target = self.path.with_name(DB_NAME)
         self.conn.execute("PRAGMA journal_mode=WAL")  # recorded in the file for later opens
         self.conn.close()
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(self.path)
         # No index existed, so a -wal or -shm beside it belongs to no live database.
         for suffix in ("-wal", "-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         os.replace(self.path, target)
-        dfd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        fsync_path(target.parent)
         self.path = target
 
     def discard(self) -> None:

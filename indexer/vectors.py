@@ -8,7 +8,6 @@ vectors, i.e. cosine similarities.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from .errors import IndexerError
+from .files import atomic_write
 
 # Vectors per chunk at most; a chunk longer than WINDOWS model windows is covered by
 # evenly strided windows (counted as windows_capped).
@@ -108,18 +108,6 @@ def as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
     if m.shape[1] != dim:
         raise VectorStoreError(f"vectors of dimension {m.shape[1]} given to a store of dimension {dim}")
     return m
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write through `write(tmp_path)`, fsync, and rename over `path`."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 class NumpyStore:
