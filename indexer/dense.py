@@ -21,7 +21,7 @@ from .errors import IndexMismatch, IndexNotFound
 from .lock import WriterLock
 from .options import FORMAT_VERSION
 from .store import Store
-from .update import ProgressFn, index_dir_for
+from .update import ProgressFn, has_index, index_dir_for
 from .vectors import (WINDOWS, VectorOptions, VectorStore, chunk_of, open_vector_store, store_location,
                       vector_id)
 
@@ -63,18 +63,18 @@ def embed_index(root: Path, embedder: Embedder, options: VectorOptions | None = 
     progress = progress or (lambda stage, done, total: None)
     t0 = time.perf_counter()
     index_dir = index_dir_for(root.resolve())
-    summary = EmbedSummary(model=embedder.model_id, store=f"{options.backend}:{store_location(options, index_dir)}")
+    if not has_index(index_dir):  # checked before the lock or a store creates any file there
+        raise IndexNotFound(f"no index at {index_dir}; run `repoqa index` first")
+    want = vector_meta(embedder, options, index_dir)
+    summary = EmbedSummary(model=embedder.model_id, store=want["vector_store"])
     with WriterLock(index_dir, timeout=lock_timeout):
         store = Store.open_writer(index_dir)
         vstore = open_vector_store(options, index_dir, embedder.dim)
         try:
             meta = store.meta()
-            if not meta:
-                raise IndexNotFound(f"no index at {index_dir}; run `repoqa index` first")
             if meta.get("format_version") != str(FORMAT_VERSION):
                 raise IndexMismatch(f"the index has format {meta.get('format_version')}, this repoqa "
                                     f"writes {FORMAT_VERSION}; run `repoqa index` to rebuild it")
-            want = vector_meta(embedder, options, index_dir)
             have = {k: meta.get(k, "") for k in want}
             if have != want:
                 if any(have.values()):
@@ -82,14 +82,13 @@ def embed_index(root: Path, embedder: Embedder, options: VectorOptions | None = 
                 vstore.clear()
                 with store.transaction():
                     store.conn.execute("DELETE FROM embeddings WHERE model != ?", (embedder.model_id,))
-                    store.set_meta(**want, vector_chunks="0")
+                    store.set_meta(**want)
             _fill(store, vstore, embedder, summary, progress, batch_chunks, flush_seconds)
             vstore.flush()
             summary.vectors = vstore.count()
             with store.transaction():
                 _prune_cache(store, embedder.model_id)
-                store.set_meta(vector_chunks=str(summary.chunks), vector_count=str(summary.vectors),
-                               vector_updated_ns=str(time.time_ns()))
+                store.set_meta(vector_count=str(summary.vectors), vector_updated_ns=str(time.time_ns()))
         finally:
             vstore.close()
             store.close()

@@ -84,7 +84,7 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
 
     with WriterLock(index_dir, timeout=options.lock_timeout):
         _ignore_index_dir(index_dir)
-        fresh = not _has_index(index_dir)
+        fresh = not has_index(index_dir)
         store = Store.create_fresh(index_dir) if fresh else Store.open_writer(index_dir)
         published = False
         try:
@@ -129,7 +129,7 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
     return summary
 
 
-def _has_index(index_dir: Path) -> bool:
+def has_index(index_dir: Path) -> bool:
     """Whether a usable index exists (else the next one is built fresh, beside it)."""
     if not db_path(index_dir).is_file():
         return False

@@ -154,6 +154,7 @@ def test_embedding_needs_a_structure_index_first(tmp_path, embedder):
     write_tree(tmp_path, {"a.py": "x = 1\n"})
     with pytest.raises(IndexNotFound, match="run `repoqa index` first"):
         embed_index(tmp_path, embedder)
+    assert not (tmp_path / ".repoqa").exists()  # and left nothing behind
 
 
 def test_a_partly_written_chunk_is_rewritten_whole(tmp_path, embedder):
