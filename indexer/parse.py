@@ -308,9 +308,7 @@ def _expand_rust_use(node, data: bytes, prefix: str):
     elif t == "use_list":
         for child in node.named_children:
             yield from _expand_rust_use(child, data, prefix)
-    elif t == "use_wildcard":
-        yield join(_text(data, node)), ""
-    else:
+    else:  # a path, `*` (use_wildcard), crate/self/super
         yield join(_text(data, node)), ""
 
 

@@ -57,7 +57,7 @@ def index_status(root: Path, options: IndexOptions) -> IndexStatus:
         languages = store.languages() if fmt == FORMAT_VERSION else {}
         skipped = store.skipped() if fmt == FORMAT_VERSION else {}
         known = store.file_states() if fmt == FORMAT_VERSION else {}
-        vectors = _vectors(store, meta) if fmt == FORMAT_VERSION else {}
+        vectors = _vectors(store, meta, counts["chunks"]) if fmt == FORMAT_VERSION else {}
     finally:
         store.close()
     snap = gitinfo.Snapshot(meta.get("commit", ""), meta.get("dirty") == "1", meta.get("dirty_digest", ""))
@@ -93,7 +93,7 @@ def index_status(root: Path, options: IndexOptions) -> IndexStatus:
     return st
 
 
-def _vectors(store: Store, meta: dict[str, str]) -> dict[str, object]:
+def _vectors(store: Store, meta: dict[str, str], chunks: int) -> dict[str, object]:
     """Which model and store hold the vectors, and how many chunks have theirs so far
     (counted from the embedding cache, which fills batch by batch while embedding runs)."""
     model = meta.get("vector_model", "")
@@ -102,7 +102,6 @@ def _vectors(store: Store, meta: dict[str, str]) -> dict[str, object]:
     done = store.conn.execute(
         "SELECT count(*) FROM chunks c WHERE EXISTS (SELECT 1 FROM embeddings e "
         "WHERE e.model = ? AND e.text_hash = c.text_hash)", (model,)).fetchone()[0]
-    total = store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
     return {"model": model, "dim": int(meta.get("vector_dim", "0") or 0),
-            "store": meta.get("vector_store", ""), "chunks_embedded": done, "chunks": total,
+            "store": meta.get("vector_store", ""), "chunks_embedded": done, "chunks": chunks,
             "vectors": int(meta.get("vector_count", "0") or 0)}

@@ -222,8 +222,8 @@ def search(ctx: click.Context, query: str, limit: int, mode: str, as_json: bool)
     store = Store.open_reader(index_dir_for(root))
     searcher = None
     try:
-        _check_compatible(store, root)
-        searcher = _searcher(store, root, mode)
+        meta = _check_compatible(store, root)
+        searcher = _searcher(store, meta, root, mode)
         if mode == "auto":
             mode = "hybrid" if searcher.vstore is not None else "lexical"
         hits = searcher.search(query, mode, k=limit)
@@ -246,7 +246,7 @@ def search(ctx: click.Context, query: str, limit: int, mode: str, as_json: bool)
             click.echo(f"    {n:>5} | {line[:160]}")
 
 
-def _searcher(store, root: Path, mode: str):
+def _searcher(store, meta: dict[str, str], root: Path, mode: str):
     """A Searcher with the index's vectors when the mode needs them (or auto finds them)."""
     from indexer.errors import IndexMismatch
     from indexer.update import index_dir_for
@@ -254,7 +254,6 @@ def _searcher(store, root: Path, mode: str):
     from retrieval.search import Searcher
     from service.config import embed_options, vector_options
 
-    meta = store.meta()
     if mode == "lexical" or (mode == "auto" and not int(meta.get("vector_count", "0") or 0)):
         return Searcher(store)
     if not meta.get("vector_model"):
@@ -269,8 +268,8 @@ def _searcher(store, root: Path, mode: str):
     return Searcher(store, vstore, embedder)
 
 
-def _check_compatible(store, root: Path) -> None:
-    """Refuse to answer from an index built by another format or with other options."""
+def _check_compatible(store, root: Path) -> dict[str, str]:
+    """The index's meta; refuses an index built by another format or with other options."""
     from indexer.errors import IndexMismatch
     from indexer.languages import queries_digest
     from indexer.options import FORMAT_VERSION, options_hash
@@ -283,6 +282,7 @@ def _check_compatible(store, root: Path) -> None:
     options = index_options(root)
     if meta.get("options_hash") != options_hash(options, queries_digest(tuple(options.languages))):
         raise IndexMismatch("the index was built with other options; run `repoqa index` to rebuild it")
+    return meta
 
 
 def main() -> None:
