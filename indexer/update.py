@@ -10,9 +10,10 @@ import stat
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from . import gitinfo
 from .errors import IndexerError
@@ -40,6 +41,17 @@ ProgressFn = Callable[[str, int, int], None]
 """progress(stage, done, total): stages are "scan", "parse", "commit" (and "embed" in dense)."""
 
 
+class DerivedIndex(Protocol):
+    """An index computed from the store's rows (the graph), kept in step by `update_index`
+    inside its transaction, so readers never see the files without it."""
+
+    name: str
+
+    def update(self, store: Store, root: Path) -> dict[str, object]:
+        """Bring it up to date with the store's current rows; returns a summary for --json."""
+        ...
+
+
 @dataclass
 class IndexSummary:
     root: str
@@ -55,6 +67,7 @@ class IndexSummary:
     chunks: int = 0
     rebuilt: str = ""  # why the index was rebuilt from scratch, "" if it was not
     snapshot: str = ""
+    derived: dict[str, dict[str, object]] = field(default_factory=dict)  # name -> its summary
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, object]:
@@ -66,7 +79,8 @@ def index_dir_for(root: Path) -> Path:
 
 
 def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bool = False,
-                 progress: ProgressFn | None = None) -> IndexSummary:
+                 progress: ProgressFn | None = None,
+                 derived: Sequence[DerivedIndex] = ()) -> IndexSummary:
     """Scan `root`, parse what changed, and commit the new state in one transaction.
 
     A no-op run reads no file whose size and mtime are unchanged. An interrupted run
@@ -100,6 +114,10 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
                     store.reset_schema()
                 known = store.file_states()
                 _apply(store, root, options, entries, known, started_ns, summary, progress)
+                for d in derived:
+                    progress(d.name, 0, 1)
+                    summary.derived[d.name] = d.update(store, root)
+                    progress(d.name, 1, 1)
                 progress("commit", 0, 1)
                 counts = store.counts()
                 summary.symbols, summary.references, summary.chunks = (

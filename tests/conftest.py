@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from graph.build import GraphIndex
+from graph.model import resolution
 from indexer.options import IndexOptions
 from indexer.store import Store
 from indexer.update import index_dir_for, update_index
@@ -46,8 +48,31 @@ def git_repo(root: Path, files: dict[str, str | bytes], commit: bool = True) -> 
 
 
 def index(root: Path, **options) -> object:
+    """Index `root` as `repoqa index` does (structure and graph, no vectors)."""
     opts = {"workers": 1, **options}
-    return update_index(root, IndexOptions(**opts))
+    return update_index(root, IndexOptions(**opts), derived=[GraphIndex()])
+
+
+def graph_edges(root: Path, kinds: tuple[str, ...] = ("imports", "calls", "inherits", "references", "tests"),
+                ) -> set[tuple[str, str, str, str]]:
+    """The graph's edges as (source, kind, target, resolution), each end written as
+    `path::qualname`, `path` for a file, or `dir/` for a package."""
+    store = reader(root)
+    try:
+        rows = store.conn.execute(
+            "SELECT coalesce(fa.path, a.qualname || '/'), a.qualname, a.file_id, e.kind, e.confidence, "
+            "coalesce(fb.path, b.qualname || '/'), b.qualname, b.file_id FROM graph_edges e "
+            "JOIN graph_nodes a ON a.id = e.src JOIN graph_nodes b ON b.id = e.dst "
+            "LEFT JOIN files fa ON fa.id = a.file_id LEFT JOIN files fb ON fb.id = b.file_id "
+            f"WHERE e.kind IN ({','.join('?' * len(kinds))})", kinds).fetchall()
+    finally:
+        store.close()
+
+    def label(path: str, qual: str, fid: int) -> str:
+        return path if fid == 0 or not qual else f"{path}::{qual}"
+
+    return {(label(pa, qa, fa), kind, label(pb, qb, fb), resolution(conf))
+            for pa, qa, fa, kind, conf, pb, qb, fb in rows}
 
 
 def reader(root: Path) -> Store:

@@ -1,0 +1,380 @@
+"""Build the graph from the index and keep it in step: tables beside the index's own, updated
+in the index's transaction, recomputing only what a change can affect."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from indexer.store import Store
+
+from . import cochange
+from .context import Context
+from .model import CALLS, CONTAINS, REF_EDGE, RESOLVED, TESTS, RefRow, Target, is_test_path, parent_dir
+from .resolvers import support_for
+
+log = logging.getLogger(__name__)
+
+# Bump when resolution changes what it produces: the next update rebuilds the graph.
+GRAPH_VERSION = 1
+# An update changing more files than this share of the repository rebuilds the graph.
+FULL_SHARE = 3
+FULL_MIN = 300
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS graph_nodes (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL,  -- 0 for a directory (a package), named by qualname
+    qualname TEXT NOT NULL,    -- "" for the file itself
+    kind TEXT NOT NULL         -- package, file, or the symbol's kind
+);
+CREATE TABLE IF NOT EXISTS graph_edges (
+    src INTEGER NOT NULL, dst INTEGER NOT NULL, kind TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    file_id INTEGER NOT NULL,  -- the file whose content produced the edge, 0 if none
+    ref INTEGER NOT NULL,      -- the refs row it resolves, 0 for derived edges
+    line INTEGER NOT NULL, col INTEGER NOT NULL
+);
+-- The state each file's edges were computed from, and the names it defined or imported
+-- then: a change of those names is what makes references elsewhere resolve differently.
+CREATE TABLE IF NOT EXISTS graph_files (
+    file_id INTEGER PRIMARY KEY, path TEXT NOT NULL, content_hash TEXT NOT NULL, names TEXT NOT NULL
+);
+"""
+_INDEXES = {
+    "graph_nodes_key": "graph_nodes(file_id, qualname)",
+    "graph_edges_src": "graph_edges(src)",
+    "graph_edges_dst": "graph_edges(dst)",
+    "graph_edges_file": "graph_edges(file_id)",
+    "graph_edges_ref": "graph_edges(ref)",
+    "refs_module": "refs(module)",
+}
+
+
+@dataclass
+class GraphSummary:
+    mode: str = "none"  # none (nothing changed), incremental, full
+    files: int = 0  # files whose edges were recomputed
+    references: int = 0  # references resolved
+    nodes: int = 0
+    edges: int = 0
+    resolved: int = 0  # edges from references resolved through imports and scopes
+    name_only: int = 0  # edges from references matched by name only
+    cochange: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def ensure_schema(store: Store) -> None:
+    for stmt in _SCHEMA.split(";"):
+        if stmt.strip():
+            store.conn.execute(stmt)
+    _create_indexes(store.conn)
+
+
+def sync_graph(store: Store, root: Path | None = None, *, full: bool = False) -> GraphSummary:
+    """Bring the graph in `store` in step with its files (inside the caller's transaction).
+
+    Edges out of changed files are recomputed; edges into them only where a name they
+    define or import appeared or disappeared. `root` enables co-change edges from git.
+    """
+    t0 = time.perf_counter()
+    ensure_schema(store)
+    conn = store.conn
+    meta = store.meta()
+    ctx = Context(store)
+    done = {fid: (h, names, path) for fid, h, names, path in conn.execute(
+        "SELECT file_id, content_hash, names, path FROM graph_files")}
+    changed = [fid for fid, f in ctx.files.items() if done.get(fid, ("",))[0] != f.content_hash]
+    removed = [fid for fid in done if fid not in ctx.files]
+    full = (full or meta.get("graph_version") != str(GRAPH_VERSION) or not done
+            or len(changed) + len(removed) > max(FULL_MIN, len(ctx.files) // FULL_SHARE))
+    summary = GraphSummary()
+    if full:
+        ctx = Context(store, preload=True)
+        _Builder(store, ctx, summary).full()
+        summary.mode = "full"
+    elif changed or removed:
+        _Builder(store, ctx, summary).incremental(changed, removed, done)
+        summary.mode = "incremental"
+    head = cochange.head(root) if root is not None else ""
+    if full or (head and head != meta.get("graph_cochange_commit", "")):
+        summary.cochange = cochange.rebuild(store, root) if root is not None else 0
+        store.set_meta(graph_cochange_commit=head)
+    if summary.mode != "none" or summary.cochange:
+        gen = int(meta.get("graph_generation", "0")) + 1
+        store.set_meta(graph_version=str(GRAPH_VERSION), graph_generation=str(gen))
+    summary.nodes = conn.execute("SELECT count(*) FROM graph_nodes").fetchone()[0]
+    summary.edges = conn.execute("SELECT count(*) FROM graph_edges").fetchone()[0]
+    summary.seconds = round(time.perf_counter() - t0, 3)
+    return summary
+
+
+class _Builder:
+    def __init__(self, store: Store, ctx: Context, summary: GraphSummary):
+        self.conn = store.conn
+        self.ctx = ctx
+        self.summary = summary
+        self.ids: dict[Target, int] = {}
+        self.edges: list[tuple] = []
+
+    # -- node ids ----------------------------------------------------------------------
+
+    def node(self, target: Target) -> int | None:
+        nid = self.ids.get(target)
+        if nid is None:
+            row = self.conn.execute("SELECT id FROM graph_nodes WHERE file_id = ? AND qualname = ?",
+                                    target).fetchone()
+            if row is None:
+                return None
+            nid = self.ids[target] = row[0]
+        return nid
+
+    def _add_nodes(self, rows: list[tuple[int, str, str]]) -> None:
+        cur = self.conn.execute("SELECT coalesce(max(id), 0) FROM graph_nodes").fetchone()[0]
+        with_ids = [(cur + i, *row) for i, row in enumerate(rows, 1)]
+        self.conn.executemany("INSERT INTO graph_nodes(id, file_id, qualname, kind) VALUES (?,?,?,?)",
+                              with_ids)
+        for nid, fid, qual, _ in with_ids:
+            self.ids[Target(fid, qual)] = nid
+
+    def _ensure_dirs(self, paths: Iterable[str]) -> None:
+        """Package nodes for the directories holding `paths`, linked to their parents."""
+        want: list[str] = []
+        for path in paths:
+            d = parent_dir(path)
+            while d and self.node(Target(0, d)) is None and d not in want:
+                want.append(d)
+                d = parent_dir(d)
+        if not want:
+            return
+        self._add_nodes([(0, d, "package") for d in want])
+        for d in want:
+            up = parent_dir(d)
+            if up:
+                self.edges.append((self.ids[Target(0, up)], self.ids[Target(0, d)], CONTAINS,
+                                   RESOLVED, 0, 0, 0, 0))
+
+    # -- full build --------------------------------------------------------------------
+
+    def full(self) -> None:
+        c = self.conn
+        for table in ("graph_nodes", "graph_edges", "graph_files"):
+            c.execute(f"DELETE FROM {table}")
+        for name in _INDEXES:
+            if name.startswith("graph_edges"):
+                c.execute(f"DROP INDEX IF EXISTS {name}")
+        fids = sorted(self.ctx.files)
+        rows = [(0, d, "package") for d in sorted({parent_dir(self.ctx.path(f)) for f in fids} - {""})]
+        # every ancestor directory too
+        dirs = {r[1] for r in rows}
+        for d in list(dirs):
+            up = parent_dir(d)
+            while up and up not in dirs:
+                dirs.add(up)
+                rows.append((0, up, "package"))
+                up = parent_dir(up)
+        for fid in fids:
+            rows.append((fid, "", "file"))
+            rows.extend((fid, q, s.kind) for q, s in self.ctx.symbols(fid).items())
+        self.ids = {}
+        self._add_nodes(rows)
+        for d in dirs:
+            up = parent_dir(d)
+            if up:
+                self.edges.append((self.ids[Target(0, up)], self.ids[Target(0, d)], CONTAINS,
+                                   RESOLVED, 0, 0, 0, 0))
+        for fid in fids:
+            self._contains(fid)
+            self._resolve(fid, self.ctx.refs(fid))
+        self._flush()
+        self._record(fids)
+        _create_indexes(c)
+
+    # -- incremental -------------------------------------------------------------------
+
+    def incremental(self, changed: list[int], removed: list[int], done: dict[int, tuple[str, str, str]]) -> None:
+        c = self.conn
+        gone = changed + removed
+        _in(c, "DELETE FROM graph_edges WHERE file_id IN ({})", gone)
+        affected: set[str] = set()
+        for fid in removed:
+            affected |= set(done[fid][1].split())
+        dead = [nid for (nid,) in _in_rows(c, "SELECT id FROM graph_nodes WHERE file_id IN ({})", removed)]
+        new_nodes: list[tuple[int, str, str]] = []
+        for fid in changed:
+            syms = self.ctx.symbols(fid)
+            have = dict(c.execute("SELECT qualname, id FROM graph_nodes WHERE file_id = ?", (fid,)))
+            dead.extend(nid for q, nid in have.items() if q and q not in syms)
+            new_nodes.extend((fid, q, s.kind) for q, s in syms.items() if q not in have)
+            if "" not in have:
+                new_nodes.append((fid, "", "file"))
+            for q, nid in have.items():
+                self.ids[Target(fid, q)] = nid
+            old = set(done[fid][1].split()) if fid in done else set()
+            affected |= old ^ self._names(fid)
+        if dead:
+            _in(c, "DELETE FROM graph_edges WHERE src IN ({0}) OR dst IN ({0})", dead, repeat=2)
+            _in(c, "DELETE FROM graph_nodes WHERE id IN ({})", dead)
+            dead_set = set(dead)
+            self.ids = {t: n for t, n in self.ids.items() if n not in dead_set}
+        self._ensure_dirs(self.ctx.path(f) for f in changed if f not in done)
+        self._add_nodes(new_nodes)
+        self._drop_empty_dirs(removed)
+        for fid in changed:
+            self._contains(fid)
+            self._resolve(fid, self.ctx.refs(fid))
+        # References elsewhere whose answer may have changed.
+        others = self._dependents(affected, changed, removed, done)
+        if others:
+            _in(c, "DELETE FROM graph_edges WHERE ref IN ({})", [r.id for _, r in others])
+            by_file: dict[int, list] = {}
+            for fid, r in others:
+                by_file.setdefault(fid, []).append(r)
+            for fid, refs in by_file.items():
+                self._resolve(fid, refs)
+        self._flush()
+        _in(c, "DELETE FROM graph_files WHERE file_id IN ({})", removed)
+        self._record(changed)
+        self.summary.files = len(changed) + len(removed)
+
+    def _dependents(self, affected: set[str], changed: list[int], removed: list[int],
+                    done: dict[int, tuple[str, str, str]]) -> list[tuple[int, RefRow]]:
+        """References outside the changed files that a change of these names can redirect;
+        when files appeared or vanished, also every reference in files whose imports
+        mention them."""
+        skip = set(changed)
+        rows: dict[int, tuple[int, RefRow]] = {}
+        cols = "file_id, id, name, kind, line, col, scope, module, alias, enclosing"
+        names = sorted(n for n in affected if n)
+        for fid, *r in _in_rows(self.conn, f"SELECT {cols} FROM refs WHERE name IN ({{}})", names):
+            if fid not in skip and fid in self.ctx.files:
+                rows[r[0]] = (fid, RefRow(*r))
+        moved = [self.ctx.path(f) for f in changed if f not in done]
+        moved += [done[f][2] for f in removed]
+        keys = set()
+        for path in moved:
+            stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
+            keys.add(stem if stem not in ("__init__", "index", "mod", "lib") else
+                     parent_dir(path).rsplit("/", 1)[-1])
+        keys.discard("")
+        importers: set[int] = set()
+        for key in keys:
+            like = f"%{key}%"
+            importers.update(f for (f,) in self.conn.execute(
+                "SELECT DISTINCT file_id FROM refs WHERE kind = 'import' AND (name LIKE ? OR module LIKE ?)",
+                (like, like)))
+        for fid in importers - skip:
+            if fid in self.ctx.files:
+                for r in self.ctx.refs(fid):
+                    rows[r.id] = (fid, r)
+        return list(rows.values())
+
+    def _drop_empty_dirs(self, removed: list[int]) -> None:
+        if not removed:
+            return
+        live = {parent_dir(f.path) for f in self.ctx.files.values()}
+        full_live = set()
+        for d in live:
+            while d and d not in full_live:
+                full_live.add(d)
+                d = parent_dir(d)
+        empty = [nid for nid, q in self.conn.execute(
+            "SELECT id, qualname FROM graph_nodes WHERE file_id = 0") if q not in full_live]
+        if empty:
+            _in(self.conn, "DELETE FROM graph_edges WHERE src IN ({0}) OR dst IN ({0})", empty, repeat=2)
+            _in(self.conn, "DELETE FROM graph_nodes WHERE id IN ({})", empty)
+
+    # -- edges -------------------------------------------------------------------------
+
+    def _names(self, fid: int) -> set[str]:
+        """The names a file defines or imports, as references elsewhere spell them."""
+        names = {s.name for s in self.ctx.symbols(fid).values()}
+        for r in self.ctx.refs(fid):
+            if r.kind == "import":
+                names.add(r.alias or r.name)
+        return names
+
+    def _contains(self, fid: int) -> None:
+        file_node = self.ids[Target(fid, "")]
+        d = parent_dir(self.ctx.path(fid))
+        if d:
+            self.edges.append((self.ids[Target(0, d)], file_node, CONTAINS, RESOLVED, fid, 0, 0, 0))
+        for q, s in self.ctx.symbols(fid).items():
+            parent = self.ids.get(Target(fid, s.parent), file_node) if s.parent else file_node
+            self.edges.append((parent, self.ids[Target(fid, q)], CONTAINS, RESOLVED, fid, 0, s.line, 0))
+
+    def _resolve(self, fid: int, refs: list) -> None:
+        support = support_for(self.ctx, self.ctx.language(fid))
+        if support is None:
+            return
+        file_node = self.ids[Target(fid, "")]
+        from_test = is_test_path(self.ctx.path(fid))
+        s = self.summary
+        for r in refs:
+            s.references += 1
+            found = support.resolve(fid, r)
+            if not found:
+                continue
+            src = self.ids.get(Target(fid, r.enclosing), file_node) if r.enclosing else file_node
+            kind = REF_EDGE.get(r.kind, "references")
+            for target, confidence in found:
+                dst = self.node(target)
+                if dst is None or dst == src:
+                    continue
+                self.edges.append((src, dst, kind, confidence, fid, r.id, r.line, r.col))
+                if confidence >= RESOLVED:
+                    s.resolved += 1
+                else:
+                    s.name_only += 1
+                if from_test and kind == CALLS and target.file_id and not is_test_path(
+                        self.ctx.path(target.file_id)):
+                    self.edges.append((src, dst, TESTS, confidence, fid, r.id, r.line, r.col))
+            if len(self.edges) > 50_000:
+                self._flush()
+
+    def _flush(self) -> None:
+        self.conn.executemany(
+            "INSERT INTO graph_edges(src, dst, kind, confidence, file_id, ref, line, col) "
+            "VALUES (?,?,?,?,?,?,?,?)", self.edges)
+        self.edges = []
+
+    def _record(self, fids: list[int]) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO graph_files(file_id, path, content_hash, names) VALUES (?,?,?,?)",
+            [(f, self.ctx.path(f), self.ctx.files[f].content_hash, " ".join(sorted(self._names(f)))) for f in fids])
+        self.summary.files = len(fids)
+
+
+def _create_indexes(conn) -> None:
+    for name, target in _INDEXES.items():
+        unique = "UNIQUE " if name == "graph_nodes_key" else ""
+        conn.execute(f"CREATE {unique}INDEX IF NOT EXISTS {name} ON {target}")
+
+
+def _in(conn, sql: str, values: list, repeat: int = 1) -> None:
+    for i in range(0, len(values), 400):
+        part = values[i:i + 400]
+        conn.execute(sql.format(",".join("?" * len(part))), part * repeat)
+
+
+def _in_rows(conn, sql: str, values: list) -> list[tuple]:
+    out: list[tuple] = []
+    for i in range(0, len(values), 400):
+        part = values[i:i + 400]
+        out.extend(conn.execute(sql.format(",".join("?" * len(part))), part))
+    return out
+
+
+class GraphIndex:
+    """The graph as a derived index of `indexer.update.update_index`."""
+
+    name = "graph"
+
+    def update(self, store: Store, root: Path) -> dict[str, object]:
+        return sync_graph(store, root).to_json()

@@ -1,0 +1,384 @@
+"""Questions the graph answers: where is X defined, who refers to or calls it, what it calls,
+what depends on it, and how one symbol reaches another. Every answer reads the index's
+SQLite tables through one connection, so it sees one committed state."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from indexer.store import Store
+from indexer.update import index_dir_for
+
+from .errors import BadPosition, GraphNotBuilt, SymbolNotFound
+from .model import CALLS, DEPENDENCY_KINDS, RESOLVED, resolution
+
+DEFAULT_LIMIT = 100
+_POSITION = re.compile(r"^(?P<path>.+?):(?P<line>\d+)(?::(?P<col>\d+))?$")
+_SEPARATORS = re.compile(r"::|\.|#|/")
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A node of the graph as users see it."""
+
+    id: int
+    path: str  # the file, or the directory of a package
+    qualname: str  # "" for a file or package
+    kind: str  # package, file, or the symbol's kind
+    line: int  # where the definition starts (1 for a file, 0 for a package)
+    end_line: int
+
+    @property
+    def label(self) -> str:
+        return self.qualname or self.path
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """One answer: a place in the code, the symbol there, and how it relates to the question."""
+
+    path: str
+    line: int
+    col: int
+    symbol: str  # the symbol at that place (the caller, the definition, ...); "" at file level
+    kind: str  # the edge kind (calls, imports, ...), or "definition"
+    confidence: float
+    resolution: str  # resolved, inferred or name (matched by name only: not certain)
+    depth: int = 1  # hops from the question (callers/callees/impact)
+    target: str = ""  # the symbol at the other end of the edge
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class Graph:
+    """The graph of one index. Cheap to open: queries go to SQLite through its indexes."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.conn = store.conn
+        row = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='graph_edges'").fetchone()
+        if row is None:
+            raise GraphNotBuilt("this index has no graph yet; run `repoqa index` to build it")
+        self._nodes: dict[int, Node] = {}
+
+    @classmethod
+    def open(cls, root: Path) -> "Graph":
+        return cls(Store.open_reader(index_dir_for(root)))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Graph":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- nodes -------------------------------------------------------------------------
+
+    def nodes(self, ids: Iterable[int]) -> list[Node]:
+        want = [i for i in dict.fromkeys(ids) if i not in self._nodes]
+        for i in range(0, len(want), 400):
+            part = want[i:i + 400]
+            for row in self.conn.execute(
+                    "SELECT n.id, coalesce(f.path, n.qualname), n.qualname, n.kind, n.file_id, "
+                    "(SELECT s.start_line || ' ' || s.end_line FROM symbols s "
+                    " WHERE s.file_id = n.file_id AND s.qualname = n.qualname "
+                    " ORDER BY s.end_line - s.start_line DESC LIMIT 1), "  # an @overload: its body
+                    "f.lines FROM graph_nodes n LEFT JOIN files f ON f.id = n.file_id "
+                    f"WHERE n.id IN ({','.join('?' * len(part))})", part):
+                nid, path, qual, kind, fid, span, lines = row
+                if fid == 0:
+                    self._nodes[nid] = Node(nid, qual, "", kind, 0, 0)
+                elif not qual:
+                    self._nodes[nid] = Node(nid, path, "", kind, 1, lines or 1)
+                else:
+                    start, end = map(int, span.split()) if span else (1, 1)
+                    self._nodes[nid] = Node(nid, path, qual, kind, start, end)
+        return [self._nodes[i] for i in ids if i in self._nodes]
+
+    def node(self, nid: int) -> Node:
+        return self.nodes([nid])[0]
+
+    def find(self, spec: str) -> list[Node]:
+        """The nodes `spec` names: a path, `path:line[:col]`, a qualified name (`Class.method`,
+        `pkg.module.Class.method`, `ns::f`) or a bare name. Raises SymbolNotFound with close
+        matches when nothing matches."""
+        spec = spec.strip()
+        if not spec:
+            raise SymbolNotFound(spec)
+        m = _POSITION.match(spec)
+        if m and self._file_id(m["path"]) is not None:
+            return self.nodes([self.at(m["path"], int(m["line"]), int(m["col"] or 0))])
+        fid = self._file_id(spec.rstrip("/"))
+        if fid is not None:
+            return self.nodes(self._ids("SELECT id FROM graph_nodes WHERE file_id = ? AND qualname = ''", fid))
+        pkg = self._ids("SELECT id FROM graph_nodes WHERE file_id = 0 AND qualname = ?", spec.rstrip("/"))
+        if pkg:
+            return self.nodes(pkg)
+        found = self._by_name(spec)
+        if not found:
+            raise SymbolNotFound(spec, self.suggest(spec))
+        return self.nodes(found)
+
+    def _by_name(self, spec: str) -> list[int]:
+        ids = self._ids("SELECT n.id FROM graph_nodes n JOIN symbols s ON s.file_id = n.file_id "
+                        "AND s.qualname = n.qualname WHERE s.qualname = ? GROUP BY n.id", spec)
+        if ids:
+            return ids
+        parts = [p for p in _SEPARATORS.split(spec) if p]
+        if not parts:
+            return []
+        if len(parts) == 1:
+            return self._ids("SELECT n.id FROM graph_nodes n JOIN symbols s ON s.file_id = n.file_id "
+                             "AND s.qualname = n.qualname WHERE s.name = ? GROUP BY n.id "
+                             "ORDER BY length(n.qualname), n.id", parts[0])
+        # A qualified name in any spelling: the longest tail that is a qualname (in any of
+        # the separators the languages use), in a file whose path ends with the head.
+        for cut in range(1, len(parts)):
+            head, tail = parts[:cut], parts[cut:]
+            rows = self.conn.execute(
+                "SELECT n.id, f.path FROM symbols s JOIN graph_nodes n ON n.file_id = s.file_id "
+                "AND n.qualname = s.qualname JOIN files f ON f.id = s.file_id "
+                "WHERE s.name = ? AND s.qualname IN (?, ?)",
+                (tail[-1], ".".join(tail), "::".join(tail))).fetchall()
+            hits = [nid for nid, path in rows if _path_matches(path, head)]
+            if hits:
+                return list(dict.fromkeys(hits))
+        # Class.method spelled with another separator than the index uses.
+        rows = self.conn.execute(
+            "SELECT n.id FROM symbols s JOIN graph_nodes n ON n.file_id = s.file_id "
+            "AND n.qualname = s.qualname WHERE s.name = ? AND s.qualname IN (?, ?)",
+            (parts[-1], ".".join(parts), "::".join(parts))).fetchall()
+        return list(dict.fromkeys(r[0] for r in rows))
+
+    def suggest(self, spec: str, n: int = 5) -> list[str]:
+        last = [p for p in _SEPARATORS.split(spec) if p]
+        word = last[-1] if last else spec
+        names = [r[0] for r in self.conn.execute("SELECT DISTINCT name FROM symbols")]
+        close = difflib.get_close_matches(word, names, n=n, cutoff=0.75)
+        lowered = word.lower()
+        if len(close) < n:  # a case-insensitive prefix finds what edit distance misses
+            close += [x for x in names if x.lower().startswith(lowered) and x not in close][:n - len(close)]
+        return close
+
+    def _file_id(self, path: str) -> int | None:
+        path = path.removeprefix("./")
+        row = self.conn.execute("SELECT id FROM files WHERE path = ? AND skip_reason = ''", (path,)).fetchone()
+        return row[0] if row else None
+
+    def _ids(self, sql: str, *args: object) -> list[int]:
+        return [r[0] for r in self.conn.execute(sql, args)]
+
+    def at(self, path: str, line: int, col: int = 0) -> int:
+        """The node at a position: the definition a reference there resolves to (as
+        go-to-definition does), else the innermost definition enclosing it, else the file."""
+        fid = self._file_id(path)
+        if fid is None:
+            raise BadPosition(f"{path} is not an indexed file of this repository")
+        lines = self.conn.execute("SELECT lines FROM files WHERE id = ?", (fid,)).fetchone()[0]
+        if line < 1 or (lines and line > lines):
+            raise BadPosition(f"{path} has {lines} lines; line {line} is outside it")
+        for nid, in self.conn.execute(
+                "SELECT e.dst FROM refs r JOIN graph_edges e ON e.ref = r.id "
+                "WHERE r.file_id = ? AND r.line = ? AND r.col <= ? AND (r.end_line > ? OR r.end_col >= ?) "
+                "AND e.kind != 'tests' ORDER BY e.confidence DESC, r.col DESC LIMIT 1",
+                (fid, line, col, line, col)):
+            return nid
+        row = self.conn.execute(
+            "SELECT n.id FROM symbols s JOIN graph_nodes n ON n.file_id = s.file_id AND n.qualname = s.qualname "
+            "WHERE s.file_id = ? AND s.start_line <= ? AND s.end_line >= ? "
+            "ORDER BY s.end_line - s.start_line, s.start_line DESC LIMIT 1", (fid, line, line)).fetchone()
+        if row:
+            return row[0]
+        return self._ids("SELECT id FROM graph_nodes WHERE file_id = ? AND qualname = ''", fid)[0]
+
+    # -- queries -----------------------------------------------------------------------
+
+    def definition(self, spec: str) -> list[Location]:
+        """Where `spec` is defined: one location per matching definition."""
+        return [Location(n.path, n.line, 0, n.qualname, "definition", RESOLVED, "resolved", 0)
+                for n in self.find(spec)]
+
+    def references(self, spec: str, *, limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[Location]:
+        """Every place that uses `spec` (calls, imports, inherits, type uses), surest first."""
+        ids = [n.id for n in self.find(spec)]
+        rows = _chunked_rows(
+            self.conn,
+            "SELECT e.src, e.dst, e.kind, e.confidence, f.path, e.line, e.col FROM graph_edges e "
+            "JOIN files f ON f.id = e.file_id WHERE e.dst IN ({}) AND e.kind NOT IN ('contains', 'tests', "
+            "'cochange') ORDER BY e.confidence DESC, f.path, e.line, e.col LIMIT ?",
+            ids, (offset + limit,))
+        rows.sort(key=lambda r: (-r[3], r[4], r[5], r[6]))
+        rows = rows[offset:offset + limit]
+        self.nodes([r[0] for r in rows] + [r[1] for r in rows])
+        return [Location(path, line, col, self._nodes[src].qualname, kind, conf, resolution(conf), 1,
+                         self._nodes[dst].label)
+                for src, dst, kind, conf, path, line, col in rows]
+
+    def callers(self, spec: str, *, depth: int = 1, limit: int = DEFAULT_LIMIT,
+                offset: int = 0) -> list[Location]:
+        """Who calls `spec`, then who calls those, up to `depth` hops; nearest first."""
+        return self._walk(spec, (CALLS,), reverse=True, depth=depth, limit=limit, offset=offset)
+
+    def callees(self, spec: str, *, depth: int = 1, limit: int = DEFAULT_LIMIT,
+                offset: int = 0) -> list[Location]:
+        """What `spec` calls, and what those call, up to `depth` hops; nearest first."""
+        return self._walk(spec, (CALLS,), reverse=False, depth=depth, limit=limit, offset=offset)
+
+    def impact(self, spec: str, *, depth: int = 0, limit: int = DEFAULT_LIMIT,
+               offset: int = 0) -> list[Location]:
+        """Everything that depends on `spec` (a symbol, a file or a package), transitively,
+        nearest first: what imports, calls, inherits from, refers to or tests it or
+        anything inside it. depth 0: no bound."""
+        return self._walk(spec, DEPENDENCY_KINDS, reverse=True, depth=depth, limit=limit,
+                          offset=offset, inside=True)
+
+    def _walk(self, spec: str, kinds: tuple[str, ...], *, reverse: bool, depth: int, limit: int,
+              offset: int, inside: bool = False) -> list[Location]:
+        start = [n.id for n in self.find(spec)]
+        seen = set(start)
+        frontier = self._inside(start) if inside else list(start)
+        seen.update(frontier)
+        near, far = ("dst", "src") if reverse else ("src", "dst")
+        marks = ",".join("?" * len(kinds))
+        out: list[Location] = []
+        want = offset + limit
+        level = 0
+        while frontier and (depth <= 0 or level < depth) and len(out) < want:
+            level += 1
+            rows = _chunked_rows(
+                self.conn,
+                f"SELECT e.{far}, e.{near}, e.kind, e.confidence, e.file_id, e.line, e.col FROM graph_edges e "
+                f"WHERE e.{near} IN ({{}}) AND e.kind IN ({marks}) ORDER BY e.confidence DESC",
+                frontier, kinds)
+            best: dict[int, tuple] = {}
+            for row in rows:
+                if row[0] not in seen and (row[0] not in best or row[3] > best[row[0]][3]):
+                    best[row[0]] = row
+            ordered = sorted(best.values(), key=lambda r: (-r[3], r[0]))
+            shown = ordered[:want - len(out)]  # only what the page shows is looked up
+            self.nodes([r[0] for r in shown] + [r[1] for r in shown])
+            paths = self._paths({r[4] for r in shown})
+            nxt = [r[0] for r in ordered]
+            seen.update(nxt)
+            for other, via, kind, conf, fid, line, col in shown:
+                node, via_node = self._nodes[other], self._nodes[via]
+                if reverse:  # the place is the use site, in the dependent
+                    out.append(Location(paths.get(fid, node.path), line, col, node.qualname, kind, conf,
+                                        resolution(conf), level, via_node.label))
+                else:  # the place is the definition reached
+                    out.append(Location(node.path, node.line, 0, node.qualname, kind, conf,
+                                        resolution(conf), level, via_node.label))
+            if len(out) >= want:
+                break
+            frontier = self._inside(nxt) if inside else nxt
+            seen.update(frontier)
+        return out[offset:offset + limit]
+
+    def _inside(self, ids: list[int]) -> list[int]:
+        """`ids` and everything they contain (a file's symbols, a class's methods)."""
+        out, frontier = list(ids), list(ids)
+        seen = set(ids)
+        while frontier:
+            rows = _chunked_rows(self.conn, "SELECT dst FROM graph_edges WHERE src IN ({}) AND kind = 'contains'",
+                                 frontier)
+            frontier = [r[0] for r in rows if r[0] not in seen]
+            seen.update(frontier)
+            out.extend(frontier)
+        return out
+
+    def _paths(self, fids: set[int]) -> dict[int, str]:
+        return dict(_chunked_rows(self.conn, "SELECT id, path FROM files WHERE id IN ({})", list(fids)))
+
+    def path(self, source: str, target: str, *, max_depth: int = 12) -> list[Location]:
+        """How `source` reaches `target` over calls, imports, inheritance and type uses: the
+        shortest chain of edges, surest first among equals; [] when none exists."""
+        src = [n.id for n in self.find(source)]
+        dst = set(n.id for n in self.find(target))
+        kinds = tuple(k for k in DEPENDENCY_KINDS if k != "tests")
+        marks = ",".join("?" * len(kinds))
+        parent: dict[int, tuple] = {s: () for s in src}
+        frontier = list(src)
+        hit = next((s for s in src if s in dst), None)
+        for _ in range(max_depth):
+            if hit is not None or not frontier:
+                break
+            rows = _chunked_rows(
+                self.conn,
+                f"SELECT e.src, e.dst, e.kind, e.confidence, e.file_id, e.line, e.col FROM graph_edges e "
+                f"WHERE e.src IN ({{}}) AND e.kind IN ({marks}) ORDER BY e.confidence DESC, e.dst",
+                self._inside(frontier), kinds)
+            nxt = []
+            for row in rows:
+                d = row[1]
+                if d in parent:
+                    continue
+                parent[d] = row
+                nxt.append(d)
+                if d in dst:
+                    hit = d
+                    break
+            frontier = nxt
+        if hit is None:
+            return []
+        chain = []
+        while parent[hit]:
+            chain.append(parent[hit])
+            hit = self._owner_in(parent, parent[hit][0])
+        chain.reverse()
+        self.nodes([r[0] for r in chain] + [r[1] for r in chain])
+        paths = self._paths({r[4] for r in chain})
+        return [Location(paths.get(fid, self._nodes[s].path), line, col, self._nodes[s].qualname, kind, conf,
+                         resolution(conf), i, self._nodes[d].label)
+                for i, (s, d, kind, conf, fid, line, col) in enumerate(chain, 1)]
+
+    def _owner_in(self, parent: dict[int, tuple], nid: int) -> int:
+        """The node on the search tree that an edge's source belongs to (itself, or the
+        file or class containing it)."""
+        while nid not in parent:
+            row = self.conn.execute("SELECT src FROM graph_edges WHERE dst = ? AND kind = 'contains' LIMIT 1",
+                                    (nid,)).fetchone()
+            if row is None:
+                break
+            nid = row[0]
+        return nid
+
+    def stats(self) -> dict[str, object]:
+        c = self.conn
+        return {
+            "nodes": c.execute("SELECT count(*) FROM graph_nodes").fetchone()[0],
+            "edges": dict(c.execute("SELECT kind, count(*) FROM graph_edges GROUP BY kind ORDER BY 2 DESC")),
+            "name_only_edges": c.execute(
+                "SELECT count(*) FROM graph_edges WHERE confidence < ? AND kind NOT IN ('cochange')",
+                (0.8,)).fetchone()[0],
+        }
+
+
+def _path_matches(path: str, head: list[str]) -> bool:
+    """Whether a file's path ends with the module path `head` (pkg.module -> pkg/module.py,
+    pkg/module/__init__.py, pkg/module/mod.rs, ...)."""
+    stem = path.rsplit(".", 1)[0]
+    parts = stem.split("/")
+    if parts[-1] in ("__init__", "mod", "index", "lib"):
+        parts = parts[:-1]
+    return parts[-len(head):] == head if len(parts) >= len(head) else False
+
+
+def _chunked_rows(conn, sql: str, ids: list[int], extra: tuple = ()) -> list[tuple]:
+    """Rows of `sql` with its IN ({}) list filled from `ids`, in chunks SQLite accepts.
+    Trailing parameters (`extra`) are bound after the list, once per chunk."""
+    out: list[tuple] = []
+    for i in range(0, max(len(ids), 1), 900):
+        part = ids[i:i + 900]
+        if not part:
+            break
+        out.extend(conn.execute(sql.format(",".join("?" * len(part))), (*part, *extra)))
+    return out
+

@@ -1,0 +1,302 @@
+"""Python: modules from the package layout, imports (absolute, relative, aliased, star,
+re-exported by a package's __init__), local and module scopes, self/cls/super() calls
+through the class and its bases, dotted paths through modules and classes."""
+
+from __future__ import annotations
+
+import builtins
+import re
+
+from ..context import Context
+from ..model import RESOLVED, RefRow, Resolved, SymRow, Target, parent_dir
+from .base import EXTERNAL, External, by_name
+
+BUILTINS = frozenset(dir(builtins))
+_FUNCTION_KINDS = frozenset({"function", "method"})
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_DEPTH = 8  # re-export and base-class chains followed this far (cycles stop here)
+
+Found = Target | External | None
+
+
+class PythonSupport:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.modules: dict[str, int] = {}  # dotted module name -> file id
+        self.module_of: dict[int, str] = {}
+        self.packages: set[str] = set()  # dotted names of the repository's top-level packages
+        self._bindings: dict[int, tuple[dict[str, tuple], list[str]]] = {}
+        self._bases: dict[Target, list[Found]] = {}
+        self._map_modules()
+
+    # -- the module table --------------------------------------------------------------
+
+    def _map_modules(self) -> None:
+        files = [f for f in self.ctx.files.values() if f.language == "python"]
+        init_dirs = {parent_dir(f.path) for f in files if f.path.rsplit("/", 1)[-1] == "__init__.py"}
+        for f in sorted(files, key=lambda f: (f.path.count("/"), f.path)):
+            d = parent_dir(f.path)
+            stem = f.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            parts = [] if stem == "__init__" else [stem]
+            while d and d in init_dirs:
+                parts.insert(0, d.rsplit("/", 1)[-1])
+                d = parent_dir(d)
+            if not parts or not all(p.isidentifier() for p in parts):
+                continue
+            name = ".".join(parts)
+            self.module_of[f.id] = name
+            self.modules.setdefault(name, f.id)  # the shallowest path wins a collision
+            self.packages.add(parts[0])
+
+    def _absolute(self, fid: int, module: str) -> str:
+        """`module` as written in file `fid` (".x", "..", "a.b") made absolute."""
+        if not module.startswith("."):
+            return module
+        level = len(module) - len(module.lstrip("."))
+        rest = module[level:]
+        me = self.module_of.get(fid)
+        if me is None:
+            return rest
+        is_init = self.ctx.path(fid).endswith("__init__.py")
+        pkg = me.split(".") if is_init else me.split(".")[:-1]
+        if level - 1 > len(pkg):
+            return rest
+        base = pkg[:len(pkg) - (level - 1)]
+        return ".".join(base + ([rest] if rest else []))
+
+    def _is_external(self, module: str) -> bool:
+        return module.split(".", 1)[0] not in self.packages
+
+    # -- bindings made by a file's imports ------------------------------------------
+
+    def bindings(self, fid: int) -> tuple[dict[str, tuple], list[str]]:
+        """(local name -> ("mod", module) | ("from", module, name), star-imported modules)."""
+        got = self._bindings.get(fid)
+        if got is None:
+            names: dict[str, tuple] = {}
+            stars: list[str] = []
+            for r in self.ctx.refs(fid):
+                if r.kind != "import":
+                    continue
+                if not r.module:  # import a.b.c [as x]
+                    if r.alias:
+                        names[r.alias] = ("mod", r.name)
+                    else:
+                        head = r.name.split(".", 1)[0]
+                        names[head] = ("mod", head)
+                    continue
+                module = self._absolute(fid, r.module)
+                if r.name == "*":
+                    stars.append(module)
+                else:
+                    names[r.alias or r.name] = ("from", module, r.name)
+            got = self._bindings[fid] = (names, stars)
+        return got
+
+    def _binding_target(self, binding: tuple, depth: int) -> Found:
+        if binding[0] == "mod":
+            fid = self.modules.get(binding[1])
+            if fid is not None:
+                return Target(fid, "")
+            return EXTERNAL if self._is_external(binding[1]) else None
+        return self.module_attr(binding[1], binding[2], depth + 1)
+
+    def module_attr(self, module: str, name: str, depth: int = 0) -> Found:
+        """What `name` is in `module`: a definition, a submodule, or a re-export."""
+        if depth > _DEPTH:
+            return None
+        fid = self.modules.get(module)
+        sub = self.modules.get(f"{module}.{name}")
+        if fid is None:
+            if sub is not None:
+                return Target(sub, "")
+            return EXTERNAL if self._is_external(module) else None
+        if name in self.ctx.symbols(fid):
+            return Target(fid, name)
+        if sub is not None:
+            return Target(sub, "")
+        names, stars = self.bindings(fid)
+        if name in names:
+            return self._binding_target(names[name], depth)
+        for star in stars:
+            found = self.module_attr(star, name, depth + 1)
+            if found is not None:
+                return found
+        return None
+
+    # -- scopes --------------------------------------------------------------------
+
+    def lookup(self, fid: int, enclosing: str, name: str) -> Found:
+        """A bare name used inside `enclosing`: local scopes, then the module, its imports."""
+        syms = self.ctx.symbols(fid)
+        scope = enclosing
+        while scope:
+            s = syms.get(scope)
+            if s is None:
+                break
+            # A class body is a scope for code directly in it, not for its methods' bodies.
+            if scope == enclosing or s.kind in _FUNCTION_KINDS:
+                q = f"{scope}.{name}"
+                if q in syms:
+                    return Target(fid, q)
+            scope = s.parent
+        if name in syms:
+            return Target(fid, name)
+        names, stars = self.bindings(fid)
+        if name in names:
+            return self._binding_target(names[name], 0)
+        for star in stars:
+            found = self.module_attr(star, name, 1)
+            if found is not None:
+                return found
+        if name in BUILTINS:
+            return EXTERNAL
+        return None
+
+    def attribute(self, owner: Found, name: str, depth: int = 0) -> Found:
+        """`owner.name`, where owner is a module (file) or a class."""
+        if not isinstance(owner, Target) or depth > _DEPTH:
+            return owner if isinstance(owner, External) else None
+        if owner.qualname == "":
+            module = self.module_of.get(owner.file_id)
+            return self.module_attr(module, name, depth + 1) if module else None
+        sym = self.ctx.symbols(owner.file_id).get(owner.qualname)
+        if sym is not None and sym.kind == "class":
+            return self.member(owner, name, depth + 1)
+        return None  # an attribute of a function or a variable: its type is unknown
+
+    def member(self, cls: Target, name: str, depth: int = 0) -> Found:
+        """A method or class attribute of `cls`, looked up through its bases in order."""
+        if depth > _DEPTH:
+            return None
+        q = f"{cls.qualname}.{name}"
+        if q in self.ctx.symbols(cls.file_id):
+            return Target(cls.file_id, q)
+        unknown_base = False
+        for base in self.bases(cls):
+            if isinstance(base, Target):
+                found = self.member(base, name, depth + 1)
+                if isinstance(found, Target):
+                    return found
+                unknown_base |= found is not None
+            else:
+                unknown_base = True
+        return EXTERNAL if unknown_base else None
+
+    def bases(self, cls: Target) -> list[Found]:
+        got = self._bases.get(cls)
+        if got is None:
+            self._bases[cls] = []  # a class that (indirectly) inherits itself stops here
+            sym = self.ctx.symbols(cls.file_id).get(cls.qualname)
+            outer = sym.parent if sym else ""
+            got = []
+            for r in self.ctx.refs(cls.file_id):
+                if r.kind == "inherit" and r.enclosing == cls.qualname:
+                    base = self.dotted(cls.file_id, outer, r.name)
+                    if not (isinstance(base, Target) and base.qualname == "") and base != cls:
+                        got.append(base if base is not None else EXTERNAL)
+            self._bases[cls] = got
+        return got
+
+    def dotted(self, fid: int, enclosing: str, path: str) -> Found:
+        head, *rest = path.split(".")
+        found = self.lookup(fid, enclosing, head)
+        for part in rest:
+            found = self.attribute(found, part)
+            if found is None or isinstance(found, External):
+                return found
+        return found
+
+    def _enclosing_class(self, fid: int, enclosing: str) -> Target | None:
+        syms = self.ctx.symbols(fid)
+        scope = enclosing
+        while scope:
+            s = syms.get(scope)
+            if s is None:
+                return None
+            if s.kind == "class":
+                return Target(fid, scope)
+            scope = s.parent
+        return None
+
+    # -- references ----------------------------------------------------------------
+
+    def resolve(self, fid: int, ref: RefRow) -> list[Resolved]:
+        if ref.kind == "import":
+            return self._import(fid, ref)
+        if ref.kind == "call" and ref.scope:
+            found, confidence = self._method_call(fid, ref)
+            if found is None:
+                if ref.scope == "super()" or _is_dunder(ref.name):
+                    return []  # object's own methods, or a base outside the repository
+                return by_name(self.ctx, fid, ref.name, _is_member)
+        else:
+            if not _DOTTED.match(ref.name):
+                return []
+            found, confidence = self.dotted(fid, ref.enclosing, ref.name), RESOLVED
+            if found is None:
+                last = ref.name.rsplit(".", 1)[-1]
+                accept = _is_class if ref.kind in ("inherit", "type") else _is_top_level
+                return by_name(self.ctx, fid, last, accept)
+        return [Resolved(found, confidence)] if isinstance(found, Target) else []
+
+    def _import(self, fid: int, ref: RefRow) -> list[Resolved]:
+        if not ref.module:
+            # import a.b.c: the deepest module of the path that exists here
+            parts = ref.name.split(".")
+            for i in range(len(parts), 0, -1):
+                target = self.modules.get(".".join(parts[:i]))
+                if target is not None:
+                    return [Resolved(Target(target, ""), RESOLVED)]
+            return []
+        module = self._absolute(fid, ref.module)
+        if ref.name == "*":
+            target = self.modules.get(module)
+            return [Resolved(Target(target, ""), RESOLVED)] if target is not None else []
+        found = self.module_attr(module, ref.name)
+        return [Resolved(found, RESOLVED)] if isinstance(found, Target) else []
+
+    def _method_call(self, fid: int, ref: RefRow) -> tuple[Found, float]:
+        scope = ref.scope
+        if scope in ("self", "cls", "super()"):
+            cls = self._enclosing_class(fid, ref.enclosing)
+            if cls is None:
+                return None, 0.0
+            if scope == "super()":
+                for base in self.bases(cls):
+                    found = self.member(base, ref.name) if isinstance(base, Target) else base
+                    if found is not None:
+                        return found, RESOLVED
+                return None, 0.0
+            found = self.member(cls, ref.name)
+            # self.m() may reach an override in a subclass: the class's own m is the
+            # static answer, certain only when no subclass could be involved.
+            return found, RESOLVED
+        if not _DOTTED.match(scope):
+            return None, 0.0
+        owner = self.dotted(fid, ref.enclosing, scope)
+        if not isinstance(owner, Target):
+            return owner, RESOLVED  # unknown (guess by name), or outside the repository
+        kind = "module" if owner.qualname == "" else self.ctx.symbols(owner.file_id)[owner.qualname].kind
+        if kind not in ("module", "class"):
+            return None, RESOLVED  # a method of a variable's value: its type is unknown
+        found = self.attribute(owner, ref.name)
+        # A module or class known here without that attribute: set at run time, or
+        # inherited from outside; nothing to link and nothing to guess.
+        return (found if found is not None else EXTERNAL), RESOLVED
+
+
+def _is_dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
+
+
+def _is_member(s: SymRow) -> bool:
+    return s.kind in _FUNCTION_KINDS and s.parent != ""
+
+
+def _is_top_level(s: SymRow) -> bool:
+    return s.parent == "" and s.kind in ("function", "class")
+
+
+def _is_class(s: SymRow) -> bool:
+    return s.kind == "class"
