@@ -304,7 +304,7 @@ class _Builder:
         file_node = self.ids[Target(fid, "")]
         d = parent_dir(self.ctx.path(fid))
         if d:
-            self.edges.append((self.ids[Target(0, d)], file_node, CONTAINS, RESOLVED, fid, 0, 0, 0))
+            self.edges.append((self.node(Target(0, d)), file_node, CONTAINS, RESOLVED, fid, 0, 0, 0))
         for q, s in self.ctx.symbols(fid).items():
             parent = self.ids.get(Target(fid, s.parent), file_node) if s.parent else file_node
             self.edges.append((parent, self.ids[Target(fid, q)], CONTAINS, RESOLVED, fid, 0, s.line, 0))
@@ -313,7 +313,7 @@ class _Builder:
         support = support_for(self.ctx, self.ctx.language(fid))
         if support is None:
             return
-        file_node = self.ids[Target(fid, "")]
+        file_node = self.node(Target(fid, ""))
         from_test = is_test_path(self.ctx.path(fid))
         s = self.summary
         for r in refs:
@@ -321,7 +321,7 @@ class _Builder:
             found = support.resolve(fid, r)
             if not found:
                 continue
-            src = self.ids.get(Target(fid, r.enclosing), file_node) if r.enclosing else file_node
+            src = (self.node(Target(fid, r.enclosing)) if r.enclosing else None) or file_node
             kind = REF_EDGE.get(r.kind, "references")
             for target, confidence in found:
                 dst = self.node(target)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,6 +35,9 @@ class Node:
     @property
     def label(self) -> str:
         return self.qualname or self.path
+
+
+Spec = str | Node | Sequence[Node]  # what a query starts from
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,14 +204,22 @@ class Graph:
 
     # -- queries -----------------------------------------------------------------------
 
-    def definition(self, spec: str) -> list[Location]:
+    def start(self, spec: Spec) -> list[Node]:
+        """The nodes a query starts from: `spec` as `find` reads it, or nodes already found."""
+        if isinstance(spec, str):
+            return self.find(spec)
+        if isinstance(spec, Node):
+            return [spec]
+        return list(spec)
+
+    def definition(self, spec: Spec) -> list[Location]:
         """Where `spec` is defined: one location per matching definition."""
         return [Location(n.path, n.line, 0, n.qualname, "definition", RESOLVED, "resolved", 0)
-                for n in self.find(spec)]
+                for n in self.start(spec)]
 
-    def references(self, spec: str, *, limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[Location]:
+    def references(self, spec: Spec, *, limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[Location]:
         """Every place that uses `spec` (calls, imports, inherits, type uses), surest first."""
-        ids = [n.id for n in self.find(spec)]
+        ids = [n.id for n in self.start(spec)]
         rows = _chunked_rows(
             self.conn,
             "SELECT e.src, e.dst, e.kind, e.confidence, f.path, e.line, e.col FROM graph_edges e "
@@ -222,17 +233,17 @@ class Graph:
                          self._nodes[dst].label)
                 for src, dst, kind, conf, path, line, col in rows]
 
-    def callers(self, spec: str, *, depth: int = 1, limit: int = DEFAULT_LIMIT,
+    def callers(self, spec: Spec, *, depth: int = 1, limit: int = DEFAULT_LIMIT,
                 offset: int = 0) -> list[Location]:
         """Who calls `spec`, then who calls those, up to `depth` hops; nearest first."""
         return self._walk(spec, (CALLS,), reverse=True, depth=depth, limit=limit, offset=offset)
 
-    def callees(self, spec: str, *, depth: int = 1, limit: int = DEFAULT_LIMIT,
+    def callees(self, spec: Spec, *, depth: int = 1, limit: int = DEFAULT_LIMIT,
                 offset: int = 0) -> list[Location]:
         """What `spec` calls, and what those call, up to `depth` hops; nearest first."""
         return self._walk(spec, (CALLS,), reverse=False, depth=depth, limit=limit, offset=offset)
 
-    def impact(self, spec: str, *, depth: int = 0, limit: int = DEFAULT_LIMIT,
+    def impact(self, spec: Spec, *, depth: int = 0, limit: int = DEFAULT_LIMIT,
                offset: int = 0) -> list[Location]:
         """Everything that depends on `spec` (a symbol, a file or a package), transitively,
         nearest first: what imports, calls, inherits from, refers to or tests it or
@@ -240,9 +251,9 @@ class Graph:
         return self._walk(spec, DEPENDENCY_KINDS, reverse=True, depth=depth, limit=limit,
                           offset=offset, inside=True)
 
-    def _walk(self, spec: str, kinds: tuple[str, ...], *, reverse: bool, depth: int, limit: int,
+    def _walk(self, spec: Spec, kinds: tuple[str, ...], *, reverse: bool, depth: int, limit: int,
               offset: int, inside: bool = False) -> list[Location]:
-        start = [n.id for n in self.find(spec)]
+        start = [n.id for n in self.start(spec)]
         seen = set(start)
         frontier = self._inside(start) if inside else list(start)
         seen.update(frontier)
@@ -297,11 +308,11 @@ class Graph:
     def _paths(self, fids: set[int]) -> dict[int, str]:
         return dict(_chunked_rows(self.conn, "SELECT id, path FROM files WHERE id IN ({})", list(fids)))
 
-    def path(self, source: str, target: str, *, max_depth: int = 12) -> list[Location]:
+    def path(self, source: Spec, target: Spec, *, max_depth: int = 12) -> list[Location]:
         """How `source` reaches `target` over calls, imports, inheritance and type uses: the
         shortest chain of edges, surest first among equals; [] when none exists."""
-        src = [n.id for n in self.find(source)]
-        dst = set(n.id for n in self.find(target))
+        src = [n.id for n in self.start(source)]
+        dst = set(n.id for n in self.start(target))
         kinds = tuple(k for k in DEPENDENCY_KINDS if k != "tests")
         marks = ",".join("?" * len(kinds))
         parent: dict[int, tuple] = {s: () for s in src}

@@ -1,4 +1,4 @@
-"""The `repoqa` command line: index, status and search a repository."""
+"""The `repoqa` command line: index, status and search a repository, and ask its graph."""
 
 from __future__ import annotations
 
@@ -102,6 +102,7 @@ def index(ctx: click.Context, path: Path | None, as_json: bool, rebuild: bool, n
     The structure index (symbols, references, chunks, full text) is committed first and is
     searchable at once; the vectors fill in after it, with their own progress.
     """
+    from graph.build import GraphIndex
     from indexer.update import update_index
     from service.config import index_options
 
@@ -109,7 +110,7 @@ def index(ctx: click.Context, path: Path | None, as_json: bool, rebuild: bool, n
     options = index_options(root, overrides={"max_file_bytes": max_file_bytes, "workers": workers})
     progress, stop = _progress_bar(not as_json and sys.stderr.isatty())
     try:
-        summary = update_index(root, options, rebuild=rebuild, progress=progress)
+        summary = update_index(root, options, rebuild=rebuild, progress=progress, derived=[GraphIndex()])
         embedded = None if no_embed else _embed(root, progress)
     finally:
         stop()
@@ -134,6 +135,10 @@ def index(ctx: click.Context, path: Path | None, as_json: bool, rebuild: bool, n
         f"{summary.files_removed:,} removed, {skipped:,} skipped{f' ({reasons})' if reasons else ''}; "
         f"{summary.symbols:,} symbols, {summary.references:,} references, {summary.chunks:,} chunks "
         f"in {summary.seconds:.2f} s")
+    g = summary.derived.get("graph")
+    if g and g["mode"] != "none":
+        click.echo(f"Graph ({g['mode']}): {g['nodes']:,} nodes, {g['edges']:,} edges; {g['resolved']:,} "
+                   f"references resolved, {g['name_only']:,} matched by name only, in {g['seconds']:.2f} s")
     if embedded is not None:
         if embedded.rebuilt:
             click.echo(f"Rebuilt the vectors: {embedded.rebuilt}.", err=True)
@@ -283,6 +288,146 @@ def _check_compatible(store, root: Path) -> dict[str, str]:
     if meta.get("options_hash") != options_hash(options, queries_digest(tuple(options.languages))):
         raise IndexMismatch("the index was built with other options; run `repoqa index` to rebuild it")
     return meta
+
+
+# -- the graph -------------------------------------------------------------------------------
+
+
+def _graph_query(ctx: click.Context, name: str, as_json: bool, run, *, header: bool = True,
+                 forward: bool = False) -> None:
+    """Run `run(graph, node)` for each definition NAME matches, printing the answers grouped
+    by definition (a bare name may match several)."""
+    from graph.query import Graph
+    from indexer.store import Store
+    from indexer.update import index_dir_for
+
+    root = _root(ctx)
+    store = Store.open_reader(index_dir_for(root))
+    try:
+        _check_compatible(store, root)
+        graph = Graph(store)
+        groups = [(node, run(graph, node)) for node in graph.find(name)]
+    finally:
+        store.close()
+    if as_json:
+        _echo_json([{**loc.to_json(), "of": f"{node.path}::{node.qualname}" if node.qualname else node.path}
+                    for node, locs in groups for loc in locs])
+        return
+    for i, (node, locs) in enumerate(groups):
+        if header:
+            if i:
+                click.echo()
+            where = f"{node.path}:{node.line}" if node.qualname else node.path
+            click.echo(click.style(f"{node.label}", bold=True) + f"  ({node.kind}, {where})")
+        if not locs:
+            click.echo("  (none found)")
+        for loc in locs:
+            click.echo("  " + _format_location(loc, forward))
+
+
+def _format_location(loc, forward: bool = False) -> str:
+    """`path:line  who  kind  whom`: the place is the user (a caller, an importer), or with
+    `forward` the definition reached (a callee), which `target` reached."""
+    depth = f"  [depth {loc.depth}]" if loc.depth > 1 else ""
+    doubt = "" if loc.resolution == "resolved" else f"  ({loc.resolution}, {loc.confidence:.2g})"
+    symbol = loc.symbol or "(top level)"
+    if loc.kind == "definition":
+        relation = symbol
+    elif forward:
+        relation = f"{symbol}  <- {loc.kind} from {loc.target}"
+    else:
+        relation = f"{symbol}  {loc.kind} {loc.target}"
+    return f"{loc.path}:{loc.line}  {relation}{depth}{doubt}"
+
+
+def _paging(f):
+    f = click.option("--offset", default=0, show_default=True, type=click.IntRange(0),
+                     help="Skip this many answers (the next page).")(f)
+    f = click.option("-n", "--limit", default=100, show_default=True, type=click.IntRange(1, 10_000),
+                     help="At most this many answers per definition.")(f)
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print a JSON list of {path, line, symbol, kind, confidence, ...}.")(f)
+
+
+@cli.command("def")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def definition(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Where NAME is defined. NAME: Class.method, pkg.module.func, a bare name (every match),
+    a path, or path:line:col (the definition of what is used there)."""
+    _graph_query(ctx, name, as_json, lambda g, node: g.definition(node), header=False)
+
+
+@cli.command()
+@click.argument("name")
+@_paging
+@click.pass_context
+def refs(ctx: click.Context, name: str, as_json: bool, limit: int, offset: int) -> None:
+    """Every place that uses NAME: calls, imports, base classes, type uses. Surest first."""
+    _graph_query(ctx, name, as_json, lambda g, node: g.references(node, limit=limit, offset=offset))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--depth", default=1, show_default=True, type=click.IntRange(1, 20), help="Hops to follow.")
+@_paging
+@click.pass_context
+def callers(ctx: click.Context, name: str, depth: int, as_json: bool, limit: int, offset: int) -> None:
+    """Who calls NAME (and who calls those, with --depth). Nearest first."""
+    _graph_query(ctx, name, as_json, lambda g, node: g.callers(node, depth=depth, limit=limit, offset=offset))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--depth", default=1, show_default=True, type=click.IntRange(1, 20), help="Hops to follow.")
+@_paging
+@click.pass_context
+def callees(ctx: click.Context, name: str, depth: int, as_json: bool, limit: int, offset: int) -> None:
+    """What NAME calls (and what those call, with --depth). Nearest first."""
+    _graph_query(ctx, name, as_json, lambda g, node: g.callees(node, depth=depth, limit=limit, offset=offset),
+                 forward=True)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--depth", default=0, show_default=True, type=click.IntRange(0, 50),
+              help="Hops to follow (0: no bound).")
+@_paging
+@click.pass_context
+def impact(ctx: click.Context, name: str, depth: int, as_json: bool, limit: int, offset: int) -> None:
+    """Everything that transitively depends on NAME (a symbol, a file or a directory): what
+    imports, calls, inherits, refers to or tests it. Nearest first."""
+    _graph_query(ctx, name, as_json, lambda g, node: g.impact(node, depth=depth, limit=limit, offset=offset))
+
+
+@cli.command("path")
+@click.argument("source")
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print the hops as a JSON list.")
+@click.pass_context
+def path_(ctx: click.Context, source: str, target: str, as_json: bool) -> None:
+    """How SOURCE reaches TARGET: the shortest chain of calls, imports, inheritance and type uses."""
+    from graph.query import Graph
+    from indexer.store import Store
+    from indexer.update import index_dir_for
+
+    root = _root(ctx)
+    store = Store.open_reader(index_dir_for(root))
+    try:
+        _check_compatible(store, root)
+        graph = Graph(store)
+        hops = graph.path(source, target)
+    finally:
+        store.close()
+    if as_json:
+        _echo_json([h.to_json() for h in hops])
+        return
+    if not hops:
+        click.echo(f"{source} does not reach {target} through calls, imports, inheritance or type uses.")
+        return
+    for h in hops:
+        click.echo(f"{h.depth:>2}. " + _format_location(h).replace(f"  [depth {h.depth}]", ""))
 
 
 def main() -> None:

@@ -1,0 +1,103 @@
+"""An incremental graph update must end where a full rebuild from the same files ends, while
+resolving only the references a change can affect."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import graph_edges, index, write_tree
+
+from graph.build import sync_graph
+from indexer.store import Store
+from indexer.update import index_dir_for
+
+from test_python import RULES
+
+ALL = ("contains", "imports", "calls", "inherits", "references", "tests")
+
+
+def rebuilt_edges(root):
+    """The edges a full rebuild makes from the index as it is now (rolled back afterwards)."""
+    store = Store.open_writer(index_dir_for(root))
+    try:
+        store.conn.execute("BEGIN IMMEDIATE")
+        sync_graph(store, None, full=True)
+        rows = store.conn.execute("SELECT count(*) FROM graph_edges").fetchone()[0]
+        # read through the same helper, on this uncommitted state
+        store.conn.execute("CREATE TEMP TABLE snap AS SELECT * FROM graph_edges")
+        store.conn.execute("CREATE TEMP TABLE snapn AS SELECT * FROM graph_nodes")
+        got = store.conn.execute(
+            "SELECT coalesce(fa.path, a.qualname || '/'), a.qualname, a.file_id, e.kind, e.confidence, "
+            "coalesce(fb.path, b.qualname || '/'), b.qualname, b.file_id FROM snap e "
+            "JOIN snapn a ON a.id = e.src JOIN snapn b ON b.id = e.dst "
+            "LEFT JOIN files fa ON fa.id = a.file_id LEFT JOIN files fb ON fb.id = b.file_id "
+            f"WHERE e.kind IN ({','.join('?' * len(ALL))})", ALL).fetchall()
+        store.conn.execute("ROLLBACK")
+    finally:
+        store.close()
+    assert rows
+    from graph.model import resolution
+
+    def label(path, qual, fid):
+        return path if fid == 0 or not qual else f"{path}::{qual}"
+
+    return {(label(pa, qa, fa), k, label(pb, qb, fb), resolution(c)) for pa, qa, fa, k, c, pb, qb, fb in got}
+
+
+EDITS = [
+    # a body edit: no name appears or disappears
+    ("body", {"app/util.py": RULES["app/util.py"].replace("return 2", "return 3")}, []),
+    # a method renamed: the self.shared() call in another file loses its target
+    ("rename method", {"app/util.py": RULES["app/util.py"].replace("def shared", "def common")}, []),
+    # ... and a caller follows the rename
+    ("caller follows", {"app/core/engine.py": RULES["app/core/engine.py"].replace("self.shared()", "self.common()")}, []),
+    # a new module, imported instead of the old one
+    ("new module", {
+        "app/extra.py": "def helper():\n    return 4\n",
+        "app/core/engine.py": RULES["app/core/engine.py"].replace("self.shared()", "self.common()")
+        .replace("from ..util import helper, Base", "from ..extra import helper\nfrom ..util import Base"),
+    }, []),
+    # a module deleted: its importers lose their edges
+    ("delete module", {}, ["app/core/plugins.py"]),
+    # ... and recreated
+    ("recreate module", {"app/core/plugins.py": "def load():\n    return [1]\n"}, []),
+    # a package re-export added: `from app import X` elsewhere starts to resolve
+    ("re-export", {
+        "app/__init__.py": RULES["app/__init__.py"] + "from .core.plugins import load\n",
+        "main.py": RULES["main.py"] + "\nfrom app import load\n\ndef again():\n    load()\n",
+    }, []),
+    # a whole package removed
+    ("delete package", {}, ["app/core/__init__.py", "app/core/engine.py", "app/core/plugins.py"]),
+]
+
+
+@pytest.mark.parametrize("upto", range(1, len(EDITS) + 1), ids=[e[0] for e in EDITS])
+def test_incremental_equals_full_rebuild(tmp_path, upto):
+    write_tree(tmp_path, RULES)
+    index(tmp_path)
+    for _, writes, deletes in EDITS[:upto]:
+        write_tree(tmp_path, writes)
+        for rel in deletes:
+            (tmp_path / rel).unlink()
+        summary = index(tmp_path)
+        assert summary.derived["graph"]["mode"] == "incremental"
+    assert graph_edges(tmp_path, ALL) == rebuilt_edges(tmp_path)
+
+
+def test_update_cost_follows_the_change(tmp_path):
+    files = dict(RULES)
+    # A large unrelated part of the repository that a one-file edit must not touch.
+    for i in range(60):
+        files[f"big/m{i}.py"] = "".join(f"def f{j}():\n    return g{j}()\n\ndef g{j}():\n    return {j}\n"
+                                         for j in range(20))
+    write_tree(tmp_path, files)
+    first = index(tmp_path).derived["graph"]
+    assert first["mode"] == "full" and first["references"] > 1200
+    write_tree(tmp_path, {"app/util.py": RULES["app/util.py"].replace("return 2", "return 3")})
+    g = index(tmp_path).derived["graph"]
+    assert g["mode"] == "incremental" and g["files"] == 1
+    assert g["references"] == 0  # util.py has no references of its own; its names did not change
+    write_tree(tmp_path, {"app/util.py": RULES["app/util.py"] + "\ndef g0():\n    return 0\n"})
+    g = index(tmp_path).derived["graph"]
+    # A name util.py did not define before: only the 60 references named g0 are looked at again.
+    assert g["references"] == 60
+    assert index(tmp_path).derived["graph"]["mode"] == "none"
