@@ -234,10 +234,12 @@ class PythonSupport:
             if not _DOTTED.match(ref.name):
                 return []
             found, confidence = self.dotted(fid, ref.enclosing, ref.name), RESOLVED
-            if found is None:
-                last = ref.name.rsplit(".", 1)[-1]
-                accept = _is_class if ref.kind in ("inherit", "type") else _is_top_level
-                return by_name(self.ctx, fid, last, accept)
+            if found is None and "." in ref.name:
+                # a.b.C where a is a local variable: C's owner is unknown, guess by name
+                accept = _is_class if ref.kind in ("inherit", "type") else _is_member
+                return by_name(self.ctx, fid, ref.name.rsplit(".", 1)[-1], accept)
+            # A bare name found in no scope, import or builtin is a parameter or a local
+            # variable: Python never reaches another module's definition without an import.
         return [Resolved(found, confidence)] if isinstance(found, Target) else []
 
     def _import(self, fid: int, ref: RefRow) -> list[Resolved]:
@@ -292,10 +294,6 @@ def _is_dunder(name: str) -> bool:
 
 def _is_member(s: SymRow) -> bool:
     return s.kind in _FUNCTION_KINDS and s.parent != ""
-
-
-def _is_top_level(s: SymRow) -> bool:
-    return s.parent == "" and s.kind in ("function", "class")
 
 
 def _is_class(s: SymRow) -> bool:

@@ -15,6 +15,17 @@
   (expression_statement
     (assignment left: (identifier) @name)) @definition.variable)
 
+; module-level names bound under `if TYPE_CHECKING:` / `if sys.version_info ...` / `try:
+; import x except ImportError: x = None`: still the module's names
+(module (if_statement consequence: (block
+  (expression_statement (assignment left: (identifier) @name)) @definition.variable)))
+(module (if_statement alternative: (else_clause body: (block
+  (expression_statement (assignment left: (identifier) @name)) @definition.variable))))
+(module (try_statement body: (block
+  (expression_statement (assignment left: (identifier) @name)) @definition.variable)))
+(module (try_statement (except_clause (block
+  (expression_statement (assignment left: (identifier) @name)) @definition.variable))))
+
 (class_definition
   body: (block
     (expression_statement
