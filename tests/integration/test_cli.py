@@ -26,8 +26,9 @@ def test_index_json_then_noop(py_repo):
 def test_index_human_summary(py_repo):
     res = repoqa("index", str(py_repo))
     assert res.returncode == 0, res.stderr
-    line, embedded = res.stdout.strip().splitlines()
+    line, graph, embedded = res.stdout.strip().splitlines()
     assert line.startswith(f"Indexed {py_repo.resolve()}")
+    assert graph.startswith("Graph (full): ") and "references resolved" in graph
     assert embedded.startswith("Embedded ") and "with all-MiniLM-L6-v2 into faiss:" in embedded
     for part in ("4 files seen", "4 parsed", "0 unchanged", "0 removed", "0 skipped", "symbols",
                  "references", "chunks", " s"):

@@ -10,7 +10,7 @@ from graph.build import sync_graph
 from indexer.store import Store
 from indexer.update import index_dir_for
 
-from test_python import RULES
+from fixtures.graph_python import RULES
 
 ALL = ("contains", "imports", "calls", "inherits", "references", "tests")
 

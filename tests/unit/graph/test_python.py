@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 from conftest import FIXTURES, graph_edges, index, write_tree
+from fixtures.graph_python import RULES
 
 R, N = "resolved", "name"
 
@@ -42,66 +43,6 @@ def test_fixture_shop_edges_exactly(tmp_path):
     assert all(e[3] == N for e in guessed)
     # super().__init__() reaches Cart, a dataclass without an __init__ of its own: no guess.
     assert not any(e[0] == f"{c}::Checkout.__init__" and e[2].endswith("__init__") for e in guessed)
-
-
-RULES = {
-    "app/__init__.py": "from .core.engine import Engine as Engine\nfrom .util import *\n",
-    "app/core/__init__.py": "",
-    "app/core/engine.py": (
-        "import os\n"
-        "from collections import OrderedDict\n"
-        "from ..util import helper, Base\n"
-        "from . import plugins as plug\n"
-        "\n"
-        "class Engine(Base):\n"
-        "    def __init__(self):\n"
-        "        super().__init__()\n"
-        "        self.start()\n"
-        "        os.path.join('a', 'b')\n"
-        "        OrderedDict()\n"
-        "        len([])\n"
-        "\n"
-        "    def start(self):\n"
-        "        helper()\n"
-        "        plug.load()\n"
-        "        self.shared()\n"
-        "        return self.missing_everywhere()\n"
-        "\n"
-        "    @classmethod\n"
-        "    def make(cls):\n"
-        "        return cls.build()\n"
-        "\n"
-        "    @staticmethod\n"
-        "    def build():\n"
-        "        def inner():\n"
-        "            return 1\n"
-        "        return inner()\n"
-    ),
-    "app/core/plugins.py": "def load():\n    return []\n",
-    "app/util.py": (
-        "class Base:\n"
-        "    def __init__(self):\n"
-        "        pass\n"
-        "\n"
-        "    def shared(self):\n"
-        "        return 1\n"
-        "\n"
-        "def helper():\n"
-        "    return 2\n"
-    ),
-    "main.py": (
-        "import app.core.engine\n"
-        "from app import Engine, helper\n"
-        "import app.core.plugins as P\n"
-        "\n"
-        "def run():\n"
-        "    e = Engine()\n"
-        "    helper()\n"
-        "    P.load()\n"
-        "    app.core.engine.Engine.make()\n"
-    ),
-    "tests/test_engine.py": "from app.core.engine import Engine\n\ndef test_start():\n    Engine().start()\n",
-}
 
 
 def test_python_rules(tmp_path):

@@ -11,7 +11,7 @@ from graph.errors import BadPosition, SymbolNotFound
 from graph.query import Graph
 from graph.rank import RankOptions, Ranker, ranker_for
 
-from test_python import RULES
+from fixtures.graph_python import RULES
 
 ENG = "app/core/engine.py"
 
