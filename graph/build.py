@@ -3,6 +3,7 @@ in the index's transaction, recomputing only what a change can affect."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable
@@ -18,8 +19,21 @@ from .resolvers import support_for
 
 log = logging.getLogger(__name__)
 
-# Bump when resolution changes what it produces: the next update rebuilds the graph.
+# Bump when the graph's tables change. The stored version also carries a digest of the
+# resolvers' and builder's code, so a change in what resolution produces rebuilds the graph
+# at the next update instead of mixing edges of two resolvers.
 GRAPH_VERSION = 1
+
+
+def _code_digest() -> str:
+    here = Path(__file__).parent
+    h = hashlib.blake2b(digest_size=6)
+    for f in sorted([here / "build.py", here / "context.py", *(here / "resolvers").glob("*.py")]):
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+GRAPH_STAMP = f"{GRAPH_VERSION}.{_code_digest()}"
 # An update changing more files than this share of the repository rebuilds the graph.
 FULL_SHARE = 3
 FULL_MIN = 300
@@ -92,7 +106,7 @@ def sync_graph(store: Store, root: Path | None = None, *, full: bool = False) ->
         "SELECT file_id, content_hash, names, path FROM graph_files")}
     changed = [fid for fid, f in ctx.files.items() if done.get(fid, ("",))[0] != f.content_hash]
     removed = [fid for fid in done if fid not in ctx.files]
-    full = (full or meta.get("graph_version") != str(GRAPH_VERSION) or not done
+    full = (full or meta.get("graph_version") != GRAPH_STAMP or not done
             or len(changed) + len(removed) > max(FULL_MIN, len(ctx.files) // FULL_SHARE))
     summary = GraphSummary()
     if full:
@@ -108,7 +122,7 @@ def sync_graph(store: Store, root: Path | None = None, *, full: bool = False) ->
         store.set_meta(graph_cochange_commit=head)
     if summary.mode != "none" or summary.cochange:
         gen = int(meta.get("graph_generation", "0")) + 1
-        store.set_meta(graph_version=str(GRAPH_VERSION), graph_generation=str(gen))
+        store.set_meta(graph_version=GRAPH_STAMP, graph_generation=str(gen))
     summary.nodes = conn.execute("SELECT count(*) FROM graph_nodes").fetchone()[0]
     summary.edges = conn.execute("SELECT count(*) FROM graph_edges").fetchone()[0]
     summary.seconds = round(time.perf_counter() - t0, 3)

@@ -8,7 +8,7 @@ import builtins
 import re
 
 from ..context import Context
-from ..model import RESOLVED, RefRow, Resolved, SymRow, Target, parent_dir
+from ..model import NAME_ONLY, RESOLVED, RefRow, Resolved, SymRow, Target, parent_dir
 from .base import EXTERNAL, External, by_name
 
 BUILTINS = frozenset(dir(builtins))
@@ -113,11 +113,14 @@ class PythonSupport:
             return EXTERNAL if self._is_external(module) else None
         if name in self.ctx.symbols(fid):
             return Target(fid, name)
+        names, stars = self.bindings(fid)
+        # A package's `from .sympify import sympify` rebinds the name its submodule set.
+        if name in names:
+            found = self._binding_target(names[name], depth)
+            if found is not None:
+                return found
         if sub is not None:
             return Target(sub, "")
-        names, stars = self.bindings(fid)
-        if name in names:
-            return self._binding_target(names[name], depth)
         for star in stars:
             found = self.module_attr(star, name, depth + 1)
             if found is not None:
@@ -229,7 +232,7 @@ class PythonSupport:
             if found is None:
                 if ref.scope == "super()" or _is_dunder(ref.name):
                     return []  # object's own methods, or a base outside the repository
-                return by_name(self.ctx, fid, ref.name, _is_member)
+                return self._guess_member(fid, ref.name)
         else:
             if not _DOTTED.match(ref.name):
                 return []
@@ -241,6 +244,31 @@ class PythonSupport:
             # A bare name found in no scope, import or builtin is a parameter or a local
             # variable: Python never reaches another module's definition without an import.
         return [Resolved(found, confidence)] if isinstance(found, Target) else []
+
+    def _guess_member(self, fid: int, name: str) -> list[Resolved]:
+        """obj.name() with obj's type unknown: the methods so named, narrowed to those
+        defined in this file or in files it imports from when any are (still guesses)."""
+        found = by_name(self.ctx, fid, name, _is_member)
+        if len(found) > 1:
+            near = self._imported_files(fid)
+            narrowed = [r.target for r in found if r.target.file_id in near]
+            if narrowed:
+                found = [Resolved(t, NAME_ONLY / len(narrowed)) for t in narrowed]
+        return found
+
+    def _imported_files(self, fid: int) -> set[int]:
+        memo = self.ctx.memo["python.imported"]
+        got = memo.get(fid)
+        if got is None:
+            got = {fid}
+            names, stars = self.bindings(fid)
+            for binding in names.values():
+                t = self._binding_target(binding, 0)
+                if isinstance(t, Target):
+                    got.add(t.file_id)
+            got.update(f for f in (self.modules.get(m) for m in stars) if f is not None)
+            memo[fid] = got
+        return got
 
     def _import(self, fid: int, ref: RefRow) -> list[Resolved]:
         if not ref.module:
