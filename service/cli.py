@@ -169,8 +169,9 @@ def status(ctx: click.Context, path: Path | None, as_json: bool) -> None:
 
     root = _root(ctx, path)
     st = index_status(root, index_options(root))
+    graph = _graph_stats(root) if st.counts else None
     if as_json:
-        _echo_json(st.to_json())
+        _echo_json({**st.to_json(), "graph": graph})
         return
     state = {
         "fresh": "fresh",
@@ -205,7 +206,23 @@ def status(ctx: click.Context, path: Path | None, as_json: bool) -> None:
                      f"(dim {v['dim']}), {v['vectors']:,} vectors in {v['store']}")
     elif st.counts:
         lines.append("Vectors:    none yet (run `repoqa index` without --no-embed)")
+    if graph:
+        kinds = ", ".join(f"{k} {v:,}" for k, v in graph["edges"].items())
+        lines.append(f"Graph:      {graph['nodes']:,} nodes; edges: {kinds}; "
+                     f"{graph['name_only_edges']:,} matched by name only")
     click.echo("\n".join(lines))
+
+
+def _graph_stats(root: Path) -> dict | None:
+    from graph.errors import GraphNotBuilt
+    from graph.query import Graph
+    from indexer.errors import IndexNotFound
+
+    try:
+        with Graph.open(root) as g:
+            return g.stats()
+    except (GraphNotBuilt, IndexNotFound):
+        return None
 
 
 @cli.command()

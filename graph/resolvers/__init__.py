@@ -6,10 +6,12 @@ from collections.abc import Callable
 
 from ..context import Context
 from .base import FAMILIES, LanguageSupport
+from .ecmascript import EcmaScriptSupport
 from .python import PythonSupport
 
 _SUPPORT: dict[str, Callable[[Context], LanguageSupport]] = {
     "python": PythonSupport,
+    "ecmascript": EcmaScriptSupport,
 }
 
 

@@ -179,6 +179,7 @@ RULES = {
         "function go() { tools.format(); spin(); globalHelper(); }\n"
     ),
     "src/script.js": "function globalHelper() {}\n",
+    "src/boot.js": "function boot() { globalHelper(); }\n",  # a script: it imports nothing
     "src/obj.js": "export const api = {\n  get() { return this.fetch(); },\n  fetch() { return 1; },\n};\n",
 }
 APP, BASE, WID, CORE = "src/app.ts", "src/core/base.ts", "src/core/widget.ts", "src/core/index.ts"
@@ -261,9 +262,11 @@ def test_require(rules_edges):
         ("src/legacy.js", "imports", "src/tools.js", R),
         ("src/legacy.js::go", "calls", "src/tools.js::format", I),  # const tools = require(...)
         ("src/legacy.js::go", "calls", "src/tools.js::spin", I),  # const { spin } = require(...)
-        # a script with no import binding the name: a global of another script, by name
-        ("src/legacy.js::go", "calls", "src/script.js::globalHelper", N),
+        # a script importing nothing: a global of another script, by name
+        ("src/boot.js::boot", "calls", "src/script.js::globalHelper", N),
     } <= rules_edges
+    # a module sees no other module's names without importing them: no guess
+    assert not any(e[0] == "src/legacy.js::go" and "globalHelper" in e[2] for e in rules_edges)
 
 
 def test_packages_globals_and_missing_modules_are_not_guessed(rules_edges):
