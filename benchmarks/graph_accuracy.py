@@ -4,10 +4,12 @@
 
 Definitions: a random sample of the reference sites the index extracted in Python files
 (calls, imports, base classes, type uses). At each, jedi's `goto` (following imports) is the
-oracle; sites where jedi finds no definition inside the repository are counted apart (it
-cannot judge them). Precision = our answers that jedi also gives / our answers; recall =
-sites where we give jedi's definition / sites jedi answers. Reported for all our answers
-and for the resolved ones alone (name-only guesses are shown to users as guesses).
+oracle; sites where jedi finds no definition inside the repository, or only a parameter or
+a function's local variable (not nodes of the graph), are counted apart. Ours is what
+`repoqa def path:line:col` answers there: the resolved definitions, else candidates by name,
+best first. Precision = sites where our first answer is jedi's / sites we answer; recall =
+the same / sites jedi answers. Also reported: precision over every candidate listed, and
+for the resolved answers alone (guesses by name are shown to users as guesses).
 
 References: a random sample of functions, classes and methods. jedi's `get_references`
 (project scope) is the oracle, restricted to the sites of the kinds the index extracts
@@ -89,14 +91,14 @@ class Oracle:
 
 
 def _our_definitions(graph: Graph, ref_id: int) -> list[tuple[str, int, int, float, str]]:
-    """(path, start, end, confidence, kind) of the definitions the graph links a reference to."""
-    rows = graph.conn.execute(
-        "SELECT e.dst, e.confidence FROM graph_edges e WHERE e.ref = ? AND e.kind != 'tests'",
-        (ref_id,)).fetchall()
+    """(path, start, end, confidence, kind) of the definitions the graph gives for a
+    reference, best first, as `repoqa def path:line:col` lists them."""
+    conf = dict(graph.conn.execute("SELECT dst, max(confidence) FROM graph_edges WHERE ref = ? GROUP BY dst",
+                                   (ref_id,)))
     out = []
-    for nid, conf in rows:
+    for nid in graph.targets_of(ref_id):
         n = graph.node(nid)
-        out.append((n.path, n.line, n.end_line if n.qualname else 10**9, conf, n.kind))
+        out.append((n.path, n.line, n.end_line if n.qualname else 10**9, conf[nid], n.kind))
     return out
 
 
@@ -158,6 +160,8 @@ def definitions(graph: Graph, oracle: Oracle, n_sites: int, rng: random.Random) 
         best = max((o[3] for o in ours), default=0)
         resolved = [o for o in ours if o[3] >= 1.0]
         right = [o for o in ours if _matches(o, theirs)]
+        stats["answered"] += bool(ours)
+        stats["first_right"] += bool(ours) and _matches(ours[0], theirs)
         stats["answers"] += len(ours)
         stats["answers_right"] += len(right)
         stats["resolved_answers"] += len(resolved)
@@ -173,8 +177,12 @@ def definitions(graph: Graph, oracle: Oracle, n_sites: int, rng: random.Random) 
             })
     return {
         "sites_judged": judged,
-        "precision": _ratio(stats["answers_right"], stats["answers"]),
-        "recall": _ratio(stats["sites_found"], judged),
+        # what `repoqa def path:line:col` shows first
+        "precision": _ratio(stats["first_right"], stats["answered"]),
+        "recall": _ratio(stats["first_right"], judged),
+        # every candidate it lists (guesses by name list several)
+        "precision_all_candidates": _ratio(stats["answers_right"], stats["answers"]),
+        "recall_any_candidate": _ratio(stats["sites_found"], judged),
         "precision_resolved": _ratio(stats["resolved_right"], stats["resolved_answers"]),
         "recall_resolved": _ratio(stats["sites_found_resolved"], judged),
         "counts": dict(stats),
@@ -271,9 +279,11 @@ def main() -> None:
     }
     out = write_result("graph_accuracy", root, result, args.out)
     print(f"{root.name} @ {summary.snapshot}")
-    print(f"  go-to-definition, {defs['sites_judged']} sites jedi answers: precision {defs['precision']} "
-          f"(resolved only {defs['precision_resolved']}), recall {defs['recall']} "
-          f"(resolved only {defs['recall_resolved']}); jedi had no in-repo answer at "
+    print(f"  go-to-definition, {defs['sites_judged']} sites jedi answers: precision {defs['precision']}, "
+          f"recall {defs['recall']} (first answer); every candidate listed: precision "
+          f"{defs['precision_all_candidates']}, recall {defs['recall_any_candidate']}; resolved answers "
+          f"alone: precision {defs['precision_resolved']}, recall {defs['recall_resolved']}")
+    print(f"  jedi had no in-repo answer at "
           f"{defs['counts'].get('jedi_no_local_answer', 0)} more, a local variable or parameter at "
           f"{defs['counts'].get('jedi_answer_is_a_local', 0)}")
     print(f"  find-references, {refs['symbols']} symbols: precision {refs['precision']} (resolved only "

@@ -118,7 +118,7 @@ class Graph:
             raise SymbolNotFound(spec)
         m = _POSITION.match(spec)
         if m and self._file_id(m["path"]) is not None:
-            return self.nodes([self.at(m["path"], int(m["line"]), int(m["col"] or 0))])
+            return self.nodes(self.at(m["path"], int(m["line"]), int(m["col"] or 0)))
         fid = self._file_id(spec.rstrip("/"))
         if fid is not None:
             return self.nodes(self._ids("SELECT id FROM graph_nodes WHERE file_id = ? AND qualname = ''", fid))
@@ -179,28 +179,47 @@ class Graph:
     def _ids(self, sql: str, *args: object) -> list[int]:
         return [r[0] for r in self.conn.execute(sql, args)]
 
-    def at(self, path: str, line: int, col: int = 0) -> int:
-        """The node at a position: the definition a reference there resolves to (as
-        go-to-definition does), else the innermost definition enclosing it, else the file."""
+    def at(self, path: str, line: int, col: int = 0) -> list[int]:
+        """The nodes at a position, best first: what a reference there resolves to (as
+        go-to-definition does), else the innermost definition enclosing it, else the file.
+
+        A reference matched by name only has several candidates; they are ranked by how
+        often resolved references elsewhere reach each (a method everyone calls is the
+        likelier target), and the caller sees their confidence."""
         fid = self._file_id(path)
         if fid is None:
             raise BadPosition(f"{path} is not an indexed file of this repository")
         lines = self.conn.execute("SELECT lines FROM files WHERE id = ?", (fid,)).fetchone()[0]
         if line < 1 or (lines and line > lines):
             raise BadPosition(f"{path} has {lines} lines; line {line} is outside it")
-        for nid, in self.conn.execute(
-                "SELECT e.dst FROM refs r JOIN graph_edges e ON e.ref = r.id "
-                "WHERE r.file_id = ? AND r.line = ? AND r.col <= ? AND (r.end_line > ? OR r.end_col >= ?) "
-                "AND e.kind != 'tests' ORDER BY e.confidence DESC, r.col DESC LIMIT 1",
-                (fid, line, col, line, col)):
-            return nid
+        ref = self.conn.execute(
+            "SELECT r.id FROM refs r WHERE r.file_id = ? AND r.line = ? AND r.col <= ? "
+            "AND (r.end_line > ? OR r.end_col >= ?) AND EXISTS (SELECT 1 FROM graph_edges e WHERE e.ref = r.id) "
+            "ORDER BY r.col DESC LIMIT 1", (fid, line, col, line, col)).fetchone()
+        if ref is not None:
+            return self.targets_of(ref[0])
         row = self.conn.execute(
             "SELECT n.id FROM symbols s JOIN graph_nodes n ON n.file_id = s.file_id AND n.qualname = s.qualname "
             "WHERE s.file_id = ? AND s.start_line <= ? AND s.end_line >= ? "
             "ORDER BY s.end_line - s.start_line, s.start_line DESC LIMIT 1", (fid, line, line)).fetchone()
         if row:
-            return row[0]
-        return self._ids("SELECT id FROM graph_nodes WHERE file_id = ? AND qualname = ''", fid)[0]
+            return [row[0]]
+        return self._ids("SELECT id FROM graph_nodes WHERE file_id = ? AND qualname = ''", fid)
+
+    def targets_of(self, ref_id: int) -> list[int]:
+        """What one reference (a refs row) resolves to, best first: the resolved targets,
+        else the candidates by name, the most referenced first."""
+        rows = self.conn.execute("SELECT dst, max(confidence) FROM graph_edges WHERE ref = ? AND kind != 'tests' "
+                                 "GROUP BY dst", (ref_id,)).fetchall()
+        best = max((c for _, c in rows), default=0.0)
+        if best >= RESOLVED:
+            return [d for d, c in rows if c >= RESOLVED]
+        ids = [d for d, _ in rows]
+        use = dict(_chunked_rows(
+            self.conn, "SELECT dst, count(*) FROM graph_edges WHERE dst IN ({}) AND confidence >= ? "
+            "AND kind NOT IN ('contains', 'tests', 'cochange') GROUP BY dst", ids, (RESOLVED,)))
+        conf = dict(rows)
+        return sorted(ids, key=lambda d: (-conf[d], -use.get(d, 0), d))
 
     # -- queries -----------------------------------------------------------------------
 
