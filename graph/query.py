@@ -380,6 +380,26 @@ class Graph:
             nid = row[0]
         return nid
 
+    def to_networkx(self, kinds: Iterable[str] | None = None):
+        """The graph (or the edges of `kinds`) as a networkx MultiDiGraph, for analysis:
+        nodes carry path, qualname and kind, edges kind and confidence. Queries and ranking
+        do not go through it: loading sympy's 730k edges into networkx takes seconds and
+        several hundred MB (see benchmarks.graph_speed)."""
+        import networkx as nx
+
+        g = nx.MultiDiGraph()
+        for nid, fid, qual, kind, path in self.conn.execute(
+                "SELECT n.id, n.file_id, n.qualname, n.kind, f.path FROM graph_nodes n "
+                "LEFT JOIN files f ON f.id = n.file_id"):
+            g.add_node(nid, path=path if fid else qual, qualname=qual if fid else "", kind=kind)
+        sql = "SELECT src, dst, kind, confidence FROM graph_edges"
+        args: tuple = ()
+        if kinds is not None:
+            args = tuple(kinds)
+            sql += f" WHERE kind IN ({','.join('?' * len(args))})"
+        g.add_edges_from((s, d, {"kind": k, "confidence": c}) for s, d, k, c in self.conn.execute(sql, args))
+        return g
+
     def stats(self) -> dict[str, object]:
         c = self.conn
         return {

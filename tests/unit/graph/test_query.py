@@ -107,6 +107,15 @@ def test_path_between_symbols(graph):
     assert graph.path("helper", "run") == []  # edges have a direction
 
 
+def test_networkx_export_agrees_with_the_queries(graph):
+    g = graph.to_networkx(kinds=("calls",))
+    helper = graph.find("helper")[0].id
+    callers = {g.nodes[src]["qualname"] for src, _ in g.in_edges(helper)}
+    assert callers == {loc.symbol for loc in graph.callers("helper")}
+    assert g.nodes[helper] == {"path": "app/util.py", "qualname": "helper", "kind": "function"}
+    assert all(d["kind"] == "calls" for *_, d in g.edges(data=True))
+
+
 def test_cycles_and_fan_in_paging(tmp_path):
     files = {
         "log.py": "def log(msg):\n    return emit(msg)\n\ndef emit(msg):\n    return log(msg)\n",
