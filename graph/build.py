@@ -102,29 +102,39 @@ def sync_graph(store: Store, root: Path | None = None, *, full: bool = False) ->
     conn = store.conn
     meta = store.meta()
     ctx = Context(store)
-    done = {fid: (h, names, path) for fid, h, names, path in conn.execute(
-        "SELECT file_id, content_hash, names, path FROM graph_files")}
-    changed = [fid for fid, f in ctx.files.items() if done.get(fid, ("",))[0] != f.content_hash]
-    removed = [fid for fid in done if fid not in ctx.files]
-    full = (full or meta.get("graph_version") != GRAPH_STAMP or not done
+    hashes = dict(conn.execute("SELECT file_id, content_hash FROM graph_files"))
+    changed = [fid for fid, f in ctx.files.items() if hashes.get(fid) != f.content_hash]
+    removed = [fid for fid in hashes if fid not in ctx.files]
+    full = (full or meta.get("graph_version") != GRAPH_STAMP or not hashes
             or len(changed) + len(removed) > max(FULL_MIN, len(ctx.files) // FULL_SHARE))
     summary = GraphSummary()
+    builder: _Builder | None = None
     if full:
         ctx = Context(store, preload=True)
         _Builder(store, ctx, summary).full()
         summary.mode = "full"
     elif changed or removed:
-        _Builder(store, ctx, summary).incremental(changed, removed, done)
+        # what those files defined and imported when their edges were made
+        was = {fid: (names, path) for fid, names, path in _in_rows(
+            conn, "SELECT file_id, names, path FROM graph_files WHERE file_id IN ({})",
+            [f for f in changed + removed if f in hashes])}
+        builder = _Builder(store, ctx, summary)
+        builder.incremental(changed, removed, was)
         summary.mode = "incremental"
     head = cochange.head(root) if root is not None else ""
     if full or (head and head != meta.get("graph_cochange_commit", "")):
         summary.cochange = cochange.rebuild(store, root) if root is not None else 0
         store.set_meta(graph_cochange_commit=head)
+    if full or summary.cochange:
+        summary.nodes = conn.execute("SELECT count(*) FROM graph_nodes").fetchone()[0]
+        summary.edges = conn.execute("SELECT count(*) FROM graph_edges").fetchone()[0]
+    else:  # counting 700k rows costs more than a one-file update: keep the counts by delta
+        summary.nodes = int(meta.get("graph_nodes", "0")) + (builder.nodes_delta if builder else 0)
+        summary.edges = int(meta.get("graph_edges", "0")) + (builder.edges_delta if builder else 0)
     if summary.mode != "none" or summary.cochange:
         gen = int(meta.get("graph_generation", "0")) + 1
-        store.set_meta(graph_version=GRAPH_STAMP, graph_generation=str(gen))
-    summary.nodes = conn.execute("SELECT count(*) FROM graph_nodes").fetchone()[0]
-    summary.edges = conn.execute("SELECT count(*) FROM graph_edges").fetchone()[0]
+        store.set_meta(graph_version=GRAPH_STAMP, graph_generation=str(gen),
+                       graph_nodes=str(summary.nodes), graph_edges=str(summary.edges))
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary
 
@@ -136,6 +146,8 @@ class _Builder:
         self.summary = summary
         self.ids: dict[Target, int] = {}
         self.edges: list[tuple] = []
+        self.nodes_delta = 0  # rows added minus rows deleted, for the counts in meta
+        self.edges_delta = 0
 
     # -- node ids ----------------------------------------------------------------------
 
@@ -152,6 +164,7 @@ class _Builder:
     def _add_nodes(self, rows: list[tuple[int, str, str]]) -> None:
         cur = self.conn.execute("SELECT coalesce(max(id), 0) FROM graph_nodes").fetchone()[0]
         with_ids = [(cur + i, *row) for i, row in enumerate(rows, 1)]
+        self.nodes_delta += len(with_ids)
         self.conn.executemany("INSERT INTO graph_nodes(id, file_id, qualname, kind) VALUES (?,?,?,?)",
                               with_ids)
         for nid, fid, qual, _ in with_ids:
@@ -212,13 +225,13 @@ class _Builder:
 
     # -- incremental -------------------------------------------------------------------
 
-    def incremental(self, changed: list[int], removed: list[int], done: dict[int, tuple[str, str, str]]) -> None:
+    def incremental(self, changed: list[int], removed: list[int], was: dict[int, tuple[str, str]]) -> None:
         c = self.conn
         gone = changed + removed
-        _in(c, "DELETE FROM graph_edges WHERE file_id IN ({})", gone)
+        self.edges_delta -= _in(c, "DELETE FROM graph_edges WHERE file_id IN ({})", gone)
         affected: set[str] = set()
         for fid in removed:
-            affected |= set(done[fid][1].split())
+            affected |= set(was[fid][0].split())
         dead = [nid for (nid,) in _in_rows(c, "SELECT id FROM graph_nodes WHERE file_id IN ({})", removed)]
         new_nodes: list[tuple[int, str, str]] = []
         for fid in changed:
@@ -230,23 +243,23 @@ class _Builder:
                 new_nodes.append((fid, "", "file"))
             for q, nid in have.items():
                 self.ids[Target(fid, q)] = nid
-            old = set(done[fid][1].split()) if fid in done else set()
+            old = set(was[fid][0].split()) if fid in was else set()
             affected |= old ^ self._names(fid)
         if dead:
-            _in(c, "DELETE FROM graph_edges WHERE src IN ({0}) OR dst IN ({0})", dead, repeat=2)
-            _in(c, "DELETE FROM graph_nodes WHERE id IN ({})", dead)
+            self.edges_delta -= _in(c, "DELETE FROM graph_edges WHERE src IN ({0}) OR dst IN ({0})", dead, repeat=2)
+            self.nodes_delta -= _in(c, "DELETE FROM graph_nodes WHERE id IN ({})", dead)
             dead_set = set(dead)
             self.ids = {t: n for t, n in self.ids.items() if n not in dead_set}
-        self._ensure_dirs(self.ctx.path(f) for f in changed if f not in done)
+        self._ensure_dirs(self.ctx.path(f) for f in changed if f not in was)
         self._add_nodes(new_nodes)
         self._drop_empty_dirs(removed)
         for fid in changed:
             self._contains(fid)
             self._resolve(fid, self.ctx.refs(fid))
         # References elsewhere whose answer may have changed.
-        others = self._dependents(affected, changed, removed, done)
+        others = self._dependents(affected, changed, removed, was)
         if others:
-            _in(c, "DELETE FROM graph_edges WHERE ref IN ({})", [r.id for _, r in others])
+            self.edges_delta -= _in(c, "DELETE FROM graph_edges WHERE ref IN ({})", [r.id for _, r in others])
             by_file: dict[int, list] = {}
             for fid, r in others:
                 by_file.setdefault(fid, []).append(r)
@@ -258,7 +271,7 @@ class _Builder:
         self.summary.files = len(changed) + len(removed)
 
     def _dependents(self, affected: set[str], changed: list[int], removed: list[int],
-                    done: dict[int, tuple[str, str, str]]) -> list[tuple[int, RefRow]]:
+                    was: dict[int, tuple[str, str]]) -> list[tuple[int, RefRow]]:
         """References outside the changed files that a change of these names can redirect;
         when files appeared or vanished, also every reference in files whose imports
         mention them."""
@@ -269,8 +282,8 @@ class _Builder:
         for fid, *r in _in_rows(self.conn, f"SELECT {cols} FROM refs WHERE name IN ({{}})", names):
             if fid not in skip and fid in self.ctx.files:
                 rows[r[0]] = (fid, RefRow(*r))
-        moved = [self.ctx.path(f) for f in changed if f not in done]
-        moved += [done[f][2] for f in removed]
+        moved = [self.ctx.path(f) for f in changed if f not in was]
+        moved += [was[f][1] for f in removed]
         keys = set()
         for path in moved:
             stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
@@ -301,8 +314,9 @@ class _Builder:
         empty = [nid for nid, q in self.conn.execute(
             "SELECT id, qualname FROM graph_nodes WHERE file_id = 0") if q not in full_live]
         if empty:
-            _in(self.conn, "DELETE FROM graph_edges WHERE src IN ({0}) OR dst IN ({0})", empty, repeat=2)
-            _in(self.conn, "DELETE FROM graph_nodes WHERE id IN ({})", empty)
+            self.edges_delta -= _in(self.conn, "DELETE FROM graph_edges WHERE src IN ({0}) OR dst IN ({0})",
+                                    empty, repeat=2)
+            self.nodes_delta -= _in(self.conn, "DELETE FROM graph_nodes WHERE id IN ({})", empty)
 
     # -- edges -------------------------------------------------------------------------
 
@@ -353,6 +367,7 @@ class _Builder:
                 self._flush()
 
     def _flush(self) -> None:
+        self.edges_delta += len(self.edges)
         self.conn.executemany(
             "INSERT INTO graph_edges(src, dst, kind, confidence, file_id, ref, line, col) "
             "VALUES (?,?,?,?,?,?,?,?)", self.edges)
@@ -371,10 +386,13 @@ def _create_indexes(conn) -> None:
         conn.execute(f"CREATE {unique}INDEX IF NOT EXISTS {name} ON {target}")
 
 
-def _in(conn, sql: str, values: list, repeat: int = 1) -> None:
+def _in(conn, sql: str, values: list, repeat: int = 1) -> int:
+    """Run a statement over `values` in chunks; returns the rows it changed."""
+    changed = 0
     for i in range(0, len(values), 400):
         part = values[i:i + 400]
-        conn.execute(sql.format(",".join("?" * len(part))), part * repeat)
+        changed += conn.execute(sql.format(",".join("?" * len(part))), part * repeat).rowcount
+    return changed
 
 
 def _in_rows(conn, sql: str, values: list) -> list[tuple]:

@@ -4,7 +4,7 @@ resolving only the references a change can affect."""
 from __future__ import annotations
 
 import pytest
-from conftest import graph_edges, index, write_tree
+from conftest import graph_edges, index, reader, write_tree
 
 from graph.build import sync_graph
 from indexer.store import Store
@@ -81,6 +81,11 @@ def test_incremental_equals_full_rebuild(tmp_path, upto):
         summary = index(tmp_path)
         assert summary.derived["graph"]["mode"] == "incremental"
     assert graph_edges(tmp_path, ALL) == rebuilt_edges(tmp_path)
+    store = reader(tmp_path)  # the counts kept by delta are the real ones
+    nodes, edges = (store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                    for t in ("graph_nodes", "graph_edges"))
+    store.close()
+    assert (summary.derived["graph"]["nodes"], summary.derived["graph"]["edges"]) == (nodes, edges)
 
 
 def test_update_cost_follows_the_change(tmp_path):
