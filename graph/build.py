@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 # Bump when the graph's tables change. The stored version also carries a digest of the
 # resolvers' and builder's code, so a change in what resolution produces rebuilds the graph
 # at the next update instead of mixing edges of two resolvers.
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2
 
 
 def _code_digest() -> str:
@@ -60,8 +60,10 @@ CREATE TABLE IF NOT EXISTS graph_files (
 """
 _INDEXES = {
     "graph_nodes_key": "graph_nodes(file_id, qualname)",
-    "graph_edges_src": "graph_edges(src)",
-    "graph_edges_dst": "graph_edges(dst)",
+    # covering the walks (callers, impact): a symbol used everywhere is answered from the
+    # index alone, without a table lookup per edge
+    "graph_edges_src": "graph_edges(src, kind, dst, confidence)",
+    "graph_edges_dst": "graph_edges(dst, kind, src, confidence)",
     "graph_edges_file": "graph_edges(file_id)",
     "graph_edges_ref": "graph_edges(ref)",
     "refs_module": "refs(module)",

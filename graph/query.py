@@ -283,20 +283,24 @@ class Graph:
         level = 0
         while frontier and (depth <= 0 or level < depth) and len(out) < want:
             level += 1
-            rows = _chunked_rows(
-                self.conn,
-                f"SELECT e.{far}, e.{near}, e.kind, e.confidence, e.file_id, e.line, e.col FROM graph_edges e "
-                f"WHERE e.{near} IN ({{}}) AND e.kind IN ({marks}) ORDER BY e.confidence DESC",
-                frontier, kinds)
-            best: dict[int, tuple] = {}
-            for row in rows:
-                if row[0] not in seen and (row[0] not in best or row[3] > best[row[0]][3]):
-                    best[row[0]] = row
-            ordered = sorted(best.values(), key=lambda r: (-r[3], r[0]))
-            shown = ordered[:want - len(out)]  # only what the page shows is looked up
+            # The nodes of this level, surest first, aggregated in SQLite: a symbol used
+            # everywhere has thousands of incoming edges and the page shows a hundred. When
+            # the page fills here the walk ends, so the cut never hides a next level.
+            cap = want - len(out) + len(seen)
+            best: dict[int, float] = {}
+            for i in range(0, len(frontier), 900):
+                part = frontier[i:i + 900]
+                for other, conf in self.conn.execute(
+                        f"SELECT e.{far}, max(e.confidence) AS c FROM graph_edges e "
+                        f"WHERE e.{near} IN ({','.join('?' * len(part))}) AND e.kind IN ({marks}) "
+                        f"GROUP BY e.{far} ORDER BY c DESC, e.{far} LIMIT ?", (*part, *kinds, cap)):
+                    if other not in seen and conf > best.get(other, -1.0):
+                        best[other] = conf
+            ordered = sorted(best, key=lambda n: (-best[n], n))
+            shown = self._best_edges(ordered[:want - len(out)], frontier, kinds, near, far)
             self.nodes([r[0] for r in shown] + [r[1] for r in shown])
             paths = self._paths({r[4] for r in shown})
-            nxt = [r[0] for r in ordered]
+            nxt = ordered
             seen.update(nxt)
             for other, via, kind, conf, fid, line, col in shown:
                 node, via_node = self._nodes[other], self._nodes[via]
@@ -311,6 +315,27 @@ class Graph:
             frontier = self._inside(nxt) if inside else nxt
             seen.update(frontier)
         return out[offset:offset + limit]
+
+    def _best_edges(self, others: list[int], frontier: list[int], kinds: tuple[str, ...], near: str,
+                    far: str) -> list[tuple]:
+        """For each node of `others` (in that order), its surest edge from the frontier:
+        (other, via, kind, confidence, file_id, line, col)."""
+        if not others:
+            return []
+        marks = ",".join("?" * len(kinds))
+        best: dict[int, tuple] = {}
+        front = set(frontier)
+        sql = (f"SELECT e.{far}, e.{near}, e.kind, e.confidence, e.file_id, e.line, e.col FROM graph_edges e "
+               f"WHERE e.{far} IN ({{}}) AND e.kind IN ({marks})")
+        if len(frontier) <= 400:  # else filtered below: SQLite takes a bounded number of parameters
+            sql += f" AND e.{near} IN ({','.join('?' * len(frontier))})"
+            rows = _chunked_rows(self.conn, sql, others, (*kinds, *frontier))
+        else:
+            rows = _chunked_rows(self.conn, sql, others, kinds)
+        for row in rows:
+            if row[1] in front and (row[0] not in best or (row[3], -row[5]) > (best[row[0]][3], -best[row[0]][5])):
+                best[row[0]] = row
+        return [best[o] for o in others if o in best]
 
     def _inside(self, ids: list[int]) -> list[int]:
         """`ids` and everything they contain (a file's symbols, a class's methods)."""

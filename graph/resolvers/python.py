@@ -31,8 +31,17 @@ class PythonSupport:
 
     # -- the module table --------------------------------------------------------------
 
+    # The module table depends only on the set of Python paths: a process that keeps the
+    # graph fresh (the watcher, the server) reuses it until a file appears or vanishes.
+    _tables: dict[int, tuple[dict[str, int], dict[int, str], set[str]]] = {}
+
     def _map_modules(self) -> None:
         files = [f for f in self.ctx.files.values() if f.language == "python"]
+        key = hash(tuple((f.id, f.path) for f in files))
+        cached = PythonSupport._tables.get(key)
+        if cached is not None:
+            self.modules, self.module_of, self.packages = cached
+            return
         init_dirs = {parent_dir(f.path) for f in files if f.path.rsplit("/", 1)[-1] == "__init__.py"}
         for f in sorted(files, key=lambda f: (f.path.count("/"), f.path)):
             d = parent_dir(f.path)
@@ -47,6 +56,9 @@ class PythonSupport:
             self.module_of[f.id] = name
             self.modules.setdefault(name, f.id)  # the shallowest path wins a collision
             self.packages.add(parts[0])
+        if len(PythonSupport._tables) > 8:
+            PythonSupport._tables.clear()
+        PythonSupport._tables[key] = (self.modules, self.module_of, self.packages)
 
     def _absolute(self, fid: int, module: str) -> str:
         """`module` as written in file `fid` (".x", "..", "a.b") made absolute."""
