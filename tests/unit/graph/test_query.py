@@ -200,3 +200,17 @@ def test_cochange_edges_from_history(tmp_path):
     write_tree(tmp_path, {"a.py": "def a():\n    return 10\n", "c.py": "def c():\n    return 10\n"})
     git(tmp_path, "commit", "-qam", "ac again")
     assert index(tmp_path).derived["graph"]["cochange"] == 4
+
+
+def test_an_index_without_a_graph_says_so(tmp_path):
+    from graph.errors import GraphNotBuilt
+    from indexer.options import IndexOptions
+    from indexer.update import update_index
+
+    write_tree(tmp_path, {"a.py": "def a():\n    pass\n"})
+    update_index(tmp_path, IndexOptions(workers=1))  # an index made without the graph
+    with pytest.raises(GraphNotBuilt, match="run `repoqa index`"):
+        Graph(reader(tmp_path))
+    index(tmp_path)  # the next `repoqa index` builds it
+    with Graph(reader(tmp_path)) as g:
+        assert [n.qualname for n in g.find("a")] == ["a"]
