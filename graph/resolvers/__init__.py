@@ -7,11 +7,15 @@ from collections.abc import Callable
 from ..context import Context
 from .base import FAMILIES, LanguageSupport
 from .ecmascript import EcmaScriptSupport
+from .go import GoSupport
+from .java import JavaSupport
 from .python import PythonSupport
 
 _SUPPORT: dict[str, Callable[[Context], LanguageSupport]] = {
     "python": PythonSupport,
     "ecmascript": EcmaScriptSupport,
+    "go": GoSupport,
+    "java": JavaSupport,
 }
 
 
