@@ -6,13 +6,17 @@ from collections.abc import Callable
 
 from ..context import Context
 from .base import FAMILIES, LanguageSupport
+from .cfamily import CFamilySupport
 from .ecmascript import EcmaScriptSupport
 from .go import GoSupport
 from .java import JavaSupport
 from .python import PythonSupport
+from .rust import RustSupport
 
 _SUPPORT: dict[str, Callable[[Context], LanguageSupport]] = {
+    "c": CFamilySupport,
     "python": PythonSupport,
+    "rust": RustSupport,
     "ecmascript": EcmaScriptSupport,
     "go": GoSupport,
     "java": JavaSupport,
