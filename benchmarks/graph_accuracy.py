@@ -137,7 +137,7 @@ def definitions(graph: Graph, oracle: Oracle, n_sites: int, rng: random.Random) 
         t = time.perf_counter()
         try:
             theirs = oracle.goto(path, line, jcol)
-        except Exception as exc:  # jedi's own failures are not ours to score
+        except Exception as exc:  # noqa: BLE001 -- jedi's own failures are not ours to score
             stats["jedi_errors"] += 1
             disagreements.append({"site": f"{path}:{line}:{col}", "name": name, "jedi_error": repr(exc)[:200]})
             continue
@@ -214,7 +214,7 @@ def references(graph: Graph, oracle: Oracle, n_symbols: int, rng: random.Random)
         t = time.perf_counter()
         try:
             theirs = {(p, ln) for p, ln, _ in oracle.references(path, name_line, col)}
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- as above
             per_symbol.append({"symbol": f"{path}::{qual}", "jedi_error": repr(exc)[:200]})
             continue
         t_jedi += time.perf_counter() - t

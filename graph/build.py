@@ -14,7 +14,17 @@ from indexer.store import Store
 
 from . import cochange
 from .context import Context
-from .model import CALLS, CONTAINS, REF_EDGE, RESOLVED, TESTS, RefRow, Target, is_test_path, parent_dir
+from .model import (
+    CALLS,
+    CONTAINS,
+    REF_EDGE,
+    RESOLVED,
+    TESTS,
+    RefRow,
+    Target,
+    is_test_path,
+    parent_dir,
+)
 from .resolvers import support_for
 
 log = logging.getLogger(__name__)

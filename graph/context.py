@@ -79,6 +79,22 @@ class Context:
             self._refs[fid] = lst
         return lst
 
+    def manifests(self, basename: str) -> dict[str, tuple[int, str]]:
+        """Indexed text files named `basename` (go.mod, Cargo.toml), which are not source
+        files of the graph: path -> (file id, text), read from their chunks."""
+        key = ("manifests", basename)
+        got = self.memo["context"].get(key)
+        if got is None:
+            got = {}
+            for fid, path in self.conn.execute(
+                    "SELECT id, path FROM files WHERE skip_reason = '' AND (path = ? OR path LIKE ?) "
+                    "ORDER BY path", (basename, f"%/{basename}")).fetchall():
+                text = "\n".join(t for (t,) in self.conn.execute(
+                    "SELECT text FROM chunks WHERE file_id = ? ORDER BY start_line", (fid,)))
+                got[path] = (fid, text)
+            self.memo["context"][key] = got
+        return got
+
     def named(self, name: str) -> list[tuple[int, SymRow]]:
         """Every definition whose short name is `name`, in indexed source files."""
         hit = self._named.get(name)

@@ -71,13 +71,13 @@ class Graph:
         self._nodes: dict[int, Node] = {}
 
     @classmethod
-    def open(cls, root: Path) -> "Graph":
+    def open(cls, root: Path) -> Graph:
         return cls(Store.open_reader(index_dir_for(root)))
 
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Graph":
+    def __enter__(self) -> Graph:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -356,7 +356,7 @@ class Graph:
         """How `source` reaches `target` over calls, imports, inheritance and type uses: the
         shortest chain of edges, surest first among equals; [] when none exists."""
         src = [n.id for n in self.start(source)]
-        dst = set(n.id for n in self.start(target))
+        dst = {n.id for n in self.start(target)}
         kinds = tuple(k for k in DEPENDENCY_KINDS if k != "tests")
         marks = ",".join("?" * len(kinds))
         parent: dict[int, tuple] = {s: () for s in src}

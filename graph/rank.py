@@ -43,7 +43,7 @@ class Ranker:
         self.size = matrix.shape[0]
 
     @classmethod
-    def build(cls, store: Store, options: RankOptions | None = None) -> "Ranker":
+    def build(cls, store: Store, options: RankOptions | None = None) -> Ranker:
         options = options or RankOptions()
         conn = store.conn
         generation = _generation(store)
@@ -81,7 +81,7 @@ class Ranker:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: Path, options: RankOptions) -> "Ranker":
+    def load(cls, path: Path, options: RankOptions) -> Ranker:
         with np.load(path) as z:
             m = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
             return cls(m, z["dangling"], str(z["generation"]), options)

@@ -60,7 +60,13 @@ def _progress_bar(enabled: bool) -> tuple[Callable[[str, int, int], None] | None
     forks workers, and forking beside a live thread is unsafe)."""
     if not enabled:
         return None, lambda: None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     bar = Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), auto_refresh=False, transient=True, console=None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from typing import NamedTuple
 
 from ..context import Context
@@ -322,13 +321,7 @@ def _go_modules(ctx: Context) -> dict[str, str]:
     """Module root directory -> module path, from the go.mod files indexed as text (their
     chunks hold their text; the context lists source files only)."""
     modules: dict[str, str] = {}
-    try:
-        rows = ctx.conn.execute(
-            "SELECT f.path, c.text FROM files f JOIN chunks c ON c.file_id = f.id "
-            "WHERE f.skip_reason = '' AND (f.path = 'go.mod' OR f.path LIKE '%/go.mod') "
-            "ORDER BY f.path, c.start_line").fetchall()
-    except sqlite3.Error:
-        return modules
+    rows = [(path, text) for path, (_, text) in ctx.manifests("go.mod").items()]
     for path, text in rows:
         d = parent_dir(path)
         if d not in modules and (m := _MODULE.search(text)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 import re
+from typing import ClassVar
 
 from ..context import Context
 from ..model import NAME_ONLY, RESOLVED, RefRow, Resolved, SymRow, Target, parent_dir
@@ -33,7 +34,7 @@ class PythonSupport:
 
     # The module table depends only on the set of Python paths: a process that keeps the
     # graph fresh (the watcher, the server) reuses it until a file appears or vanishes.
-    _tables: dict[int, tuple[dict[str, int], dict[int, str], set[str]]] = {}
+    _tables: ClassVar[dict[int, tuple[dict[str, int], dict[int, str], set[str]]]] = {}
 
     def _map_modules(self) -> None:
         files = [f for f in self.ctx.files.values() if f.language == "python"]

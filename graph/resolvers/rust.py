@@ -66,9 +66,7 @@ class RustSupport:
     def _map_crates(self) -> None:
         rust = {f.path: f.id for f in self.ctx.files.values() if f.language == "rust"}
         # Cargo.toml is a text file, absent from ctx.files: the index still lists it.
-        manifests = {p: fid for fid, p in self.ctx.conn.execute(
-            "SELECT id, path FROM files WHERE skip_reason = '' AND "
-            "(path = 'Cargo.toml' OR path LIKE '%/Cargo.toml')")}
+        manifests = {p: fid for p, (fid, _) in self.ctx.manifests("Cargo.toml").items()}
         packages = {parent_dir(p) for p in manifests}
         for p in rust:  # a package without its manifest in the index still has src/
             if p.rsplit("/", 2)[-2:] in (["src", "lib.rs"], ["src", "main.rs"]):
@@ -100,8 +98,7 @@ class RustSupport:
     def _manifest(self, fid: int) -> tuple[str | None, list[tuple[str, str]]]:
         """From a Cargo.toml (read from the index's text chunks of it): the library's name
         ([lib] name, else [package] name), and the targets with an explicit path."""
-        text = "\n".join(t for (t,) in self.ctx.conn.execute(
-            "SELECT text FROM chunks WHERE file_id = ? ORDER BY start_line", (fid,)))
+        text = next((t for f, t in self.ctx.manifests("Cargo.toml").values() if f == fid), "")
         names, paths = {}, []
         for section in re.split(r"^\s*\[", text, flags=re.MULTILINE)[1:]:
             head = section.split("]", 1)[0].strip("[ ")

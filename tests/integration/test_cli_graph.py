@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from conftest import repoqa, repoqa_json, write_tree
-
 from fixtures.graph_python import RULES
 
 FIELDS = {"path", "line", "col", "symbol", "kind", "confidence", "resolution", "depth", "target", "of"}

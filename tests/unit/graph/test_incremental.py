@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 from conftest import graph_edges, index, reader, write_tree
+from fixtures.graph_python import RULES
 
 from graph.build import sync_graph
 from indexer.store import Store
 from indexer.update import index_dir_for
-
-from fixtures.graph_python import RULES
 
 ALL = ("contains", "imports", "calls", "inherits", "references", "tests")
 

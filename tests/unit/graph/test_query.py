@@ -6,12 +6,11 @@ import networkx as nx
 import numpy as np
 import pytest
 from conftest import git, git_repo, index, reader, write_tree
+from fixtures.graph_python import RULES
 
 from graph.errors import BadPosition, SymbolNotFound
 from graph.query import Graph
-from graph.rank import RankOptions, Ranker, ranker_for
-
-from fixtures.graph_python import RULES
+from graph.rank import Ranker, RankOptions, ranker_for
 
 ENG = "app/core/engine.py"
 
