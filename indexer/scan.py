@@ -84,6 +84,30 @@ def scan(root: Path, options: IndexOptions) -> list[ScanEntry]:
     return out
 
 
+def scan_paths(root: Path, paths: Iterable[str], options: IndexOptions) -> list[ScanEntry] | None:
+    """What `scan` would say of these paths (relative; a directory stands for the files
+    under it), without listing the whole tree: for a watcher reporting a few changes.
+    None outside a git work tree, where only a whole walk knows the ignore rules."""
+    root = checked_root(root)
+    wanted = sorted({p.strip("/") for p in paths if p.strip("/")})
+    if not wanted:
+        return []
+    inside = run_git(root, "rev-parse", "--is-inside-work-tree")
+    if not inside or inside.strip() != "true":
+        return None
+    out = run_git(root, "-c", "core.quotePath=off", "ls-files", "-z", "--cached", "--others",
+                  "--exclude-standard", "--", *(f":(literal){p}" for p in wanted))
+    if out is None:
+        return None
+    extra = _root_ignore(root, options)
+    entries = []
+    for rel in sorted(set(p for p in out.split("\0") if p)):
+        if _in_index_dir(rel) or (extra is not None and extra.match_file(rel)):
+            continue
+        entries.append(_classify(root, rel, options))
+    return entries
+
+
 def _in_index_dir(rel: str) -> bool:
     return rel == INDEX_DIR or rel.startswith(INDEX_DIR + "/")
 

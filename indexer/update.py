@@ -10,7 +10,7 @@ import stat
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,7 +22,7 @@ from .lock import WriterLock
 from .options import FORMAT_VERSION, IndexOptions, options_dict, options_hash
 from .parse import parse_source
 from .records import FileRecord, ParsedFile
-from .scan import INDEX_DIR, ScanEntry, checked_root, scan
+from .scan import INDEX_DIR, ScanEntry, checked_root, scan, scan_paths
 from .store import Store, db_path
 from .text import content_hash
 
@@ -80,11 +80,15 @@ def index_dir_for(root: Path) -> Path:
 
 def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bool = False,
                  progress: ProgressFn | None = None,
-                 derived: Sequence[DerivedIndex] = ()) -> IndexSummary:
+                 derived: Sequence[DerivedIndex] = (), paths: Collection[str] | None = None,
+                 ) -> IndexSummary:
     """Scan `root`, parse what changed, and commit the new state in one transaction.
 
     A no-op run reads no file whose size and mtime are unchanged. An interrupted run
     (even `kill -9`) leaves the previous committed state; the next run completes it.
+    `paths` (relative; a directory stands for everything under it) limits the scan to
+    what a watcher saw change; the whole tree is scanned when the index is new or being
+    rebuilt, or outside git, where only a whole walk knows the ignore rules.
     """
     options = options or IndexOptions()
     t0 = time.perf_counter()
@@ -105,7 +109,13 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
             meta = store.meta()
             reason = _rebuild_reason(meta, want_hash, rebuild)
             progress("scan", 0, 0)
-            entries = scan(root, options)
+            entries = None
+            scope = None
+            if paths is not None and not reason:
+                entries = scan_paths(root, paths, options)
+                scope = {p.strip("/") for p in paths if p.strip("/")} if entries is not None else None
+            if entries is None:
+                entries = scan(root, options)
             summary.files_seen = len(entries)
             progress("scan", len(entries), len(entries))
             with store.transaction():
@@ -113,7 +123,7 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
                     summary.rebuilt = reason
                     store.reset_schema()
                 known = store.file_states()
-                _apply(store, root, options, entries, known, started_ns, summary, progress)
+                _apply(store, root, options, entries, known, started_ns, summary, progress, scope)
                 for d in derived:
                     progress(d.name, 0, 1)
                     summary.derived[d.name] = d.update(store, root)
@@ -201,7 +211,10 @@ class _Same:
 
 
 def _apply(store: Store, root: Path, options: IndexOptions, entries: list[ScanEntry],
-           known: dict[str, tuple], started_ns: int, summary: IndexSummary, progress: ProgressFn) -> None:
+           known: dict[str, tuple], started_ns: int, summary: IndexSummary, progress: ProgressFn,
+           scope: set[str] | None = None) -> None:
+    """Apply a scan to the store. With `scope` (the paths a partial scan covered), only
+    known files under those paths can be found removed."""
     skipped: Counter[str] = Counter()
     warnings: Counter[str] = Counter()
     tasks: list[_Task] = []
@@ -230,7 +243,7 @@ def _apply(store: Store, root: Path, options: IndexOptions, entries: list[ScanEn
         tasks.append(_Task(e.path, e.language, known_hash, e.size))
 
     for path, old in known.items():
-        if path not in seen:
+        if path not in seen and (scope is None or _within(path, scope)):
             store.remove_file(old.id)
             summary.files_removed += 1
 
@@ -267,6 +280,14 @@ def _apply(store: Store, root: Path, options: IndexOptions, entries: list[ScanEn
         store.create_indexes()
     summary.files_skipped = dict(sorted(skipped.items()))
     summary.warnings = dict(sorted(warnings.items()))
+
+
+def _within(path: str, scope: set[str]) -> bool:
+    """Whether `path` is one of `scope` or lies under one of them."""
+    if path in scope:
+        return True
+    parts = path.split("/")
+    return any("/".join(parts[:i]) in scope for i in range(1, len(parts)))
 
 
 # -- parsing, in this process or in a pool -------------------------------------------
