@@ -71,18 +71,7 @@ def embed_index(root: Path, embedder: Embedder, options: VectorOptions | None = 
         store = Store.open_writer(index_dir)
         vstore = open_vector_store(options, index_dir, embedder.dim)
         try:
-            meta = store.meta()
-            if meta.get("format_version") != str(FORMAT_VERSION):
-                raise IndexMismatch(f"the index has format {meta.get('format_version')}, this repoqa "
-                                    f"writes {FORMAT_VERSION}; run `repoqa index` to rebuild it")
-            have = {k: meta.get(k, "") for k in want}
-            if have != want:
-                if any(have.values()):
-                    summary.rebuilt = ", ".join(f"{k} {have[k] or '-'} -> {want[k]}" for k in want if have[k] != want[k])
-                vstore.clear()
-                with store.transaction():
-                    store.conn.execute("DELETE FROM embeddings WHERE model != ?", (embedder.model_id,))
-                    store.set_meta(**want)
+            _reset_if_other_model(store, vstore, embedder, want, summary)
             _fill(store, vstore, embedder, summary, progress, batch_chunks, flush_seconds)
             vstore.flush()
             summary.vectors = vstore.count()
@@ -96,11 +85,31 @@ def embed_index(root: Path, embedder: Embedder, options: VectorOptions | None = 
     return summary
 
 
-def _fill(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedSummary,
-          progress: ProgressFn, batch_chunks: int, flush_seconds: float) -> None:
-    rows = store.conn.execute(
-        "SELECT c.id, c.text_hash, f.path, c.start_line, c.end_line, c.symbol, f.language "
-        "FROM chunks c JOIN files f ON f.id = c.file_id ORDER BY c.id").fetchall()
+def _reset_if_other_model(store: Store, vstore: VectorStore, embedder: Embedder, want: dict[str, str],
+                          summary: EmbedSummary) -> None:
+    """Refuse an index of another format; drop vectors made by another model or store."""
+    meta = store.meta()
+    if meta.get("format_version") != str(FORMAT_VERSION):
+        raise IndexMismatch(f"the index has format {meta.get('format_version')}, this repoqa "
+                            f"writes {FORMAT_VERSION}; run `repoqa index` to rebuild it")
+    have = {k: meta.get(k, "") for k in want}
+    if have != want:
+        if any(have.values()):
+            summary.rebuilt = ", ".join(f"{k} {have[k] or '-'} -> {want[k]}" for k in want if have[k] != want[k])
+        vstore.clear()
+        with store.transaction():
+            store.conn.execute("DELETE FROM embeddings WHERE model != ?", (embedder.model_id,))
+            store.set_meta(**want)
+
+
+_ROW = ("SELECT c.id, c.text_hash, f.path, c.start_line, c.end_line, c.symbol, f.language "
+        "FROM chunks c JOIN files f ON f.id = c.file_id")
+
+
+def _plan(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedSummary) -> tuple[list, set[int]]:
+    """Reconcile the vector store with the chunks: drop vectors of vanished chunks and of
+    half-written ones; returns (the chunks still to write, the live chunk ids)."""
+    rows = store.conn.execute(_ROW + " ORDER BY c.id").fetchall()
     summary.chunks = len(rows)
     live = {r[0] for r in rows}
     vids = vstore.ids()
@@ -121,11 +130,28 @@ def _fill(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedS
     partial = [vector_id(r[0], w) for r in todo if r[0] in present for w in range(WINDOWS)]
     if partial:  # rewritten whole below: no window of an earlier attempt may linger
         vstore.delete(partial)
+    return todo, live
+
+
+def _fill(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedSummary,
+          progress: ProgressFn, batch_chunks: int, flush_seconds: float) -> None:
+    todo, _ = _plan(store, vstore, embedder, summary)
+    progress("embed", 0, len(todo))
+    _write(store, vstore, embedder, todo, summary, progress, batch_chunks, flush_seconds)
+
+
+def _write(store: Store, vstore: VectorStore, embedder: Embedder, todo: list, summary: EmbedSummary,
+           progress: ProgressFn, batch_chunks: int, flush_seconds: float,
+           deadline: float | None = None) -> list:
+    """Give `todo` chunks their vectors: from the cache where their text was embedded
+    before, else from the model, longest first. Stops at `deadline` (monotonic) and
+    returns the chunks left."""
     total = len(todo)
-    progress("embed", 0, total)
     done = 0
     last_flush = time.monotonic()
-
+    windows_of = dict(store.conn.execute(
+        "SELECT text_hash, windows FROM embeddings WHERE model = ? AND text_hash IN "
+        "(SELECT value FROM json_each(?))", (embedder.model_id, json.dumps(sorted({r[1] for r in todo})))))
     reuse = [r for r in todo if r[1] in windows_of]
     for i in range(0, len(reuse), 2048):
         part = reuse[i:i + 2048]
@@ -137,12 +163,13 @@ def _fill(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedS
         progress("embed", done, total)
 
     fresh = [r for r in todo if r[1] not in windows_of]
-    # Longest first within the run, so batches hold texts of similar length.
     texts = dict(store.conn.execute(
         "SELECT text_hash, text FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
         (json.dumps([r[0] for r in fresh]),))) if fresh else {}
     fresh.sort(key=lambda r: -len(texts.get(r[1], "")))
     for i in range(0, len(fresh), batch_chunks):
+        if deadline is not None and time.monotonic() >= deadline:
+            return fresh[i:]
         part = fresh[i:i + batch_chunks]
         new_hashes: dict[str, tuple[list[str], bool]] = {}
         for r in part:
@@ -171,6 +198,94 @@ def _fill(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedS
         if time.monotonic() - last_flush > flush_seconds:
             vstore.flush()  # bound the work a crash can lose to what the cache can restore
             last_flush = time.monotonic()
+    return []
+
+
+class DenseUpdater:
+    """Vectors kept in step by a long-lived process (the watcher, the server): the model
+    and the vector store stay open, and each `step` writes the vectors of the chunks that
+    appeared since the last one and drops those of chunks that vanished, within a time
+    budget, so structure updates are never held behind a long embedding run. The store
+    file is flushed every `flush_every_s` and on `close`; the SQLite embedding cache is the
+    durable copy meanwhile (a crash costs a re-read of it, not a re-embedding)."""
+
+    def __init__(self, root: Path, embedder: Embedder, options: VectorOptions | None = None, *,
+                 flush_every_s: float = 10.0, batch_chunks: int = 32):
+        self.index_dir = index_dir_for(root.resolve())
+        self.embedder = embedder
+        self.options = options or VectorOptions()
+        self.flush_every_s = flush_every_s
+        self.batch_chunks = batch_chunks
+        self.vstore: VectorStore | None = None
+        self.live: set[int] = set()  # chunk ids the store has vectors for, or queued
+        self.max_id = 0  # chunk ids are never reused: above this, chunks are new
+        self.backlog: list = []
+        self._dirty_since: float | None = None
+        self.summary = EmbedSummary(model=embedder.model_id, store="")
+
+    def step(self, budget_s: float = 0.25) -> bool:
+        """Bring the vectors closer to the chunks; True while work remains. Raises
+        IndexLocked when another process writes the index (call again later)."""
+        if not has_index(self.index_dir):
+            return False
+        deadline = time.monotonic() + budget_s
+        with WriterLock(self.index_dir, timeout=0.0):
+            store = Store.open_writer(self.index_dir)
+            try:
+                if self.vstore is None:
+                    want = vector_meta(self.embedder, self.options, self.index_dir)
+                    self.summary.store = want["vector_store"]
+                    self.vstore = open_vector_store(self.options, self.index_dir, self.embedder.dim)
+                    _reset_if_other_model(store, self.vstore, self.embedder, want, self.summary)
+                    self.backlog, self.live = _plan(store, self.vstore, self.embedder, self.summary)
+                    self.max_id = max(self.live, default=0)
+                    self._dirty_since = time.monotonic()
+                else:
+                    self._catch_up(store)
+                if self.backlog:
+                    self.backlog = _write(store, self.vstore, self.embedder, self.backlog, self.summary,
+                                          lambda *a: None, self.batch_chunks, self.flush_every_s, deadline)
+                    self._dirty_since = self._dirty_since or time.monotonic()
+                if self._dirty_since is not None and (
+                        not self.backlog or time.monotonic() - self._dirty_since > self.flush_every_s):
+                    self.vstore.flush()
+                    self._dirty_since = None
+                    with store.transaction():
+                        store.set_meta(vector_count=str(self.vstore.count()),
+                                       vector_updated_ns=str(time.time_ns()))
+            finally:
+                store.close()
+        return bool(self.backlog)
+
+    def _catch_up(self, store: Store) -> None:
+        live = {r[0] for r in store.conn.execute("SELECT id FROM chunks")}
+        gone = self.live - live
+        if gone:
+            self.vstore.delete([vector_id(c, w) for c in gone for w in range(WINDOWS)])
+            self.summary.vectors_dropped += len(gone)
+            self._dirty_since = self._dirty_since or time.monotonic()
+        new = store.conn.execute(_ROW + " WHERE c.id > ? ORDER BY c.id", (self.max_id,)).fetchall()
+        self.backlog = [r for r in self.backlog if r[0] in live] + new
+        self.live = live
+        self.max_id = max(self.max_id, max(live, default=0))
+
+    def close(self) -> None:
+        if self.vstore is None:
+            return
+        try:
+            if self._dirty_since is not None:
+                with WriterLock(self.index_dir, timeout=30.0):
+                    self.vstore.flush()
+                    store = Store.open_writer(self.index_dir)
+                    try:
+                        with store.transaction():
+                            store.set_meta(vector_count=str(self.vstore.count()),
+                                           vector_updated_ns=str(time.time_ns()))
+                    finally:
+                        store.close()
+        finally:
+            self.vstore.close()
+            self.vstore = None
 
 
 def _prune_cache(store: Store, model: str) -> None:

@@ -18,9 +18,11 @@ class WriterLock:
     flock dies with its process, so a `kill -9` never leaves a stale lock behind.
     """
 
-    def __init__(self, index_dir: Path, timeout: float = 0.0):
-        self.path = index_dir / LOCK_NAME
+    def __init__(self, index_dir: Path, timeout: float = 0.0, *, name: str = LOCK_NAME,
+                 what: str = "writing the index", hint: str = "wait for it to finish"):
+        self.path = index_dir / name
         self.timeout = timeout
+        self.what, self.hint = what, hint  # for the message a second process gets
         self._fd: int | None = None
 
     def __enter__(self) -> "WriterLock":
@@ -36,8 +38,8 @@ class WriterLock:
                     holder = _read(fd)
                     os.close(fd)
                     raise IndexLocked(
-                        f"another repoqa process{f' (pid {holder})' if holder else ''} is writing "
-                        f"the index in {self.path.parent}; wait for it to finish") from None
+                        f"another repoqa process{f' (pid {holder})' if holder else ''} is {self.what} "
+                        f"in {self.path.parent}; {self.hint}") from None
                 time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -52,9 +54,9 @@ class WriterLock:
             self._fd = None
 
 
-def holder_pid(index_dir: Path) -> int | None:
-    """The pid of the process writing the index now, or None."""
-    path = index_dir / LOCK_NAME
+def holder_pid(index_dir: Path, name: str = LOCK_NAME) -> int | None:
+    """The pid of the process holding the lock `name` (by default: writing the index), or None."""
+    path = index_dir / name
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
