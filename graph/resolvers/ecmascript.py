@@ -1,4 +1,4 @@
-"""JavaScript/TypeScript: module paths, imports and re-exports, require(), scopes, this and bases."""
+"""JavaScript/TypeScript: modules, imports, require(), scopes, this, bases and declared types."""
 
 from __future__ import annotations
 
@@ -96,6 +96,7 @@ class EcmaScriptSupport:
         self._exports: dict[tuple[int, str], Hit] = {}
         self._bases: dict[Target, list[Found]] = {}
         self._near: dict[int, set[int]] = {}
+        self._types: dict[Target, Hit] = {}
 
     # -- modules -------------------------------------------------------------------------
 
@@ -283,7 +284,48 @@ class EcmaScriptSupport:
         kind = self._kind(owner)
         if kind in ("class", "interface"):
             return self.member(owner, name, depth + 1)
+        if kind == "variable":  # a member of the class or interface it is declared to hold
+            typ, conf = self.declared_type(owner)
+            if isinstance(typ, Target):
+                found, c = self.member(typ, name, depth + 1)
+                return (found, min(conf, c)) if found is not None else _NONE
+            if typ is not None:
+                return EXTERNAL, RESOLVED  # a Map, a Promise, a package's type
         return (EXTERNAL, RESOLVED) if kind in _CLOSED_KINDS else _NONE
+
+    def declared_type(self, var: Target) -> Hit:
+        """The class or interface a top-level variable holds, read from its declaration:
+        the annotation (`v: T = ...`), else the class constructed (`v = new C(...)`).
+        INFERRED: nothing checks that the value keeps that type. EXTERNAL for a type from
+        outside the repository; none when the declaration says nothing this simple."""
+        got = self._types.get(var)
+        if got is None:
+            self._types[var] = _NONE  # `const v = new v.C()` stops here
+            got = self._types[var] = self._declared_type(var)
+        return got
+
+    def _declared_type(self, var: Target) -> Hit:
+        # The signature (the declarator's first line) is what shows the shape of the type:
+        # the references on the line cannot tell `v: Foo` from `v: Foo[]` or `v: () => Foo`,
+        # nor `new Foo()` from `{ a: new Foo() }`. The context does not carry it.
+        row = self.ctx.conn.execute(
+            "SELECT signature FROM symbols WHERE file_id = ? AND qualname = ? ORDER BY id LIMIT 1",
+            (var.file_id, var.qualname)).fetchone()
+        decl = _declaration(row[0], var.qualname.rsplit(".", 1)[-1]) if row else None
+        if decl is None:
+            return _NONE
+        how, path = decl
+        if how == "new" and any(r.enclosing == var.qualname and r.scope.startswith("new")
+                                for r in self.ctx.refs(var.file_id)):
+            return _NONE  # new C(...).m() over several lines: the value is what m returns
+        found, conf = self.dotted(var.file_id, var.qualname, path, bare=True)
+        if isinstance(found, Target):
+            kind = self._kind(found)
+            # `new` of a function or an alias: a constructor function, or not a class at all
+            if kind == "class" or (how == "type" and kind == "interface"):
+                return found, min(conf, INFERRED)
+            return _NONE
+        return (EXTERNAL, RESOLVED) if found is not None else _NONE
 
     def member(self, cls: Target, name: str, depth: int = 0) -> Hit:
         """A member of `cls`, else of its bases in order (INFERRED: found by walking the
@@ -453,6 +495,57 @@ class EcmaScriptSupport:
             return owner, conf
         found, c = self.attribute(owner, ref.name, scope if "." not in scope else "")
         return found, min(conf, c)
+
+
+def _declaration(signature: str, name: str) -> tuple[str, str] | None:
+    """What a variable's declaration says it holds: ("type", T) for `name: T = ...` and
+    ("new", C) for `name = new C(...)`, T and C dotted names with type arguments at most.
+    None for anything else: an array, union, function or object type, a cast, a call
+    on the new object, or a line cut before the shape shows."""
+    if not signature.startswith(name):
+        return None
+    rest = signature[len(name):].lstrip().removeprefix("!").lstrip()  # `v!: T`
+    if rest.startswith(":"):
+        how, m = "type", _TYPE_HEAD.match(rest)
+    else:
+        how, m = "new", _NEW_HEAD.match(rest)
+    if m is None:
+        return None
+    i = _balanced(rest, m.end(), "<", ">")
+    if i is None:
+        return None
+    tail = rest[i:].lstrip()
+    if how == "type":
+        ok = tail == "" or (tail.startswith("=") and not tail.startswith("=="))
+    elif tail == "":
+        ok = True  # `new C` without arguments
+    else:
+        end = _balanced(tail, 0, "(", ")") if tail.startswith("(") else None
+        # arguments running past the line: what follows them is checked by the caller
+        ok = end is not None and (end == -1 or tail[end:].strip() == "")
+    return (how, re.sub(r"\s+", "", m.group(1))) if ok else None
+
+
+_IDENT = r"[A-Za-z_$][\w$]*"
+_TYPE_HEAD = re.compile(rf":\s*({_IDENT}(?:\s*\.\s*{_IDENT})*)(?![\w$])\s*")
+_NEW_HEAD = re.compile(rf"=\s*new\s+({_IDENT}(?:\s*\.\s*{_IDENT})*)(?![\w$])\s*")
+
+
+def _balanced(text: str, i: int, left: str, right: str) -> int | None:
+    """The index after the bracketed group starting at text[i] (i itself when there is
+    none there); -1 when the text ends inside it; None when the group cannot be read."""
+    if not text.startswith(left, i):
+        return i
+    depth = 0
+    for j in range(i, len(text)):
+        ch = text[j]
+        if ch == left:
+            depth += 1
+        elif ch == right and text[j - 1] != "=":  # the `>` of `=>` closes nothing
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    return -1 if left == "(" else None
 
 
 def _is_member(s: SymRow) -> bool:

@@ -296,3 +296,109 @@ def test_ts_prefers_ts_sources_and_js_its_own(tmp_path):
     assert ("use.ts", "imports", "lib/a.ts::f", R) in edges
     assert ("use.js", "imports", "lib/a.js::f", R) in edges
     assert ("usedir.js", "imports", "dir/index.js::g", R) in edges
+
+
+TYPED = {
+    "src/types/disposable.ts": "export default interface Disposable { dispose(): void; }\n",
+    "src/types/container.ts": (
+        'import Disposable from "./disposable";\n'
+        "export interface Container extends Disposable {\n"
+        "  resolve(token: string): unknown;\n"
+        "  register(token: string): Container;\n"
+        "}\n"
+    ),
+    "src/container.ts": (
+        'import { Container } from "./types/container";\n'
+        "class Impl implements Container {\n"
+        "  resolve(token: string): unknown { return token; }\n"
+        "  register(token: string): Container { return this; }\n"
+        "  dispose(): void {}\n"
+        "}\n"
+        # the declared type, not the class constructed, is what callers see
+        "export const instance: Container = new Impl();\n"
+        "export const cache = new Map<string, Impl>();\n"
+        "export function lookup(k: string) { return cache.get(k); }\n"
+    ),
+    "src/index.ts": 'export { instance as container } from "./container";\n',
+    "src/registry.ts": (
+        "class BaseRegistry { get(k: string) { return k; } set(k: string) {} }\n"
+        "export class Registry extends BaseRegistry { add() {} }\n"
+        "export const registry = new Registry();\n"
+    ),
+    "src/shapes.ts": (
+        'import { Client } from "pg";\n'
+        "export class Widget { filter() {} then() {} query() {} }\n"
+        "export class Builder { build(): Widget { return new Widget(); } filter() {} }\n"
+        "export const widgets: Widget[] = [];\n"
+        "export const either: Widget | Builder = new Builder();\n"
+        "export const built = new Builder().build();\n"
+        "export const built2 = new Builder(\n).build();\n"
+        "export const holder = { w: new Widget() };\n"
+        "export const pending: Promise<Widget> = Promise.resolve(new Widget());\n"
+        "export const db: Client = connect();\n"
+    ),
+    "src/use.ts": (
+        'import { container } from ".";\n'
+        'import { instance as c } from "./container";\n'
+        'import { registry } from "./registry";\n'
+        'import * as s from "./shapes";\n'
+        "export function go() {\n"
+        "  c.resolve('a');\n"
+        "  container.register('b');\n"
+        "  c.dispose();\n"
+        "  registry.add();\n"
+        "  registry.get('k');\n"
+        "  s.widgets.filter();\n"
+        "  s.either.filter();\n"
+        "  s.built.filter();\n"
+        "  s.built2.filter();\n"
+        "  s.holder.filter();\n"
+        "  s.pending.then();\n"
+        "  s.db.query();\n"
+        "}\n"
+    ),
+    "src/legacy.js": (
+        "class Store { save() {} }\nconst store = new Store();\nfunction keep() { store.save(); }\n"
+    ),
+}
+USE, SHAPES = "src/use.ts::go", "src/shapes.ts"
+
+
+@pytest.fixture(scope="module")
+def typed_edges(tmp_path_factory):
+    root = tmp_path_factory.mktemp("typed")
+    write_tree(root, TYPED)
+    index(root)
+    return graph_edges(root)
+
+
+def test_typed_variable_through_an_import_reaches_the_declared_interface(typed_edges):
+    assert {
+        (USE, "calls", "src/types/container.ts::Container.resolve", I),
+        (USE, "calls", "src/types/container.ts::Container.register", I),  # through the barrel
+        (USE, "calls", "src/types/disposable.ts::Disposable.dispose", I),  # an extended interface
+    } <= typed_edges
+    # not the class constructed, and no guess among the methods of the same names
+    assert not any(e[0] == USE and "Impl." in e[2] for e in typed_edges)
+
+
+def test_new_initializer_gives_the_class(typed_edges):
+    assert {
+        (USE, "calls", "src/registry.ts::Registry.add", I),
+        (USE, "calls", "src/registry.ts::BaseRegistry.get", I),  # through its base
+        ("src/legacy.js::keep", "calls", "src/legacy.js::Store.save", I),
+    } <= typed_edges
+
+
+def test_types_from_outside_link_nothing(typed_edges):
+    # cache = new Map(): cache.get() is Map's, not BaseRegistry.get; nor is pending.then()
+    # (a Promise) Widget.then, nor db.query() (pg's Client) Widget.query.
+    assert not any(e[0] == "src/container.ts::lookup" and e[1] == "calls" for e in typed_edges)
+    assert not any(e[0] == USE and e[2].endswith((".then", ".query")) for e in typed_edges)
+
+
+def test_declarations_of_other_shapes_are_not_read_as_a_type(typed_edges):
+    # Widget[], a union, what a call on a new object returns (on one line or several), an
+    # object literal: the rule claims nothing, and the call stays a guess by name.
+    filters = {e for e in typed_edges if e[0] == USE and e[2].endswith(".filter")}
+    assert filters == {(USE, "calls", f"{SHAPES}::{c}.filter", N) for c in ("Widget", "Builder")}
