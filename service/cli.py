@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -176,8 +177,12 @@ def status(ctx: click.Context, path: Path | None, as_json: bool) -> None:
     root = _root(ctx, path)
     st = index_status(root, index_options(root))
     graph = _graph_stats(root) if st.counts else None
+    from indexer.update import index_dir_for
+    from indexer.watch import read_state
+
+    watcher = read_state(index_dir_for(root))
     if as_json:
-        _echo_json({**st.to_json(), "graph": graph})
+        _echo_json({**st.to_json(), "graph": graph, "watcher": watcher})
         return
     state = {
         "fresh": "fresh",
@@ -212,11 +217,28 @@ def status(ctx: click.Context, path: Path | None, as_json: bool) -> None:
                      f"(dim {v['dim']}), {v['vectors']:,} vectors in {v['store']}")
     elif st.counts:
         lines.append("Vectors:    none yet (run `repoqa index` without --no-embed)")
+    if watcher:
+        lines.append("Watcher:    " + _describe_watcher(watcher))
     if graph:
         kinds = ", ".join(f"{k} {v:,}" for k, v in graph["edges"].items())
         lines.append(f"Graph:      {graph['nodes']:,} nodes; edges: {kinds}; "
                      f"{graph['name_only_edges']:,} matched by name only")
     click.echo("\n".join(lines))
+
+
+def _describe_watcher(w: dict) -> str:
+    now = time.time_ns()
+    parts = [f"pid {w['pid']}, {w.get('state', 'running')}"]
+    if w.get("pending"):
+        age = (now - w["oldest_pending_ns"]) / 1e9 if w.get("oldest_pending_ns") else 0.0
+        parts.append(f"behind: {w['pending']} path(s) changed {age:.1f} s ago, not yet indexed")
+    else:
+        parts.append("up to date with the events it has seen")
+    if w.get("last_update_ns"):
+        parts.append(f"last update {(now - w['last_update_ns']) / 1e9:.1f} s ago")
+    if w.get("last_error"):
+        parts.append(f"last problem: {w['last_error']}")
+    return "; ".join(parts)
 
 
 def _graph_stats(root: Path) -> dict | None:
@@ -311,6 +333,76 @@ def _check_compatible(store, root: Path) -> dict[str, str]:
     if meta.get("options_hash") != options_hash(options, queries_digest(tuple(options.languages))):
         raise IndexMismatch("the index was built with other options; run `repoqa index` to rebuild it")
     return meta
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--no-embed", is_flag=True, help="Keep structure, full text and graph fresh; no vectors.")
+@click.pass_context
+def watch(ctx: click.Context, paths: tuple[Path, ...], no_embed: bool) -> None:
+    """Keep the index of each PATH (default: the current repository) fresh as files change.
+
+    Runs in the foreground until SIGTERM or Ctrl-C; writes .repoqa/watch.pid. Structure,
+    full text and graph follow a save within a fraction of a second; vectors follow in
+    slices between updates. `repoqa status` shows the watcher and how far behind it is.
+    """
+    import signal
+
+    from graph.build import GraphIndex
+    from indexer.watch import Watcher
+    from service.config import index_options
+
+    roots = [_root(ctx, p) for p in paths] or [_root(ctx)]
+    watcher = Watcher({r: index_options(r) for r in roots}, derived=[GraphIndex()],
+                      **_dense_hooks(roots, no_embed))
+    watcher.start()
+
+    def stop(signum, frame) -> None:
+        watcher.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo(f"Watching {', '.join(map(str, roots))} (pid {os.getpid()})", err=True)
+    try:
+        watcher.run()
+    finally:
+        watcher.close()
+        for hook in watcher.idle:
+            close = getattr(hook, "close", None)
+            if close:
+                close()
+    click.echo("Stopped watching.", err=True)
+
+
+def _dense_hooks(roots: list[Path], no_embed: bool) -> dict:
+    """The watcher's vector work: a DenseUpdater per root, stepped after each update and
+    in slices while no event is pending."""
+    if no_embed:
+        return {}
+    from indexer.dense import DenseUpdater
+    from service.config import embed_options, vector_options
+    from service.embedders import open_embedder
+
+    updaters = {}
+    embedder = None
+    for root in roots:
+        eo = embed_options(root)
+        embedder = embedder if embedder is not None and embedder.model_id == eo.model else open_embedder(eo)
+        updaters[root] = DenseUpdater(root, embedder, vector_options(root))
+
+    class Vectors:
+        def __call__(self, root: Path) -> bool:  # an idle slice
+            return updaters[root].step(budget_s=0.25)
+
+        def after(self, root: Path, summary) -> None:  # right after a structure update
+            updaters[root].step(budget_s=0.5)
+
+        def close(self) -> None:
+            for u in updaters.values():
+                u.close()
+
+    vectors = Vectors()
+    return {"idle": [vectors], "after_update": [vectors.after]}
 
 
 # -- the graph -------------------------------------------------------------------------------

@@ -1,0 +1,412 @@
+"""Keep indexes fresh while people work: filesystem events, filtered, debounced and coalesced
+into the same `update_index` calls `repoqa index` makes.
+
+    events (watchdog thread) ──note──▶ pending paths per root ──debounce──▶ update_index(paths)
+                                                                          └─▶ after_update hooks
+
+An editor's save (write a temporary file, rename it over the original) and a `git checkout`
+touching thousands of files each become one update. Anything that can lose events (the
+kernel queue overflowing, the watched root deleted and recreated) turns into a rescan of the
+whole tree by content hash, which re-parses only what differs; so does a branch switch and,
+as a safety net, the passage of `rescan_every_s`. While paths are pending, the state file
+says so: the index never claims to be fresh when it is not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import ClassVar
+
+from .errors import IndexerError, IndexLocked
+from .lock import WriterLock
+from .options import IndexOptions
+from .scan import _PRUNE_DIRS, INDEX_DIR
+from .update import DerivedIndex, IndexSummary, index_dir_for, update_index
+
+log = logging.getLogger(__name__)
+
+WATCH_LOCK = "watch.lock"
+STATE_FILE = "watch.json"
+PID_FILE = "watch.pid"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchOptions:
+    debounce_s: float = 0.05  # a burst of events ends after this much quiet
+    max_delay_s: float = 0.5  # ... or this long after its first event, whichever is first
+    rescan_over: int = 1000  # more pending paths than this: rescan the tree instead
+    rescan_every_s: float = 600.0  # a full rescan this often, against events lost unnoticed
+    retry_s: float = 1.0  # after a failed update (the index locked by `repoqa index`, ...)
+    lock_timeout_s: float = 0.5  # how long an update waits for another writer per try
+
+
+AfterUpdate = Callable[[Path, IndexSummary], None]
+"""Called after each committed update of a root (vectors, server caches); runs on the
+watcher's thread, so the next update waits for it."""
+
+
+@dataclass
+class _Pending:
+    paths: set[str] = field(default_factory=set)
+    full: bool = False  # rescan the whole tree (events lost, branch switch, too many paths)
+    first: float = 0.0  # monotonic time of the first and last event of the burst
+    last: float = 0.0
+
+
+class Watcher:
+    """Watches roots (each already indexed or not) and keeps their indexes fresh."""
+
+    def __init__(self, roots: dict[Path, IndexOptions], *, watch: WatchOptions | None = None,
+                 derived: Sequence[DerivedIndex] = (), after_update: Sequence[AfterUpdate] = (),
+                 idle: Sequence[Callable[[Path], bool]] = ()):
+        self.roots = {Path(r).resolve(): o for r, o in roots.items()}
+        self.watch = watch or WatchOptions()
+        self.derived = tuple(derived)
+        self.after_update = tuple(after_update)
+        # idle hooks: work done in slices between updates (embedding); True if more remains
+        self.idle = tuple(idle)
+        self._cond = threading.Condition()
+        self._pending: dict[Path, _Pending] = {}
+        self._missing: set[Path] = set()
+        self._stop = False
+        self._observer = None
+        self._watches: dict[Path, object] = {}
+        self._inodes: dict[Path, int] = {}  # of each root when its watch was made
+        self._locks: list[WriterLock] = []
+        self._last_full: dict[Path, float] = {}
+        self._state: dict[Path, dict] = {}
+        self.updates = 0  # committed updates, for tests and benchmarks
+        self.last_summary: dict[Path, IndexSummary] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Take each index's watch lock, bring each index up to date, start observing."""
+        from watchdog.observers import Observer
+
+        try:
+            for root in self.roots:
+                self._relock(root)
+        except IndexLocked:
+            self._release()
+            raise
+        _OverflowLog.install(self)
+        self._observer = Observer()
+        for root in self.roots:
+            self._schedule(root)
+            self._state[root] = {"pid": os.getpid(), "started_ns": time.time_ns(), "state": "starting",
+                                 "pending": 0, "oldest_pending_ns": 0, "last_update_ns": 0,
+                                 "last_error": ""}
+            with self._cond:  # the first update: a whole scan, picking up what changed unwatched
+                self._pending[root] = _Pending(full=True, first=time.monotonic(), last=0.0)
+        self._observer.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None
+        _OverflowLog.uninstall(self)
+        for root in self.roots:
+            self._set_state(root, state="stopped", pending=0, oldest_pending_ns=0)
+            (index_dir_for(root) / PID_FILE).unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        for lock in self._locks:
+            lock.__exit__(None, None, None)
+        self._locks = []
+
+    def run(self) -> None:
+        """Work until `stop()`: the debounce loop, then background slices (embedding) while
+        no event is pending. Blocks; the observer runs on its own thread."""
+        more = bool(self.idle)
+        while True:
+            batch = self._next_batch(block=not more)
+            if batch is None:
+                return
+            for root, pending in batch.items():
+                self._update(root, pending)
+                more = bool(self.idle)
+            if not batch and more:
+                more = self._run_idle()
+
+    # -- events (watchdog's thread) ------------------------------------------------------
+
+    def _schedule(self, root: Path) -> None:
+        from watchdog.events import FileSystemEventHandler
+
+        watcher = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event) -> None:  # noqa: D102
+                watcher._on_event(root, event)
+
+        try:
+            self._inodes[root] = os.stat(root).st_ino
+            self._watches[root] = self._observer.schedule(Handler(), str(root), recursive=True)
+        except OSError as exc:  # the root is gone; polled until it comes back
+            log.warning("cannot watch %s: %s", root, exc)
+            self._missing.add(root)
+
+    def _on_event(self, root: Path, event) -> None:
+        kind = event.event_type
+        if kind in ("opened", "closed_no_write") or (kind == "modified" and event.is_directory):
+            return
+        paths = [event.src_path] + ([event.dest_path] if getattr(event, "dest_path", "") else [])
+        for raw in paths:
+            path = os.fsdecode(raw)
+            if path == str(root):
+                if kind in ("deleted", "moved"):
+                    self.lost(root, missing=True)
+                continue
+            if not path.startswith(str(root) + os.sep):
+                continue
+            rel = path[len(str(root)) + 1:].replace(os.sep, "/")
+            self._note(root, rel)
+
+    def _note(self, root: Path, rel: str) -> None:
+        parts = rel.split("/")
+        if parts[0] == INDEX_DIR:
+            return
+        if parts[0] == ".git":
+            # HEAD moves on a branch switch: rescan. A commit moves a branch ref: the
+            # snapshot stamp must follow, which an update without paths does.
+            if rel == ".git/HEAD":
+                self._add(root, None, full=True)
+            elif rel.startswith(".git/refs/heads/") or rel == ".git/packed-refs":
+                self._add(root, None)
+            return
+        if any(p in _PRUNE_DIRS for p in parts[:-1]) or parts[-1] in _PRUNE_DIRS:
+            return
+        self._add(root, rel)
+
+    def _add(self, root: Path, rel: str | None, full: bool = False) -> None:
+        now = time.monotonic()
+        with self._cond:
+            p = self._pending.get(root)
+            if p is None:
+                p = self._pending[root] = _Pending(first=now)
+            if rel is not None:
+                p.paths.add(rel)
+            p.full |= full or len(p.paths) > self.watch.rescan_over
+            if p.full:
+                p.paths.clear()
+            p.last = now
+            self._cond.notify_all()
+
+    def lost(self, root: Path, missing: bool = False) -> None:
+        """Events were lost (or the root itself vanished): the next update rescans."""
+        if missing:
+            with self._cond:
+                self._missing.add(root)
+        self._add(root, None, full=True)
+
+    # -- the debounce loop -----------------------------------------------------------------
+
+    def _next_batch(self, block: bool) -> dict[Path, _Pending] | None:
+        """The bursts that are over (quiet for `debounce_s`, or older than `max_delay_s`);
+        waits for one unless `block` is false and nothing is pending. None once stopped."""
+        with self._cond:
+            while not self._stop:
+                now = time.monotonic()
+                ready, wait = {}, self.watch.rescan_every_s
+                for root, p in self._pending.items():
+                    due = min(p.last + self.watch.debounce_s, p.first + self.watch.max_delay_s)
+                    if root in self._missing and not root.is_dir():
+                        due = max(due, now + 0.5)  # poll for the root to come back
+                    if due <= now:
+                        ready[root] = p
+                    else:
+                        wait = min(wait, due - now)
+                for root in ready:
+                    del self._pending[root]
+                for root in self.roots:  # the safety rescan
+                    last = self._last_full.get(root, now)
+                    if now - last >= self.watch.rescan_every_s and root not in ready:
+                        ready[root] = _Pending(full=True, first=now, last=now)
+                    else:
+                        wait = min(wait, self.watch.rescan_every_s - (now - last))
+                if ready:
+                    return ready
+                if not block and not self._pending:
+                    return {}
+                for root, p in self._pending.items():  # `repoqa status` shows what waits
+                    st = self._state.get(root, {})
+                    count = max(len(p.paths), 1)
+                    if st.get("pending") != count or st.get("state") == "idle":
+                        self._set_state(root, pending=count,
+                                        state="pending" if st.get("state") in (None, "idle") else st["state"])
+                self._cond.wait(timeout=max(wait, 0.005))
+            return None
+
+    def _run_idle(self) -> bool:
+        """One slice of each idle hook on each root; True while any has more to do."""
+        more = False
+        for hook in self.idle:
+            for root in self.roots:
+                with self._cond:
+                    if self._pending or self._stop:
+                        return True
+                try:
+                    more |= bool(hook(root))
+                except IndexLocked:
+                    more = True
+                except Exception:  # a failing hook must not stop the watcher
+                    log.exception("background work on %s failed", root)
+        return more
+
+    def _update(self, root: Path, pending: _Pending) -> None:
+        try:
+            ino = os.stat(root).st_ino
+        except OSError:  # the root is gone (with its index): poll until it is back
+            with self._cond:
+                self._missing.add(root)
+            self._add(root, None, full=True)
+            self._state.setdefault(root, {})["state"] = "root missing"
+            return
+        if root in self._missing or ino != self._inodes.get(root):
+            # Back, or replaced by another directory of the same name: its events go to
+            # a new watch, its index (if any) has a new lock file, and only a whole scan
+            # knows what it holds.
+            with self._cond:
+                self._missing.discard(root)
+            self._relock(root)
+            self._reschedule(root)
+            pending.full = True
+        options = replace(self.roots[root], lock_timeout=self.watch.lock_timeout_s)
+        self._set_state(root, state="updating")
+        try:
+            summary = update_index(root, options,
+                                   derived=self.derived, paths=None if pending.full else sorted(pending.paths))
+        except IndexLocked:
+            self._requeue(root, pending, "waiting for another writer")
+            return
+        except (IndexerError, OSError) as exc:
+            log.warning("updating %s failed: %s", root, exc)
+            self._requeue(root, pending, str(exc), full=True)
+            return
+        if pending.full:
+            self._last_full[root] = time.monotonic()
+        self.updates += 1
+        self.last_summary[root] = summary
+        for hook in self.after_update:
+            try:
+                hook(root, summary)
+            except IndexLocked:
+                pass  # the idle hooks finish it
+            except Exception:
+                log.exception("after-update hook on %s failed", root)
+        with self._cond:
+            left = self._pending.get(root)
+        self._set_state(root, state="pending" if left else "idle", pending=len(left.paths) if left else 0,
+                        oldest_pending_ns=0 if not left else self._state[root].get("oldest_pending_ns", 0),
+                        last_update_ns=time.time_ns(), last_error="",
+                        last_update={"files_parsed": summary.files_parsed, "files_removed": summary.files_removed,
+                                     "seconds": summary.seconds, "snapshot": summary.snapshot})
+
+    def _requeue(self, root: Path, pending: _Pending, why: str, full: bool = False) -> None:
+        later = time.monotonic() + self.watch.retry_s
+        with self._cond:
+            p = self._pending.setdefault(root, _Pending(first=later, last=later))
+            p.paths |= pending.paths
+            p.full |= pending.full or full
+            p.first = max(p.first, later - self.watch.max_delay_s)
+            p.last = max(p.last, later - self.watch.debounce_s)
+        self._set_state(root, state="retrying", last_error=why, pending=max(len(pending.paths), 1))
+
+    def _relock(self, root: Path) -> None:
+        index_dir = index_dir_for(root)
+        for lock in list(self._locks):
+            if lock.path.parent == index_dir:
+                lock.__exit__(None, None, None)
+                self._locks.remove(lock)
+        lock = WriterLock(index_dir, timeout=0.0, name=WATCH_LOCK,
+                          what="already watching this repository", hint="stop that watcher first")
+        lock.__enter__()
+        self._locks.append(lock)
+        (index_dir / PID_FILE).write_text(f"{os.getpid()}\n")
+
+    def _reschedule(self, root: Path) -> None:
+        old = self._watches.pop(root, None)
+        if old is not None:
+            try:
+                self._observer.unschedule(old)
+            except (KeyError, OSError):
+                pass
+        self._schedule(root)
+
+    # -- the state file `repoqa status` reads ------------------------------------------
+
+    def _set_state(self, root: Path, **changes: object) -> None:
+        st = self._state.setdefault(root, {"pid": os.getpid()})
+        if changes.get("pending") and not st.get("oldest_pending_ns"):
+            changes.setdefault("oldest_pending_ns", time.time_ns())
+        if changes.get("pending") == 0:
+            changes["oldest_pending_ns"] = 0
+        st.update(changes)
+        write_state(index_dir_for(root), st)
+
+
+def write_state(index_dir: Path, state: dict) -> None:
+    """The watcher's state for `repoqa status` (replaced whole, never torn)."""
+    path = index_dir / STATE_FILE
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, path)
+    except OSError as exc:  # the index directory vanished with the root: nothing to tell
+        log.debug("cannot write %s: %s", path, exc)
+
+
+def read_state(index_dir: Path) -> dict | None:
+    """The state of the watcher of this index, if one is running (its lock is held)."""
+    from .lock import holder_pid
+
+    pid = holder_pid(index_dir, WATCH_LOCK)
+    if pid is None:
+        return None
+    try:
+        state = json.loads((index_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        state = {}
+    state["pid"] = pid
+    return state
+
+
+class _OverflowLog(logging.Handler):
+    """watchdog recovers its own watches when the kernel's event queue overflows, and says
+    so only in its log: that line is our signal that events were lost."""
+
+    _watchers: ClassVar[list[Watcher]] = []
+    _installed: ClassVar["_OverflowLog | None"] = None
+
+    @classmethod
+    def install(cls, watcher: Watcher) -> None:
+        cls._watchers.append(watcher)
+        if cls._installed is None:
+            cls._installed = cls(logging.WARNING)
+            logging.getLogger("watchdog.observers").addHandler(cls._installed)
+
+    @classmethod
+    def uninstall(cls, watcher: Watcher) -> None:
+        if watcher in cls._watchers:
+            cls._watchers.remove(watcher)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            for w in list(self._watchers):
+                for root in w.roots:
+                    w.lost(root)
