@@ -151,7 +151,7 @@ class Watcher:
         watcher = self
 
         class Handler(FileSystemEventHandler):
-            def on_any_event(self, event) -> None:  # noqa: D102
+            def on_any_event(self, event) -> None:
                 watcher._on_event(root, event)
 
         try:
@@ -391,7 +391,7 @@ class _OverflowLog(logging.Handler):
     so only in its log: that line is our signal that events were lost."""
 
     _watchers: ClassVar[list[Watcher]] = []
-    _installed: ClassVar["_OverflowLog | None"] = None
+    _installed: ClassVar[_OverflowLog | None] = None
 
     @classmethod
     def install(cls, watcher: Watcher) -> None:

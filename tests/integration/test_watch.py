@@ -197,7 +197,7 @@ def test_repoqa_watch_command(tmp_path):
         assert second.returncode == 1 and "already watching this repository" in second.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Stopped watching." in err
     assert not (tmp_path / ".repoqa/watch.pid").exists()
