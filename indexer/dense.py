@@ -210,12 +210,14 @@ class DenseUpdater:
     durable copy meanwhile (a crash costs a re-read of it, not a re-embedding)."""
 
     def __init__(self, root: Path, embedder: Embedder, options: VectorOptions | None = None, *,
-                 flush_every_s: float = 10.0, batch_chunks: int = 32):
+                 flush_every_s: float = 30.0, flush_after_s: float = 2.0, batch_chunks: int = 32):
         self.index_dir = index_dir_for(root.resolve())
         self.embedder = embedder
         self.options = options or VectorOptions()
         self.flush_every_s = flush_every_s
+        self.flush_after_s = flush_after_s  # quiet time after the last change before a flush
         self.batch_chunks = batch_chunks
+        self._last_change = 0.0
         self.vstore: VectorStore | None = None
         self.live: set[int] = set()  # chunk ids the store has vectors for, or queued
         self.max_id = 0  # chunk ids are never reused: above this, chunks are new
@@ -223,11 +225,13 @@ class DenseUpdater:
         self._dirty_since: float | None = None
         self.summary = EmbedSummary(model=embedder.model_id, store="")
 
-    def step(self, budget_s: float = 0.25) -> bool:
-        """Bring the vectors closer to the chunks; True while work remains. Raises
-        IndexLocked when another process writes the index (call again later)."""
+    def step(self, budget_s: float = 0.25) -> float | None:
+        """Bring the vectors closer to the chunks, for at most about `budget_s`. Returns the
+        seconds until the next step has work (0: chunks are waiting; later: the store file
+        is due to be flushed), or None when all is done. Raises IndexLocked when another
+        process writes the index (call again later)."""
         if not has_index(self.index_dir):
-            return False
+            return None
         deadline = time.monotonic() + budget_s
         with WriterLock(self.index_dir, timeout=0.0):
             store = Store.open_writer(self.index_dir)
@@ -246,8 +250,13 @@ class DenseUpdater:
                     self.backlog = _write(store, self.vstore, self.embedder, self.backlog, self.summary,
                                           lambda *a: None, self.batch_chunks, self.flush_every_s, deadline)
                     self._dirty_since = self._dirty_since or time.monotonic()
+                    self._last_change = time.monotonic()
+                # The store file is rewritten whole (FAISS): not after every edit, but once
+                # the edits pause, and at least every flush_every_s during a long run.
+                now = time.monotonic()
                 if self._dirty_since is not None and (
-                        not self.backlog or time.monotonic() - self._dirty_since > self.flush_every_s):
+                        now - self._dirty_since >= self.flush_every_s
+                        or (not self.backlog and now - self._last_change >= self.flush_after_s)):
                     self.vstore.flush()
                     self._dirty_since = None
                     with store.transaction():
@@ -255,7 +264,11 @@ class DenseUpdater:
                                        vector_updated_ns=str(time.time_ns()))
             finally:
                 store.close()
-        return bool(self.backlog)
+        if self.backlog:
+            return 0.0
+        if self._dirty_since is not None:
+            return max(0.0, self.flush_after_s - (time.monotonic() - self._last_change))
+        return None
 
     def _catch_up(self, store: Store) -> None:
         live = {r[0] for r in store.conn.execute("SELECT id FROM chunks")}
@@ -264,6 +277,7 @@ class DenseUpdater:
             self.vstore.delete([vector_id(c, w) for c in gone for w in range(WINDOWS)])
             self.summary.vectors_dropped += len(gone)
             self._dirty_since = self._dirty_since or time.monotonic()
+            self._last_change = time.monotonic()
         new = store.conn.execute(_ROW + " WHERE c.id > ? ORDER BY c.id", (self.max_id,)).fetchall()
         self.backlog = [r for r in self.backlog if r[0] in live] + new
         self.live = live

@@ -65,12 +65,13 @@ class Watcher:
 
     def __init__(self, roots: dict[Path, IndexOptions], *, watch: WatchOptions | None = None,
                  derived: Sequence[DerivedIndex] = (), after_update: Sequence[AfterUpdate] = (),
-                 idle: Sequence[Callable[[Path], bool]] = ()):
+                 idle: Sequence[Callable[[Path], float | None]] = ()):
         self.roots = {Path(r).resolve(): o for r, o in roots.items()}
         self.watch = watch or WatchOptions()
         self.derived = tuple(derived)
         self.after_update = tuple(after_update)
-        # idle hooks: work done in slices between updates (embedding); True if more remains
+        # idle hooks: work done in slices while no event is pending (embedding); each
+        # returns the seconds until it wants another turn, or None when it is done
         self.idle = tuple(idle)
         self._cond = threading.Condition()
         self._pending: dict[Path, _Pending] = {}
@@ -130,18 +131,19 @@ class Watcher:
         self._locks = []
 
     def run(self) -> None:
-        """Work until `stop()`: the debounce loop, then background slices (embedding) while
-        no event is pending. Blocks; the observer runs on its own thread."""
-        more = bool(self.idle)
+        """Work until `stop()`: the debounce loop, and the idle hooks' slices (embedding)
+        while no event is pending. Blocks; the observer runs on its own thread."""
+        idle_at: float | None = 0.0 if self.idle else None  # when the idle hooks want a turn
         while True:
-            batch = self._next_batch(block=not more)
+            batch = self._next_batch(idle_at)
             if batch is None:
                 return
             for root, pending in batch.items():
                 self._update(root, pending)
-                more = bool(self.idle)
-            if not batch and more:
-                more = self._run_idle()
+                idle_at = 0.0 if self.idle else None
+            if not batch:
+                delay = self._run_idle()
+                idle_at = None if delay is None else time.monotonic() + delay
 
     # -- events (watchdog's thread) ------------------------------------------------------
 
@@ -216,9 +218,10 @@ class Watcher:
 
     # -- the debounce loop -----------------------------------------------------------------
 
-    def _next_batch(self, block: bool) -> dict[Path, _Pending] | None:
+    def _next_batch(self, idle_at: float | None) -> dict[Path, _Pending] | None:
         """The bursts that are over (quiet for `debounce_s`, or older than `max_delay_s`);
-        waits for one unless `block` is false and nothing is pending. None once stopped."""
+        {} when nothing is pending and the idle hooks are due (monotonic `idle_at`);
+        None once stopped."""
         with self._cond:
             while not self._stop:
                 now = time.monotonic()
@@ -241,8 +244,10 @@ class Watcher:
                         wait = min(wait, self.watch.rescan_every_s - (now - last))
                 if ready:
                     return ready
-                if not block and not self._pending:
-                    return {}
+                if idle_at is not None and not self._pending:
+                    if idle_at <= now:
+                        return {}
+                    wait = min(wait, idle_at - now)
                 for root, p in self._pending.items():  # `repoqa status` shows what waits
                     st = self._state.get(root, {})
                     count = max(len(p.paths), 1)
@@ -252,21 +257,25 @@ class Watcher:
                 self._cond.wait(timeout=max(wait, 0.005))
             return None
 
-    def _run_idle(self) -> bool:
-        """One slice of each idle hook on each root; True while any has more to do."""
-        more = False
+    def _run_idle(self) -> float | None:
+        """One slice of each idle hook on each root: the soonest any wants another turn
+        (seconds), or None when none has anything left to do."""
+        soonest: float | None = None
         for hook in self.idle:
             for root in self.roots:
                 with self._cond:
                     if self._pending or self._stop:
-                        return True
+                        return 0.0
                 try:
-                    more |= bool(hook(root))
+                    delay = hook(root)
                 except IndexLocked:
-                    more = True
+                    delay = self.watch.retry_s
                 except Exception:  # a failing hook must not stop the watcher
                     log.exception("background work on %s failed", root)
-        return more
+                    delay = None
+                if delay is not None:
+                    soonest = delay if soonest is None else min(soonest, delay)
+        return soonest
 
     def _update(self, root: Path, pending: _Pending) -> None:
         try:

@@ -391,7 +391,7 @@ def _dense_hooks(roots: list[Path], no_embed: bool) -> dict:
         updaters[root] = DenseUpdater(root, embedder, vector_options(root))
 
     class Vectors:
-        def __call__(self, root: Path) -> bool:  # an idle slice
+        def __call__(self, root: Path) -> float | None:  # an idle slice
             return updaters[root].step(budget_s=0.25)
 
         def after(self, root: Path, summary) -> None:  # right after a structure update

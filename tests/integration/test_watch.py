@@ -202,3 +202,41 @@ def test_repoqa_watch_command(tmp_path):
     assert "Stopped watching." in err
     assert not (tmp_path / ".repoqa/watch.pid").exists()
     assert repoqa_json("status", str(tmp_path))["watcher"] is None
+
+
+def test_vectors_follow_the_edits(tmp_path, embedder):
+    from indexer.dense import DenseUpdater
+    from indexer.vectors import VectorOptions, open_vector_store
+
+    git_repo(tmp_path, FILES)
+    updater = DenseUpdater(tmp_path, embedder, VectorOptions(), flush_after_s=0.1)
+    watcher = Watcher({tmp_path: IndexOptions(workers=1)}, derived=[GraphIndex()],
+                      after_update=[lambda root, s: updater.step(0.5)], idle=[lambda root: updater.step(0.25)])
+    watcher.start()
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+
+    def dense(query):
+        store = reader(tmp_path)
+        vstore = open_vector_store(VectorOptions(), index_dir_for(tmp_path), embedder.dim)
+        try:
+            return [(h.path, h.symbol) for h in Searcher(store, vstore, embedder).search(query, "dense", k=3)]
+        finally:
+            vstore.close()
+            store.close()
+
+    try:
+        helper = Running.__new__(Running)
+        helper.wait(lambda: dense("sum of the items")[0] == ("pkg/core.py", "compute_total"), timeout=60)
+        write_tree(tmp_path, {"pkg/weather.py": "def forecast_rain_probability(clouds, humidity):\n"
+                                                 "    \"\"\"Chance of rain tomorrow from cloud cover.\"\"\"\n"
+                                                 "    return clouds * humidity\n"})
+        helper.wait(lambda: dense("will it rain tomorrow")[0] == ("pkg/weather.py", "forecast_rain_probability"),
+                    timeout=60)
+        (tmp_path / "pkg/weather.py").unlink()
+        helper.wait(lambda: all(p != "pkg/weather.py" for p, _ in dense("will it rain tomorrow")), timeout=60)
+    finally:
+        watcher.stop()
+        thread.join(timeout=10)
+        watcher.close()
+        updater.close()
