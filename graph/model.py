@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -80,6 +81,7 @@ _TEST_FILE = re.compile(
     r"|.*(Test|Tests|IT)\.java$|^conftest\.py$)")
 
 
+@functools.lru_cache(maxsize=65536)
 def is_test_path(path: str) -> bool:
     """Whether a path holds tests, by the naming conventions of the languages we parse."""
     parts = path.split("/")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -144,8 +145,9 @@ def _write(store: Store, vstore: VectorStore, embedder: Embedder, todo: list, su
            progress: ProgressFn, batch_chunks: int, flush_seconds: float,
            deadline: float | None = None) -> list:
     """Give `todo` chunks their vectors: from the cache where their text was embedded
-    before, else from the model, longest first. Stops at `deadline` (monotonic) and
-    returns the chunks left."""
+    before, else from the model. Without a deadline the longest go first (batches of
+    similar length run faster); with one, `todo`'s order is kept (the caller puts what
+    matters first), it stops at `deadline` (monotonic) and returns the chunks left."""
     total = len(todo)
     done = 0
     last_flush = time.monotonic()
@@ -166,7 +168,8 @@ def _write(store: Store, vstore: VectorStore, embedder: Embedder, todo: list, su
     texts = dict(store.conn.execute(
         "SELECT text_hash, text FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
         (json.dumps([r[0] for r in fresh]),))) if fresh else {}
-    fresh.sort(key=lambda r: -len(texts.get(r[1], "")))
+    if deadline is None:
+        fresh.sort(key=lambda r: -len(texts.get(r[1], "")))
     for i in range(0, len(fresh), batch_chunks):
         if deadline is not None and time.monotonic() >= deadline:
             return fresh[i:]
@@ -218,6 +221,9 @@ class DenseUpdater:
         self.flush_after_s = flush_after_s  # quiet time after the last change before a flush
         self.batch_chunks = batch_chunks
         self._last_change = 0.0
+        # Held while the vector store is written, so a reader in this process (the server
+        # with --watch) can search the live store between steps.
+        self.lock = threading.Lock()
         self.vstore: VectorStore | None = None
         self.live: set[int] = set()  # chunk ids the store has vectors for, or queued
         self.max_id = 0  # chunk ids are never reused: above this, chunks are new
@@ -233,7 +239,7 @@ class DenseUpdater:
         if not has_index(self.index_dir):
             return None
         deadline = time.monotonic() + budget_s
-        with WriterLock(self.index_dir, timeout=0.0):
+        with WriterLock(self.index_dir, timeout=0.0), self.lock:
             store = Store.open_writer(self.index_dir)
             try:
                 if self.vstore is None:
@@ -279,9 +285,21 @@ class DenseUpdater:
             self._dirty_since = self._dirty_since or time.monotonic()
             self._last_change = time.monotonic()
         new = store.conn.execute(_ROW + " WHERE c.id > ? ORDER BY c.id", (self.max_id,)).fetchall()
-        self.backlog = [r for r in self.backlog if r[0] in live] + new
+        # what was just edited first: a long backlog (a first embedding) must not delay it
+        self.backlog = new + [r for r in self.backlog if r[0] in live]
         self.live = live
         self.max_id = max(self.max_id, max(live, default=0))
+
+    def search(self, vector: np.ndarray, k: int) -> list:
+        """Search the live store (what this process has written, flushed or not)."""
+        with self.lock:
+            return self.vstore.search(vector, k) if self.vstore is not None else []
+
+    def has_chunk(self, chunk_id: int) -> bool:
+        """Whether the chunk's vectors are in the live store."""
+        with self.lock:
+            return self.vstore is not None and chunk_id in self.live and not any(
+                r[0] == chunk_id for r in self.backlog)
 
     def close(self) -> None:
         if self.vstore is None:

@@ -42,14 +42,23 @@ EXTERNAL = External()
 def by_name(ctx: Context, fid: int, name: str,
             accept: Callable[[SymRow], bool] = lambda s: True) -> list[Resolved]:
     """Definitions in the same language family named `name`, each with its share of
-    NAME_ONLY confidence; none when more than MAX_NAME_CANDIDATES share the name."""
+    NAME_ONLY confidence; none when more than MAX_NAME_CANDIDATES share the name.
+    Memoized per context by (family, name, accept): pass a module-level function as
+    `accept`, not a lambda made per call."""
     family = FAMILIES.get(ctx.language(fid))
-    found = [Target(f, s.qualname) for f, s in ctx.named(name)
-             if FAMILIES.get(ctx.language(f)) == family and accept(s)]
-    if not found or len(found) > MAX_NAME_CANDIDATES:
-        return []
-    conf = NAME_ONLY / len(found)
-    return [Resolved(t, conf) for t in found]
+    memo = ctx.memo["by_name"]
+    key = (family, name, accept)
+    got = memo.get(key)
+    if got is None:
+        found = [Target(f, s.qualname) for f, s in ctx.named(name)
+                 if FAMILIES.get(ctx.language(f)) == family and accept(s)]
+        if not found or len(found) > MAX_NAME_CANDIDATES:
+            got = []
+        else:
+            conf = NAME_ONLY / len(found)
+            got = [Resolved(t, conf) for t in found]
+        memo[key] = got
+    return list(got)
 
 
 def resolved(targets: Iterable[Target], confidence: float) -> list[Resolved]:

@@ -289,7 +289,11 @@ def _answer(found: list[Target] | External | None, conf: float) -> list[Resolved
 
 
 def _methods_named(ctx: Context, fid: int, name: str) -> list[Resolved]:
-    return by_name(ctx, fid, name, lambda s: s.kind == "method")
+    return by_name(ctx, fid, name, _is_method)
+
+
+def _is_method(s) -> bool:
+    return s.kind == "method"
 
 
 def _bare(scope: str) -> str:

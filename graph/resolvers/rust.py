@@ -466,7 +466,7 @@ class RustSupport:
             if isinstance(found, External):
                 # Not a name in scope: a macro of this crate (macro_rules! scoping is textual,
                 # not by path), or a closure or a name from outside.
-                return by_name(self.ctx, fid, name, lambda s: s.kind == "macro")
+                return by_name(self.ctx, fid, name, _is_macro)
             if found is None and name not in _PRELUDE:
                 return by_name(self.ctx, fid, name, _is_free)
             return _link(found)
@@ -564,3 +564,7 @@ def _is_free(s: SymRow) -> bool:
 
 def _is_callable(s: SymRow) -> bool:
     return s.kind in ("function", "method", "struct")
+
+
+def _is_macro(s) -> bool:
+    return s.kind == "macro"
