@@ -50,11 +50,16 @@ def changed_paths(root: Path) -> list[str] | None:
     return sorted(set(paths))
 
 
-def snapshot(root: Path, hashes: dict[str, str]) -> Snapshot:
-    """The snapshot of `root`, with `hashes` (path -> content hash as indexed) for the digest."""
+_UNSET: list[str] = []
+
+
+def snapshot(root: Path, hashes: dict[str, str], changed: list[str] | None = _UNSET) -> Snapshot:
+    """The snapshot of `root`, with `hashes` (path -> content hash as indexed) for the digest;
+    `changed`: what `changed_paths(root)` returned, when the caller already asked git."""
     head = run_git(root, "rev-parse", "--verify", "-q", "HEAD")
     commit = head.strip() if head else ""
-    changed = changed_paths(root)
+    if changed is _UNSET:
+        changed = changed_paths(root)
     if changed is None:  # not a git work tree: the digest covers every file
         changed = sorted(hashes)
     h = hashlib.sha256()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -245,13 +245,18 @@ class Store:
         for name, target in _INDEXES.items():
             self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
 
-    def file_states(self) -> dict[str, "FileState"]:
-        return {
-            row[0]: FileState(*row[1:])
-            for row in self.conn.execute(
-                "SELECT path, id, size, mtime_ns, indexed_ns, content_hash, skip_reason, language "
-                "FROM files")
-        }
+    def file_states(self, under: Collection[str] | None = None) -> dict[str, "FileState"]:
+        """What the store knows of every path, or of the paths `under` names (a path, or
+        a directory standing for everything below it)."""
+        cols = "SELECT path, id, size, mtime_ns, indexed_ns, content_hash, skip_reason, language FROM files"
+        if under is None:
+            rows = self.conn.execute(cols)
+        else:
+            rows = []
+            for p in under:  # the path itself, then the range of paths below it ("p/" < x < "p0")
+                rows += self.conn.execute(f"{cols} WHERE path = ? OR (path > ? AND path < ?)",
+                                          (p, p + "/", p + "0")).fetchall()
+        return {row[0]: FileState(*row[1:]) for row in rows}
 
     def _clear_file(self, file_id: int) -> None:
         c = self.conn

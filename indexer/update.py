@@ -122,7 +122,7 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
                 if reason:
                     summary.rebuilt = reason
                     store.reset_schema()
-                known = store.file_states()
+                known = store.file_states(scope)
                 _apply(store, root, options, entries, known, started_ns, summary, progress, scope)
                 for d in derived:
                     progress(d.name, 0, 1)
@@ -132,7 +132,8 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
                 counts = store.counts()
                 summary.symbols, summary.references, summary.chunks = (
                     counts["symbols"], counts["references"], counts["chunks"])
-                snap = gitinfo.snapshot(root, _changed_hashes(store, root))
+                changed = gitinfo.changed_paths(root)
+                snap = gitinfo.snapshot(root, _changed_hashes(store, changed), changed)
                 summary.snapshot = snap.stamp()
                 summary.seconds = round(time.perf_counter() - t0, 3)
                 store.set_meta(
@@ -188,8 +189,9 @@ def _rebuild_reason(meta: dict[str, str], want_hash: str, forced: bool) -> str:
     return ""
 
 
-def _changed_hashes(store: Store, root: Path) -> dict[str, str]:
-    changed = gitinfo.changed_paths(root)
+def _changed_hashes(store: Store, changed: list[str] | None) -> dict[str, str]:
+    """The indexed content hashes the snapshot digest covers: of the paths git sees
+    changed, or of every file outside git."""
     if changed is None:
         return dict(store.conn.execute("SELECT path, content_hash FROM files"))
     return store.file_hashes(changed)
