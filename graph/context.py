@@ -102,9 +102,11 @@ class Context:
             if self._preloaded:
                 return []
             hit = []
+            seen = set()
             for fid, *row in self.conn.execute(
                     f"SELECT file_id, {_SYM_COLS} FROM symbols WHERE name = ? ORDER BY id", (name,)):
-                if fid in self.files:
+                if fid in self.files and (fid, row[0]) not in seen:  # one per qualname, as preloaded
+                    seen.add((fid, row[0]))
                     hit.append((fid, SymRow(*row)))
             self._named[name] = hit
         return hit
