@@ -127,6 +127,8 @@ def edits(root: Path, watcher: Watcher, probe: Probe, n: int, rng: random.Random
     sample = rng.sample(files, min(n, len(files)))
     lat = {"structure": [], "dense": []}  # structure: lexical search and the graph both see it
     misses = {"structure": 0, "dense": 0}
+    rss: list[float] = []
+    proc = psutil.Process()
     for i, (rel, lang) in enumerate(sample):
         path = root / rel
         original = path.read_bytes()
@@ -151,8 +153,13 @@ def edits(root: Path, watcher: Watcher, probe: Probe, n: int, rng: random.Random
         finally:
             path.write_bytes(original)
         _wait_idle(watcher, root)
-    return {k: {"p50_ms": _pct(v, 0.5), "p95_ms": _pct(v, 0.95), "max_ms": _pct(v, 1.0), "n": len(v),
-                "missed": misses[k]} for k, v in lat.items() if v or misses[k]}
+        rss.append(proc.memory_info().rss / 2**20)
+    out = {k: {"p50_ms": _pct(v, 0.5), "p95_ms": _pct(v, 0.95), "max_ms": _pct(v, 1.0), "n": len(v),
+               "missed": misses[k]} for k, v in lat.items() if v or misses[k]}
+    q = max(1, len(rss) // 4)  # memory over the run: flat means the last quarter matches the first
+    out["rss_mb"] = {"first_quarter": round(sum(rss[:q]) / q, 1), "last_quarter": round(sum(rss[-q:]) / q, 1),
+                     "samples": [round(x, 1) for x in rss]}
+    return out
 
 
 def branch_switch(root: Path, watcher: Watcher, probe: Probe, n_files: int, rng: random.Random) -> dict:
@@ -255,7 +262,10 @@ def main() -> None:
     out = write_result("freshness" + ("-no-embed" if args.no_embed else ""), root, result, args.out)
     print(f"{root.name}: write -> first query that sees it, over {args.edits} edits")
     for key, v in fresh.items():
-        print(f"  {key:<8} p50 {v['p50_ms']} ms  p95 {v['p95_ms']} ms  max {v['max_ms']} ms  (missed {v['missed']})")
+        if key != "rss_mb":
+            print(f"  {key:<9} p50 {v['p50_ms']} ms  p95 {v['p95_ms']} ms  max {v['max_ms']} ms  (missed {v['missed']})")
+    m = fresh["rss_mb"]
+    print(f"  RSS over the edits: first quarter {m['first_quarter']} MB, last quarter {m['last_quarter']} MB")
     for label, v in switch.items():
         print(f"  branch switch ({label}): {v} ")
     print(f"  idle CPU {idle_cpu * 100:.2f}% of a core; RSS {rss0 / 2**20:.0f} -> {rss1 / 2**20:.0f} MB")
