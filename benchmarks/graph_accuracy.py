@@ -12,9 +12,11 @@ the same / sites jedi answers. Also reported: precision over every candidate lis
 for the resolved answers alone (guesses by name are shown to users as guesses).
 
 References: a random sample of functions, classes and methods. jedi's `get_references`
-(project scope) is the oracle, restricted to the sites of the kinds the index extracts
-(calls, imports, bases, annotations), since a read of a name as a value is not an edge of
-ours; the unrestricted recall is reported too. Disagreements are listed in the JSON.
+(project scope) is the oracle, restricted to lines where the index extracted a reference
+of that name (a call, an import, a base class, an annotation), since a read of a name as
+a value (`self.dimension` of a property) is not an edge of ours; the unrestricted recall
+is reported too. Samples are drawn in a stable order, so a re-indexed repository at the
+same commit gives the same sample. Disagreements are listed in the JSON.
 """
 
 from __future__ import annotations
@@ -117,9 +119,10 @@ def _matches(ours: tuple, theirs: set[tuple[str, int, str]]) -> bool:
 
 
 def definitions(graph: Graph, oracle: Oracle, n_sites: int, rng: random.Random) -> dict:
+    # in a stable order (row ids change whenever a file is parsed again), then shuffled
     ids = [r[0] for r in graph.conn.execute(
         "SELECT r.id FROM refs r JOIN files f ON f.id = r.file_id WHERE f.language = 'python' "
-        "AND f.skip_reason = '' AND r.name != '*'")]
+        "AND f.skip_reason = '' AND r.name != '*' ORDER BY f.path, r.line, r.col, r.kind, r.name")]
     rng.shuffle(ids)
     stats = defaultdict(int)
     disagreements = []
@@ -197,11 +200,15 @@ def references(graph: Graph, oracle: Oracle, n_symbols: int, rng: random.Random)
         "SELECT f.path, s.name, s.qualname, s.start_line, s.end_line, s.kind FROM symbols s "
         "JOIN files f ON f.id = s.file_id WHERE f.language = 'python' AND f.skip_reason = '' "
         "AND s.kind IN ('function', 'class', 'method') AND s.name NOT LIKE '\\_\\_%' ESCAPE '\\' "
-        "AND EXISTS (SELECT 1 FROM refs r WHERE r.name = s.name)").fetchall()
+        "AND EXISTS (SELECT 1 FROM refs r WHERE r.name = s.name) ORDER BY f.path, s.start_line, s.qualname"
+    ).fetchall()
     rng.shuffle(rows)
-    site_lines = defaultdict(set)  # path -> lines holding a reference the index extracts
-    for p, ln in graph.conn.execute("SELECT f.path, r.line FROM refs r JOIN files f ON f.id = r.file_id"):
-        site_lines[p].add(ln)
+    # path -> (line, name) of the references the index extracts: jedi's references are
+    # compared where the index has a reference of that name (a call, an import, a base,
+    # an annotation), not where the name is read as a value (`self.dimension`)
+    site_lines = defaultdict(set)
+    for p, ln, nm in graph.conn.execute("SELECT f.path, r.line, r.name FROM refs r JOIN files f ON f.id = r.file_id"):
+        site_lines[p].add((ln, nm.rsplit(".", 1)[-1]))
     found = extracted = ours_n = ours_right = total = sure_n = sure_right = sure_found = 0
     per_symbol = []
     t_ours = t_jedi = 0.0
@@ -224,7 +231,7 @@ def references(graph: Graph, oracle: Oracle, n_symbols: int, rng: random.Random)
         ours = {(loc.path, loc.line) for loc in locs}
         sure = {(loc.path, loc.line) for loc in locs if loc.resolution == "resolved"}
         t_ours += time.perf_counter() - t
-        kept = {x for x in theirs if x[1] in site_lines.get(x[0], ())}
+        kept = {x for x in theirs if (x[1], name) in site_lines.get(x[0], ())}
         total += len(theirs)
         extracted += len(kept)
         found += len(kept & ours)
