@@ -268,7 +268,7 @@ def main() -> None:
     print(f"  RSS over the edits: first quarter {m['first_quarter']} MB, last quarter {m['last_quarter']} MB")
     for label, v in switch.items():
         print(f"  branch switch ({label}): {v} ")
-    print(f"  idle CPU {idle_cpu * 100:.2f}% of a core; RSS {rss0 / 2**20:.0f} -> {rss1 / 2**20:.0f} MB")
+    print(f"  idle CPU {max(idle_cpu, 0.0) * 100:.2f}% of a core; RSS {rss0 / 2**20:.0f} -> {rss1 / 2**20:.0f} MB")
     print(f"  wrote {out}")
 
 
