@@ -296,8 +296,9 @@ def search(ctx: click.Context, query: str, limit: int, mode: str, as_json: bool)
             click.echo(f"    {n:>5} | {line[:160]}")
 
 
-def _searcher(store, meta: dict[str, str], root: Path, mode: str):
-    """A Searcher with the index's vectors when the mode needs them (or auto finds them)."""
+def _searcher(store, meta: dict[str, str], root: Path, mode: str, opener=None):
+    """A Searcher with the index's vectors when the mode needs them (or auto finds them);
+    `opener` makes the query embedder (default: load the configured model)."""
     from indexer.errors import IndexMismatch
     from indexer.update import index_dir_for
     from indexer.vectors import open_vector_store
@@ -310,7 +311,7 @@ def _searcher(store, meta: dict[str, str], root: Path, mode: str):
         raise IndexMismatch("this index has no vectors yet; run `repoqa index` (without --no-embed)")
     from service.embedders import open_embedder
 
-    embedder = open_embedder(embed_options(root))
+    embedder = opener() if opener is not None else open_embedder(embed_options(root))
     if embedder.model_id != meta["vector_model"]:
         raise IndexMismatch(f"the vectors were made with {meta['vector_model']}, the configured model is "
                             f"{embedder.model_id}; run `repoqa index` to rebuild them")
@@ -403,6 +404,99 @@ def _dense_hooks(roots: list[Path], no_embed: bool) -> dict:
 
     vectors = Vectors()
     return {"idle": [vectors], "after_update": [vectors.after]}
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=50051, show_default=True, type=click.IntRange(0, 65535),
+              help="Port (0: any free port, printed when ready).")
+@click.option("--repo", "repos", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A repository to serve (repeatable; default: the current one).")
+@click.option("--token", envvar="REPOQA_SERVER_TOKEN", default="",
+              help="Bearer token clients must send (required beyond loopback; or REPOQA_SERVER_TOKEN).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None)
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None)
+@click.option("--watch", "watch_", is_flag=True, help="Keep every served index fresh as files change.")
+@click.option("--no-embed", is_flag=True, help="With --watch: no vectors.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, repos: tuple[Path, ...], token: str, tls_cert: Path | None,
+          tls_key: Path | None, watch_: bool, no_embed: bool) -> None:
+    """Serve the gRPC API (health checks and reflection included) until SIGTERM or Ctrl-C."""
+    import asyncio
+    import threading
+
+    from service.config import index_options
+    from service.rpc import Registry
+    from service.server import ServerOptions, serve as run_server
+
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    registry = Registry(index_options)
+    for r in repos or (_root(ctx),):
+        registry.add(r)
+    options = ServerOptions(host=host, port=port, token=token, tls_cert=tls_cert, tls_key=tls_key)
+    roots = [e.root for e in registry.all()]
+    watcher, thread = None, None
+
+    def start() -> None:
+        nonlocal watcher, thread
+        if not watch_:
+            return
+        from graph.build import GraphIndex
+        from indexer.watch import Watcher
+
+        watcher = Watcher({r: index_options(r) for r in roots}, derived=[GraphIndex()],
+                          **_dense_hooks(roots, no_embed))
+        watcher.start()
+        thread = threading.Thread(target=watcher.run, name="repoqa-watch", daemon=True)
+        thread.start()
+
+    def stop() -> None:
+        if watcher is not None:
+            watcher.stop()
+            thread.join(timeout=30)
+            watcher.close()
+            for hook in watcher.idle:
+                close = getattr(hook, "close", None)
+                if close:
+                    close()
+
+    def ready(bound: int) -> None:
+        scheme = "TLS" if tls_cert else "plaintext"
+        click.echo(f"repoqa serving {len(roots)} repositor{'y' if len(roots) == 1 else 'ies'} on "
+                   f"{host}:{bound} ({scheme}{', token required' if token else ''}"
+                   f"{', watching' if watch_ else ''})", err=True)
+
+    asyncio.run(run_server(options, registry, searcher_for=_server_searcher(), embed=_server_embed,
+                           ready=ready, on_start=start, on_stop=stop))
+    click.echo("Stopped serving.", err=True)
+
+
+def _server_searcher():
+    """`_searcher` for a long-lived server: the query embedder is loaded once, on first use."""
+    import threading
+
+    from service.config import embed_options
+    from service.embedders import open_embedder
+
+    cache: dict[str, object] = {}
+    lock = threading.Lock()
+
+    def opener(options):
+        with lock:
+            key = repr(options)
+            if key not in cache:
+                cache[key] = open_embedder(options)
+            return cache[key]
+
+    def searcher_for(store, meta, root, mode):
+        return _searcher(store, meta, root, mode, opener=lambda: opener(embed_options(root)))
+
+    return searcher_for
+
+
+def _server_embed(root: Path, progress):
+    return _embed(root, progress)
 
 
 # -- the graph -------------------------------------------------------------------------------

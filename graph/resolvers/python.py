@@ -5,7 +5,6 @@ through the class and its bases, dotted paths through modules and classes."""
 from __future__ import annotations
 
 import builtins
-import re
 from typing import ClassVar
 
 from ..context import Context
@@ -14,7 +13,6 @@ from .base import EXTERNAL, External, by_name
 
 BUILTINS = frozenset(dir(builtins))
 _FUNCTION_KINDS = frozenset({"function", "method"})
-_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _DEPTH = 8  # re-export and base-class chains followed this far (cycles stop here)
 
 Found = Target | External | None
@@ -247,7 +245,7 @@ class PythonSupport:
                     return []  # object's own methods, or a base outside the repository
                 return self._guess_member(fid, ref.name)
         else:
-            if not _DOTTED.match(ref.name):
+            if not _is_dotted(ref.name):
                 return []
             found, confidence = self.dotted(fid, ref.enclosing, ref.name), RESOLVED
             if found is None and "." in ref.name:
@@ -315,7 +313,7 @@ class PythonSupport:
             # self.m() may reach an override in a subclass: the class's own m is the
             # static answer, certain only when no subclass could be involved.
             return found, RESOLVED
-        if not _DOTTED.match(scope):
+        if not _is_dotted(scope):
             return None, 0.0
         owner = self.dotted(fid, ref.enclosing, scope)
         if not isinstance(owner, Target):
@@ -327,6 +325,11 @@ class PythonSupport:
         # A module or class known here without that attribute: set at run time, or
         # inherited from outside; nothing to link and nothing to guess.
         return (found if found is not None else EXTERNAL), RESOLVED
+
+
+def _is_dotted(text: str) -> bool:
+    """A name or a dotted path of names (Unicode identifiers included)."""
+    return all(part.isidentifier() for part in text.split("."))
 
 
 def _is_dunder(name: str) -> bool:

@@ -1,0 +1,140 @@
+"""Every conversion between protobuf messages and repoqa's own records, in one place.
+
+Positions: the API speaks LSP's 0-based lines and characters in UTF-16 code units (or UTF-8
+bytes when the request says so); the index speaks 1-based lines and 0-based UTF-8 byte
+columns. A conversion needs the line's text, read from the file (or the request's unsaved
+buffer) through `Lines`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from repoqa.v1 import common_pb2 as common
+from repoqa.v1 import navigation_pb2 as nav
+from repoqa.v1 import repositories_pb2 as repos
+from repoqa.v1 import retrieval_pb2 as retrieval
+
+from graph.query import Location as GraphLocation
+from graph.query import Node
+
+UTF8 = common.POSITION_ENCODING_UTF8
+_RESOLUTION = {"resolved": common.RESOLUTION_RESOLVED, "inferred": common.RESOLUTION_INFERRED,
+               "name": common.RESOLUTION_NAME}
+
+
+class Lines:
+    """Lines of a repository's files, read once per request; `overlay` holds unsaved buffers."""
+
+    def __init__(self, root: Path, overlay: dict[str, str] | None = None):
+        self.root = root
+        self.overlay = overlay or {}
+        self._files: dict[str, list[str]] = {}
+
+    def get(self, path: str, line: int) -> str:
+        """Line `line` (1-based) of `path`, "" past the end or when unreadable."""
+        lines = self._files.get(path)
+        if lines is None:
+            text = self.overlay.get(path)
+            if text is None:
+                try:
+                    text = (self.root / path).read_bytes().decode("utf-8", "replace")
+                except OSError:
+                    text = ""
+            lines = self._files[path] = text.split("\n")
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+def to_byte_col(line_text: str, character: int, encoding: int) -> int:
+    """An LSP character offset on a line as a UTF-8 byte column."""
+    if encoding == UTF8:
+        return character
+    if line_text.isascii():
+        return character
+    units = line_text.encode("utf-16-le")[:2 * character].decode("utf-16-le", "ignore")
+    return len(units.encode("utf-8"))
+
+
+def from_byte_col(line_text: str, byte_col: int, encoding: int) -> int:
+    """A UTF-8 byte column as an LSP character offset in `encoding`."""
+    if encoding == UTF8 or line_text.isascii():
+        return byte_col
+    prefix = line_text.encode("utf-8")[:byte_col].decode("utf-8", "ignore")
+    return len(prefix.encode("utf-16-le")) // 2
+
+
+def position(lines: Lines, path: str, line: int, byte_col: int, encoding: int) -> common.Position:
+    """An index position (1-based line, byte column) as an API position."""
+    return common.Position(line=max(line - 1, 0), character=from_byte_col(lines.get(path, line), byte_col, encoding))
+
+
+def location(root: Path, lines: Lines, path: str, start: tuple[int, int], end: tuple[int, int],
+             encoding: int) -> common.Location:
+    return common.Location(
+        path=path, uri=(root / path).as_uri(),
+        range=common.Range(start=position(lines, path, *start, encoding), end=position(lines, path, *end, encoding)))
+
+
+def snapshot(meta: dict[str, str]) -> common.Snapshot:
+    commit, dirty, digest = meta.get("commit", ""), meta.get("dirty") == "1", meta.get("dirty_digest", "")
+    if not commit:
+        stamp = f"worktree@{digest[:12]}" if digest else "worktree"
+    else:
+        stamp = f"{commit[:12]}+{digest[:12]}" if dirty else commit[:12]
+    return common.Snapshot(commit=commit, dirty=dirty, digest=digest, stamp=stamp)
+
+
+def node_span(node: Node, lines: Lines) -> tuple[tuple[int, int], tuple[int, int]]:
+    """A definition's range: its first line to the end of its last."""
+    end_line = max(node.end_line, node.line, 1)
+    return (max(node.line, 1), 0), (end_line, len(lines.get(node.path, end_line).encode("utf-8")))
+
+
+def symbol_location(root: Path, lines: Lines, loc: GraphLocation, encoding: int, name_len: int = 0
+                    ) -> nav.SymbolLocation:
+    start = (loc.line, loc.col)
+    end = (loc.line, loc.col + name_len) if name_len else (loc.line, len(lines.get(loc.path, loc.line).encode("utf-8")))
+    return nav.SymbolLocation(
+        location=location(root, lines, loc.path, start, end, encoding), symbol=loc.symbol, kind=loc.kind,
+        confidence=loc.confidence, resolution=_RESOLUTION.get(loc.resolution, common.RESOLUTION_UNSPECIFIED))
+
+
+def definition_location(root: Path, lines: Lines, node: Node, confidence: float, resolution: str,
+                        encoding: int) -> nav.SymbolLocation:
+    start, end = node_span(node, lines)
+    return nav.SymbolLocation(
+        location=location(root, lines, node.path, start, end, encoding), symbol=node.qualname,
+        kind="definition", confidence=confidence,
+        resolution=_RESOLUTION.get(resolution, common.RESOLUTION_UNSPECIFIED))
+
+
+def call_item(root: Path, lines: Lines, node: Node, encoding: int) -> nav.CallHierarchyItem:
+    start, end = node_span(node, lines)
+    name = node.qualname.replace("::", ".").rsplit(".", 1)[-1] if node.qualname else node.path
+    return nav.CallHierarchyItem(name=name, qualname=node.qualname, kind=node.kind,
+                                 location=location(root, lines, node.path, start, end, encoding))
+
+
+def resolution(word: str) -> int:
+    return _RESOLUTION.get(word, common.RESOLUTION_UNSPECIFIED)
+
+
+def document_symbol(lines: Lines, path: str, s, encoding: int) -> nav.DocumentSymbol:
+    """From an indexer Symbol (1-based lines, byte columns)."""
+    return nav.DocumentSymbol(
+        name=s.name, qualname=s.qualname, kind=s.kind, detail=s.signature, parent=s.parent,
+        range=common.Range(start=position(lines, path, s.start_line, s.start_col, encoding),
+                           end=position(lines, path, s.end_line, s.end_col, encoding)))
+
+
+def search_hit(h) -> retrieval.SearchHit:
+    return retrieval.SearchHit(path=h.path, start_line=h.start_line, end_line=h.end_line, symbol=h.symbol,
+                               kind=h.kind, score=h.score, snippet=h.snippet)
+
+
+def index_summary(s, embedded=None) -> repos.IndexSummary:
+    return repos.IndexSummary(
+        files_seen=s.files_seen, files_parsed=s.files_parsed, files_unchanged=s.files_unchanged,
+        files_removed=s.files_removed, symbols=s.symbols, references=s.references, chunks=s.chunks,
+        rebuilt=s.rebuilt, seconds=s.seconds,
+        snapshot=common.Snapshot(stamp=s.snapshot), chunks_embedded=embedded.chunks_embedded if embedded else 0)

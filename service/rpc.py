@@ -1,0 +1,462 @@
+"""The gRPC servicers: convert the request, call what the CLI calls, convert the result.
+
+Each call runs its work on a worker thread with its own read-only SQLite connection, so it
+sees one committed state of the index even while the repository is being re-indexed. A
+call the client cancels (or whose deadline passes) sets a flag its work checks, so an
+index update stops and rolls back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import threading
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from repoqa.v1 import (
+    assistant_pb2_grpc,
+    navigation_pb2_grpc,
+    repositories_pb2_grpc,
+    retrieval_pb2_grpc,
+)
+from repoqa.v1 import common_pb2 as common
+from repoqa.v1 import navigation_pb2 as nav
+from repoqa.v1 import repositories_pb2 as repos
+from repoqa.v1 import retrieval_pb2 as retrieval
+
+from graph.build import GraphIndex
+from graph.query import Graph, Node
+from indexer.options import IndexOptions
+from indexer.parse import parse_source
+from indexer.records import FileRecord, Symbol
+from indexer.scan import checked_root
+from indexer.store import Store
+from indexer.update import index_dir_for, update_index
+
+from . import convert
+from .errors import InvalidRequest, PathOutsideRoot, UnknownRepository
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_LIMIT = 10_000
+MAX_TEXT = 4 * 2**20  # an unsaved buffer larger than this is refused
+MAX_QUERY = 10_000
+
+
+class Cancelled(Exception):
+    """The client went away (cancelled, or its deadline passed): stop the work."""
+
+
+@dataclass
+class RepoEntry:
+    id: str
+    root: Path
+    options: IndexOptions
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one index run at a time
+
+
+class Registry:
+    """The repositories a server holds, by id."""
+
+    def __init__(self, options_for: Callable[[Path], IndexOptions]):
+        self.options_for = options_for
+        self._repos: dict[str, RepoEntry] = {}
+        self._lock = threading.Lock()
+
+    def add(self, path: str | Path, repo_id: str = "") -> RepoEntry:
+        if not str(path).strip():
+            raise InvalidRequest("path is required")
+        root = checked_root(Path(path))
+        repo_id = repo_id or root.name
+        if not re.fullmatch(r"[A-Za-z0-9._@+-]{1,200}", repo_id):
+            raise InvalidRequest(f"repository id {repo_id!r}: use letters, digits and . _ @ + -")
+        with self._lock:
+            old = self._repos.get(repo_id)
+            if old is not None and old.root != root:
+                raise InvalidRequest(f"the id {repo_id!r} already names {old.root}")
+            entry = old or RepoEntry(repo_id, root, self.options_for(root))
+            self._repos[repo_id] = entry
+            return entry
+
+    def get(self, repo_id: str) -> RepoEntry:
+        if not repo_id:
+            if len(self._repos) == 1:  # a server holding one repository needs no id
+                return next(iter(self._repos.values()))
+            raise InvalidRequest("repository is required (this server holds several)")
+        entry = self._repos.get(repo_id)
+        if entry is None:
+            raise UnknownRepository(f"no repository {repo_id!r} on this server; known: "
+                                    f"{', '.join(sorted(self._repos)) or 'none'}")
+        return entry
+
+    def remove(self, repo_id: str) -> None:
+        with self._lock:
+            if self._repos.pop(repo_id, None) is None:
+                raise UnknownRepository(f"no repository {repo_id!r} on this server")
+
+    def all(self) -> list[RepoEntry]:
+        return sorted(self._repos.values(), key=lambda e: e.id)
+
+
+async def run(work: Callable[[threading.Event], T]) -> T:
+    """Run `work(stop)` on a worker thread; `stop` is set when the call is cancelled."""
+    stop = threading.Event()
+    try:
+        return await asyncio.to_thread(work, stop)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
+
+
+def relative_path(root: Path, document: common.TextDocument) -> str:
+    """The document's path relative to `root`; refuses anything that leaves it (`..`,
+    symlinks pointing out, absolute paths elsewhere)."""
+    raw = document.path or document.uri
+    if document.uri and not document.path:
+        parsed = urllib.parse.urlparse(document.uri)
+        if parsed.scheme not in ("", "file"):
+            raise InvalidRequest(f"unsupported URI scheme {parsed.scheme!r}")
+        raw = urllib.parse.unquote(parsed.path)
+    if not raw or "\0" in raw:
+        raise InvalidRequest("document path is required")
+    p = Path(raw)
+    full = p if p.is_absolute() else root / p
+    real = Path(os.path.realpath(full))
+    if real != root and root not in real.parents:
+        raise PathOutsideRoot(f"{raw} is outside the repository")
+    return real.relative_to(root).as_posix()
+
+
+def _limit(value: int, default: int, cap: int = MAX_LIMIT) -> int:
+    if value > cap:
+        raise InvalidRequest(f"limit {value} is above the maximum {cap}")
+    return value or default
+
+
+class _Query:
+    """One read of an index: a store connection, the graph, the lines, the snapshot."""
+
+    def __init__(self, entry: RepoEntry, stop: threading.Event, overlay: dict[str, str] | None = None):
+        self.entry, self.stop = entry, stop
+        self.store = Store.open_reader(index_dir_for(entry.root))
+        self.meta = self.store.meta()
+        self.lines = convert.Lines(entry.root, overlay)
+
+    def __enter__(self) -> _Query:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
+
+    @property
+    def graph(self) -> Graph:
+        return Graph(self.store)
+
+    def snapshot(self) -> common.Snapshot:
+        return convert.snapshot(self.meta)
+
+
+def _targets(q: _Query, rel: str, request, buffer: str | None) -> list[Node]:
+    """What the position in `request` names, best first (go-to-definition)."""
+    line = request.position.line + 1
+    text = q.lines.get(rel, line)
+    col = convert.to_byte_col(text, request.position.character, request.encoding)
+    graph = q.graph
+    if buffer is None:
+        return graph.nodes(graph.at(rel, line, col))
+    # An unsaved buffer: parse it, find the reference under the cursor, and answer for the
+    # same reference in the indexed file (matched by what it names and where it sits).
+    lang = q.store.conn.execute("SELECT language FROM files WHERE path = ?", (rel,)).fetchone()
+    if lang is None or not lang[0]:
+        raise InvalidRequest(f"{rel} is not an indexed source file")
+    data = buffer.encode("utf-8")
+    parsed = parse_source(rel, lang[0], data, q.entry.options, FileRecord(rel, lang[0], len(data), 0, ""))
+    here = [r for r in parsed.references if r[2] == line and r[3] <= col <= r[5] + (r[4] > line) * 10**9]
+    if not here:
+        enclosing = [s for s in parsed.symbols if s[3] <= line <= s[5]]
+        if enclosing:
+            name = min(enclosing, key=lambda s: s[5] - s[3])[1]
+            return [n for n in graph.find(name) if n.path == rel][:1] or graph.find(name)
+        return graph.nodes(graph.at(rel, 1, 0))
+    name, kind, _, _, _, _, scope, _, _, enclosing = max(here, key=lambda r: r[3])
+    rows = q.store.conn.execute(
+        "SELECT r.id, r.line FROM refs r JOIN files f ON f.id = r.file_id WHERE f.path = ? AND r.name = ? "
+        "AND r.kind = ? AND r.scope = ? AND r.enclosing = ?", (rel, name, kind, scope, enclosing)).fetchall()
+    if rows:
+        ref_id = min(rows, key=lambda r: abs(r[1] - line))[0]
+        found = graph.targets_of(ref_id)
+        if found:
+            return graph.nodes(found)
+    return graph.find(name.rsplit(".", 1)[-1])
+
+
+def _document(request) -> tuple[dict[str, str] | None, str | None]:
+    if request.document.HasField("text"):
+        if len(request.document.text) > MAX_TEXT:
+            raise InvalidRequest(f"the document text is larger than {MAX_TEXT} bytes")
+        return request.document.text, request.document.text
+    return None, None
+
+
+class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
+    def __init__(self, registry: Registry):
+        self.registry = registry
+
+    async def Definition(self, request, context):
+        entry = self.registry.get(request.repository)
+        rel = relative_path(entry.root, request.document)
+        buffer, _ = _document(request)
+
+        def work(stop):
+            with _Query(entry, stop, {rel: buffer} if buffer is not None else None) as q:
+                nodes = _targets(q, rel, request, buffer)
+                locs = [convert.definition_location(entry.root, q.lines, n, 1.0, "resolved", request.encoding)
+                        for n in nodes]
+                return nav.LocationsResponse(locations=locs, snapshot=q.snapshot())
+
+        return await run(work)
+
+    async def References(self, request, context):
+        entry = self.registry.get(request.repository)
+        rel = relative_path(entry.root, request.document)
+        buffer, _ = _document(request)
+        limit = _limit(request.limit, 100)
+
+        def work(stop):
+            with _Query(entry, stop, {rel: buffer} if buffer is not None else None) as q:
+                nodes = _targets(q, rel, request, buffer)
+                locs = q.graph.references(nodes, limit=limit, offset=request.offset) if nodes else []
+                lines = convert.Lines(entry.root)  # sites are in indexed files
+                out = [convert.symbol_location(entry.root, lines, loc, request.encoding,
+                                               len(loc.target.rsplit(".", 1)[-1].encode())) for loc in locs]
+                return nav.LocationsResponse(locations=out, snapshot=q.snapshot())
+
+        return await run(work)
+
+    async def IncomingCalls(self, request, context):
+        return await self._calls(request, incoming=True)
+
+    async def OutgoingCalls(self, request, context):
+        return await self._calls(request, incoming=False)
+
+    async def _calls(self, request, incoming: bool):
+        entry = self.registry.get(request.repository)
+        rel = relative_path(entry.root, request.document)
+        buffer, _ = _document(request)
+        limit = _limit(request.limit, 100)
+        depth = request.depth or 1
+        if depth > 20:
+            raise InvalidRequest("depth is at most 20")
+
+        def work(stop):
+            with _Query(entry, stop, {rel: buffer} if buffer is not None else None) as q:
+                nodes = _targets(q, rel, request, buffer)
+                if not nodes:
+                    return nav.CallHierarchyResponse(snapshot=q.snapshot())
+                graph = q.graph
+                target = nodes[0]
+                walk = graph.callers if incoming else graph.callees
+                locs = walk(target, depth=depth, limit=limit)
+                lines = convert.Lines(entry.root)
+                calls = []
+                for loc in locs:
+                    other = [n for n in graph.find(f"{loc.path}:{loc.line}") if n.qualname == loc.symbol] \
+                        if loc.symbol else graph.find(loc.path)
+                    node = other[0] if other else Node(0, loc.path, loc.symbol, "", loc.line, loc.line)
+                    sites = [convert.position(lines, loc.path, loc.line, loc.col, request.encoding)] if incoming else []
+                    calls.append(nav.CallHierarchyCall(
+                        item=convert.call_item(entry.root, lines, node, request.encoding),
+                        from_ranges=[common.Range(start=p, end=p) for p in sites], confidence=loc.confidence,
+                        resolution=convert.resolution(loc.resolution), depth=loc.depth))
+                return nav.CallHierarchyResponse(item=convert.call_item(entry.root, lines, target, request.encoding),
+                                                 calls=calls, snapshot=q.snapshot())
+
+        return await run(work)
+
+    async def DocumentSymbols(self, request, context):
+        entry = self.registry.get(request.repository)
+        rel = relative_path(entry.root, request.document)
+        buffer, _ = _document(request)
+
+        def work(stop):
+            with _Query(entry, stop, {rel: buffer} if buffer is not None else None) as q:
+                if buffer is not None:
+                    row = q.store.conn.execute("SELECT language FROM files WHERE path = ?", (rel,)).fetchone()
+                    if row is None or not row[0]:
+                        raise InvalidRequest(f"{rel} is not an indexed source file")
+                    data = buffer.encode("utf-8")
+                    parsed = parse_source(rel, row[0], data, entry.options, FileRecord(rel, row[0], len(data), 0, ""))
+                    symbols = [Symbol(*s) for s in parsed.symbols]
+                else:
+                    symbols = q.store.symbols_in(rel)
+                return nav.DocumentSymbolsResponse(
+                    symbols=[convert.document_symbol(q.lines, rel, s, request.encoding) for s in symbols],
+                    snapshot=q.snapshot())
+
+        return await run(work)
+
+    async def WorkspaceSymbols(self, request, context):
+        entry = self.registry.get(request.repository)
+        limit = _limit(request.limit, 50, 1000)
+        query = request.query.strip()
+        if not query or len(query) > 200:
+            raise InvalidRequest("query must be 1 to 200 characters")
+
+        def work(stop):
+            with _Query(entry, stop) as q:
+                pattern = "%" + "%".join(_like_escape(c) for c in query) + "%"
+                rows = q.store.conn.execute(
+                    "SELECT n.id, s.qualname, s.name FROM symbols s JOIN files f ON f.id = s.file_id "
+                    "JOIN graph_nodes n ON n.file_id = s.file_id AND n.qualname = s.qualname "
+                    "WHERE s.qualname LIKE ? ESCAPE '\\' GROUP BY n.id LIMIT 5000", (pattern,)).fetchall()
+                ranked = sorted(rows, key=lambda r: _fuzzy_rank(query, r[2], r[1]))[:limit]
+                lines = convert.Lines(entry.root)
+                nodes = q.graph.nodes([r[0] for r in ranked])
+                return nav.WorkspaceSymbolsResponse(
+                    symbols=[convert.call_item(entry.root, lines, n, request.encoding) for n in nodes],
+                    snapshot=q.snapshot())
+
+        return await run(work)
+
+
+def _like_escape(c: str) -> str:
+    return "\\" + c if c in "%_\\" else c
+
+
+def _fuzzy_rank(query: str, name: str, qualname: str) -> tuple:
+    q, n = query.lower(), name.lower()
+    return (n != q, not n.startswith(q), q not in qualname.lower(), len(qualname), qualname)
+
+
+class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
+    def __init__(self, registry: Registry, searcher_for: Callable[[Store, dict, Path, str], object]):
+        self.registry = registry
+        self.searcher_for = searcher_for
+
+    async def Search(self, request, context):
+        entry = self.registry.get(request.repository)
+        query = request.query.strip()
+        if not query or len(query) > MAX_QUERY:
+            raise InvalidRequest(f"query must be 1 to {MAX_QUERY} characters")
+        limit = _limit(request.limit, 10, 1000)
+        mode = request.mode or "auto"
+        if mode not in ("auto", "lexical", "dense", "hybrid"):
+            raise InvalidRequest(f"mode {mode!r}: use auto, lexical, dense or hybrid")
+
+        def work(stop):
+            with _Query(entry, stop) as q:
+                searcher = self.searcher_for(q.store, q.meta, entry.root, mode)
+                try:
+                    m = mode if mode != "auto" else ("hybrid" if searcher.vstore is not None else "lexical")
+                    hits = searcher.search(query, m, k=limit)
+                finally:
+                    if searcher.vstore is not None:
+                        searcher.vstore.close()
+                return retrieval.SearchResponse(hits=[convert.search_hit(h) for h in hits], snapshot=q.snapshot())
+
+        return await run(work)
+
+    async def Bundle(self, request, context):
+        raise NotImplementedError("bundles are not available in this version of repoqa yet; use Search")
+
+
+class AssistantServicer(assistant_pb2_grpc.AssistantServicer):
+    async def Ask(self, request, context):
+        raise NotImplementedError("answers from a model are not available in this version of repoqa yet")
+        yield  # an async generator, as the streaming RPC requires
+
+    async def Edit(self, request, context):
+        raise NotImplementedError("edits from a model are not available in this version of repoqa yet")
+
+
+class RepositoriesServicer(repositories_pb2_grpc.RepositoriesServicer):
+    def __init__(self, registry: Registry, embed: Callable[[Path, Callable], object] | None = None):
+        self.registry = registry
+        self.embed = embed
+
+    async def AddRepository(self, request, context):
+        entry = await asyncio.to_thread(self.registry.add, request.path, request.id)
+        return repos.Repository(id=entry.id, root=str(entry.root))
+
+    async def ListRepositories(self, request, context):
+        return repos.ListRepositoriesResponse(
+            repositories=[repos.Repository(id=e.id, root=str(e.root)) for e in self.registry.all()])
+
+    async def RemoveRepository(self, request, context):
+        self.registry.remove(request.repository)
+        return repos.RemoveRepositoryResponse()
+
+    async def GetStatus(self, request, context):
+        entry = self.registry.get(request.repository)
+
+        def work(stop):
+            from indexer.status import index_status
+            from indexer.watch import read_state
+
+            if not (index_dir_for(entry.root) / "index.db").is_file():
+                return repos.RepositoryStatus(repository=repos.Repository(id=entry.id, root=str(entry.root)),
+                                              state="not-indexed")
+            st = index_status(entry.root, entry.options)
+            with _Query(entry, stop) as q:
+                snap = q.snapshot()
+                try:
+                    stats = q.graph.stats()
+                except Exception:  # noqa: BLE001 -- an index without a graph yet
+                    stats = {"nodes": 0, "edges": {}}
+            w = read_state(index_dir_for(entry.root)) or {}
+            c = st.counts or {}
+            return repos.RepositoryStatus(
+                repository=repos.Repository(id=entry.id, root=str(entry.root)), state=st.state, snapshot=snap,
+                files=c.get("files", 0), symbols=c.get("symbols", 0), references=c.get("references", 0),
+                chunks=c.get("chunks", 0), vectors=(st.vectors or {}).get("vectors", 0),
+                graph_nodes=stats["nodes"], graph_edges=sum(stats["edges"].values()),
+                watcher_pid=w.get("pid", 0) or 0, watcher_pending=w.get("pending", 0) or 0)
+
+        return await run(work)
+
+    async def IndexRepository(self, request, context):
+        entry = self.registry.get(request.repository)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        stop = threading.Event()
+        last = [0.0, ""]
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stop.is_set():
+                raise Cancelled("the client cancelled the index update")
+            now = loop.time()
+            if stage != last[1] or now - last[0] > 0.1 or done == total:
+                last[0], last[1] = now, stage
+                loop.call_soon_threadsafe(queue.put_nowait, repos.IndexProgress(stage=stage, done=done, total=total))
+
+        def work() -> repos.IndexProgress:
+            with entry.lock:
+                summary = update_index(entry.root, entry.options, rebuild=request.rebuild, progress=progress,
+                                       derived=[GraphIndex()])
+                embedded = self.embed(entry.root, progress) if request.embed and self.embed else None
+            return repos.IndexProgress(stage="done", done=1, total=1,
+                                       summary=convert.index_summary(summary, embedded))
+
+        task = loop.run_in_executor(None, work)
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not queue.empty():
+                    yield queue.get_nowait()
+                yield task.result()
+                return
+        except asyncio.CancelledError:
+            stop.set()  # the worker stops at its next progress report and rolls back
+            raise

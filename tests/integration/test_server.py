@@ -1,0 +1,279 @@
+"""The gRPC server, started for real on a loopback port, called through real channels."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import grpc
+import pytest
+from conftest import index, write_tree
+from fixtures.graph_python import RULES
+
+from service.client import UTF8, UTF16, Client
+from service.config import index_options
+from service.rpc import Registry
+from service.server import ServerOptions, build_server, start_server
+
+TOKEN = "s3cret-token"
+
+
+class Server:
+    """A real grpc.aio server on its own event loop thread, on a free port."""
+
+    def __init__(self, roots, token: str = "", searcher_for=None):
+        from service.cli import _server_searcher
+
+        self.registry = Registry(index_options)
+        for r in roots:
+            self.registry.add(r)
+        self.loop = asyncio.new_event_loop()
+        self.options = ServerOptions(port=0, token=token, grace_s=1.0)
+        ready = threading.Event()
+
+        def main():
+            asyncio.set_event_loop(self.loop)
+
+            async def start():
+                self.server, self.port, _ = await start_server(self.options, self.registry,
+                                                               searcher_for=searcher_for or _server_searcher())
+                ready.set()
+                await self.server.wait_for_termination()
+
+            self.loop.run_until_complete(start())
+
+        self.thread = threading.Thread(target=main, daemon=True)
+        self.thread.start()
+        assert ready.wait(20)
+
+    def client(self, **kw) -> Client:
+        return Client(f"127.0.0.1:{self.port}", **kw)
+
+    def stop(self):
+        asyncio.run_coroutine_threadsafe(self.server.stop(0.5), self.loop)
+        self.thread.join(10)  # ends when the server has terminated
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture()
+def repo(tmp_path):
+    root = tmp_path / "proj"
+    write_tree(root, RULES)
+    index(root)
+    return root
+
+
+@pytest.fixture()
+def server(repo):
+    s = Server([repo])
+    yield s
+    s.stop()
+
+
+def test_navigation_rpcs(server, repo):
+    with server.client() as c:
+        # main.py line 7 (0-based 6) `    helper()`: go to helper's definition
+        d = c.definition("proj", "main.py", 6, 4)
+        assert [(x.location.path, x.location.range.start.line, x.symbol) for x in d.locations] == [
+            ("app/util.py", 7, "helper")]
+        assert d.snapshot.stamp
+        refs = c.references("proj", "app/util.py", 7, 4)
+        assert {(x.location.path, x.location.range.start.line, x.kind) for x in refs.locations} == {
+            ("app/core/engine.py", 2, "imports"), ("app/core/engine.py", 14, "calls"),
+            ("main.py", 1, "imports"), ("main.py", 6, "calls")}
+        inc = c.incoming_calls("proj", "app/util.py", 7, 4)
+        assert inc.item.qualname == "helper"
+        assert {(x.item.qualname, x.from_ranges[0].start.line) for x in inc.calls} == {
+            ("Engine.start", 14), ("run", 6)}
+        out = c.outgoing_calls("proj", "main.py", 4, 4)  # def run():
+        assert {x.item.qualname for x in out.calls} == {"Engine", "helper", "load", "Engine.make"}
+        syms = c.document_symbols("proj", "app/core/engine.py")
+        assert [s.qualname for s in syms.symbols][:3] == ["Engine", "Engine.__init__", "Engine.start"]
+        ws = c.workspace_symbols("proj", "engstart")
+        assert ws.symbols[0].qualname == "Engine.start"
+
+
+def test_positions_in_utf16_and_utf8_and_unsaved_buffers(tmp_path):
+    root = tmp_path / "uni"
+    write_tree(root, {"m.py": "def 名前():\n    pass\n\ndef use():\n    s = '日本'; 名前()\n"})
+    index(root)
+    s = Server([root])
+    try:
+        with s.client() as c:
+            line = "    s = '日本'; 名前()"
+            u16 = line.index("名前")  # code points == UTF-16 units here
+            u8 = len(line[:u16].encode())
+            for ch, enc in ((u16, UTF16), (u8, UTF8)):
+                d = c.definition("uni", "m.py", 4, ch, encoding=enc)
+                assert [x.symbol for x in d.locations] == ["名前"], enc
+            # an unsaved buffer: a new function that calls use(), at a line the index lacks
+            buf = "def 名前():\n    pass\n\ndef use():\n    s = '日本'; 名前()\n\ndef added():\n    use()\n"
+            d = c.definition("uni", "m.py", 7, 5, text=buf)
+            assert [x.symbol for x in d.locations] == ["use"]
+            syms = c.document_symbols("uni", "m.py", text=buf)
+            assert [x.qualname for x in syms.symbols] == ["名前", "use", "added"]
+    finally:
+        s.stop()
+
+
+def test_repositories_index_status_and_search(server, repo, tmp_path):
+    other = tmp_path / "other"
+    write_tree(other, {"a.py": "def alpha_beta():\n    return 1\n"})
+    with server.client() as c:
+        r = c.add_repository(str(other))
+        assert (r.id, r.root) == ("other", str(other.resolve()))
+        assert {x.id for x in c.list_repositories()} == {"proj", "other"}
+        assert c.status("other").state == "not-indexed"
+        stages = [p.stage for p in c.index("other")]
+        assert stages[-1] == "done" and "parse" in stages
+        st = c.status("other")
+        assert (st.state, st.files, st.symbols) == ("fresh", 1, 1) and st.graph_nodes >= 2
+        hits = c.search("other", "alpha beta", mode="lexical")
+        assert [(h.path, h.symbol) for h in hits.hits] == [("a.py", "alpha_beta")]
+        assert hits.snapshot.stamp
+        c.remove_repository("other")
+        assert [x.id for x in c.list_repositories()] == ["proj"]
+
+
+def test_errors_map_to_status_codes(server, repo):
+    with server.client() as c:
+        cases = [
+            (lambda: c.definition("nope", "main.py", 0, 0), grpc.StatusCode.NOT_FOUND, "no repository 'nope'"),
+            (lambda: c.definition("proj", "../outside.py", 0, 0), grpc.StatusCode.PERMISSION_DENIED, "outside"),
+            (lambda: c.definition("proj", "/etc/passwd", 0, 0), grpc.StatusCode.PERMISSION_DENIED, "outside"),
+            (lambda: c.definition("proj", "main.py", 500, 0), grpc.StatusCode.INVALID_ARGUMENT, "lines"),
+            (lambda: c.definition("proj", "", 0, 0), grpc.StatusCode.INVALID_ARGUMENT, "path is required"),
+            (lambda: c.references("proj", "main.py", 6, 4, limit=10**6), grpc.StatusCode.INVALID_ARGUMENT, "limit"),
+            (lambda: c.search("proj", ""), grpc.StatusCode.INVALID_ARGUMENT, "query"),
+            (lambda: c.bundle("proj", "x"), grpc.StatusCode.UNIMPLEMENTED, "not available"),
+            (lambda: list(c.ask("proj", "x")), grpc.StatusCode.UNIMPLEMENTED, "not available"),
+            (lambda: c.add_repository(str(repo / "nowhere")), grpc.StatusCode.INVALID_ARGUMENT, "does not exist"),
+        ]
+        for call, code, text in cases:
+            with pytest.raises(grpc.RpcError) as exc:
+                call()
+            assert exc.value.code() == code, (text, exc.value.details())
+            assert text in exc.value.details()
+    (repo / "escape.py").symlink_to("/etc/hostname")
+    with server.client() as c, pytest.raises(grpc.RpcError) as exc:
+        c.document_symbols("proj", "escape.py")
+    assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_unexpected_errors_are_internal_and_logged_once(repo, caplog):
+    def broken(store, meta, root, mode):
+        raise KeyError("surprise")
+
+    s = Server([repo], searcher_for=broken)
+    try:
+        with s.client() as c, pytest.raises(grpc.RpcError) as exc, caplog.at_level("ERROR"):
+            c.search("proj", "anything")
+        assert exc.value.code() == grpc.StatusCode.INTERNAL
+        assert "surprise" not in exc.value.details()
+        logged = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert len(logged) == 1 and "KeyError" in logged[0].exc_text
+    finally:
+        s.stop()
+
+
+def test_token_health_and_reflection(repo):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    s = Server([repo], token=TOKEN)
+    try:
+        with s.client() as c, pytest.raises(grpc.RpcError) as exc:
+            c.list_repositories()
+        assert exc.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with s.client(token="wrong") as c, pytest.raises(grpc.RpcError) as exc:
+            list(c.index("proj"))
+        assert exc.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with s.client(token=TOKEN) as c:
+            assert [r.id for r in c.list_repositories()] == ["proj"]
+            health = health_pb2_grpc.HealthStub(c.channel)
+            for name in ("", "repoqa.v1.Navigation"):
+                assert health.Check(health_pb2.HealthCheckRequest(service=name)).status == \
+                    health_pb2.HealthCheckResponse.SERVING
+            refl = reflection_pb2_grpc.ServerReflectionStub(c.channel)
+            reply = next(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+            names = {x.name for x in reply.list_services_response.service}
+            assert {"repoqa.v1.Navigation", "repoqa.v1.Repositories", "repoqa.v1.Retrieval",
+                    "repoqa.v1.Assistant", "grpc.health.v1.Health"} <= names
+    finally:
+        s.stop()
+    with pytest.raises(Exception, match="without a token"):
+        build_server(ServerOptions(host="0.0.0.0", port=0), Registry(index_options), searcher_for=None)
+
+
+def test_deadline_cancellation_and_queries_racing_an_update(server, repo):
+    for i in range(300):
+        write_tree(repo, {f"gen/m{i:03}.py": "".join(f"def f{j}():\n    return {j}\n" for j in range(40))})
+    with server.client() as c:
+        with pytest.raises(grpc.RpcError) as exc:
+            list(c.index("proj", timeout=0.2))
+        assert exc.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        time.sleep(0.5)  # the cancelled update rolled back: the index holds what it held
+        assert c.status("proj").files == 7
+        calls = c.index("proj")
+        next(calls)
+        calls.cancel()
+        # Queries race a full update and each sees one consistent state.
+        errors = []
+        stop = threading.Event()
+
+        def query():
+            with server.client() as q:
+                while not stop.is_set():
+                    try:
+                        d = q.definition("proj", "main.py", 6, 4)
+                        assert [x.symbol for x in d.locations] == ["helper"]
+                    except Exception as e:  # noqa: BLE001 -- collected for the assertion
+                        errors.append(e)
+
+        threads = [threading.Thread(target=query) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for p in c.index("proj"):
+            last = p
+        stop.set()
+        for t in threads:
+            t.join()
+        assert not errors, errors[:3]
+        assert last.summary.files_parsed >= 300
+        assert c.status("proj").files == 307
+
+
+def test_repoqa_serve_command_with_watch(repo):
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT, repoqa
+
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", "0", "--repo", str(repo),
+                             "--watch", "--no-embed"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        line = proc.stderr.readline()
+        m = re.match(r"repoqa serving 1 repository on 127\.0\.0\.1:(\d+) \(plaintext, watching\)", line)
+        assert m, line
+        with Client(f"127.0.0.1:{m[1]}") as c:
+            assert [r.id for r in c.list_repositories()] == ["proj"]
+            write_tree(repo, {"main.py": RULES["main.py"] + "\ndef served_fresh():\n    run()\n"})
+            deadline = time.monotonic() + 20
+            while True:  # the watcher inside the server follows the edit
+                syms = [s.qualname for s in c.document_symbols("proj", "main.py").symbols]
+                if "served_fresh" in syms and c.incoming_calls("proj", "main.py", 4, 4).calls:
+                    break
+                assert time.monotonic() < deadline, syms
+                time.sleep(0.1)
+            assert {x.item.qualname for x in c.incoming_calls("proj", "main.py", 4, 4).calls} == {"served_fresh"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Stopped serving." in err
+    res = repoqa("serve", "--host", "0.0.0.0", "--port", "0", "--repo", str(repo))
+    assert res.returncode == 1 and "without a token" in res.stderr
