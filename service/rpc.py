@@ -445,6 +445,7 @@ class RepositoriesServicer(repositories_pb2_grpc.RepositoriesServicer):
                                        summary=convert.index_summary(summary, embedded))
 
         task = loop.run_in_executor(None, work)
+        getter: asyncio.Future | None = None
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
@@ -460,3 +461,6 @@ class RepositoriesServicer(repositories_pb2_grpc.RepositoriesServicer):
         except asyncio.CancelledError:
             stop.set()  # the worker stops at its next progress report and rolls back
             raise
+        finally:
+            if getter is not None and not getter.done():
+                getter.cancel()
