@@ -10,6 +10,7 @@ import grpc
 import pytest
 from conftest import index, write_tree
 from fixtures.graph_python import RULES
+from repoqa.v1 import assistant_pb2
 
 from service.client import UTF8, UTF16, Client
 from service.config import index_options
@@ -148,6 +149,8 @@ def test_errors_map_to_status_codes(server, repo):
             (lambda: c.search("proj", ""), grpc.StatusCode.INVALID_ARGUMENT, "query"),
             (lambda: c.bundle("proj", "x"), grpc.StatusCode.UNIMPLEMENTED, "not available"),
             (lambda: list(c.ask("proj", "x")), grpc.StatusCode.UNIMPLEMENTED, "not available"),
+            (lambda: c.assistant.Edit(assistant_pb2.EditRequest(repository="proj", instruction="x")),
+             grpc.StatusCode.UNIMPLEMENTED, "not available"),
             (lambda: c.add_repository(str(repo / "nowhere")), grpc.StatusCode.INVALID_ARGUMENT, "does not exist"),
         ]
         for call, code, text in cases:
@@ -277,3 +280,42 @@ def test_repoqa_serve_command_with_watch(repo):
     assert "Stopped serving." in err
     res = repoqa("serve", "--host", "0.0.0.0", "--port", "0", "--repo", str(repo))
     assert res.returncode == 1 and "without a token" in res.stderr
+
+
+def test_tls(repo, tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no certificate to test TLS with")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    s = Server.__new__(Server)
+    s.registry = Registry(index_options)
+    s.registry.add(repo)
+    s.loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def main():
+        asyncio.set_event_loop(s.loop)
+
+        async def start():
+            s.server, s.port, _ = await start_server(ServerOptions(port=0, tls_cert=cert, tls_key=key, grace_s=0.5),
+                                                     s.registry, searcher_for=None)
+            ready.set()
+            await s.server.wait_for_termination()
+
+        s.loop.run_until_complete(start())
+
+    s.thread = threading.Thread(target=main, daemon=True)
+    s.thread.start()
+    assert ready.wait(20)
+    try:
+        with Client(f"127.0.0.1:{s.port}", root_certificates=cert.read_bytes()) as c:
+            assert [r.id for r in c.list_repositories()] == ["proj"]
+        with Client(f"127.0.0.1:{s.port}", timeout=3) as plain, pytest.raises(grpc.RpcError):
+            plain.list_repositories()  # plaintext to a TLS port fails
+    finally:
+        s.stop()
