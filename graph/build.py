@@ -114,10 +114,17 @@ def sync_graph(store: Store, root: Path | None = None, *, full: bool = False) ->
     conn = store.conn
     meta = store.meta()
     ctx = Context(store)
-    hashes = dict(conn.execute("SELECT file_id, content_hash FROM graph_files"))
-    changed = [fid for fid, f in ctx.files.items() if hashes.get(fid) != f.content_hash]
+    hashes, paths = {}, {}
+    for fid, h, path in conn.execute("SELECT file_id, content_hash, path FROM graph_files"):
+        hashes[fid], paths[fid] = h, path
+    # A file id freed by a removal is given to the next new file: an id whose path changed
+    # is a file gone and another come, not an edit.
+    renamed = [fid for fid, f in ctx.files.items() if fid in paths and paths[fid] != f.path]
+    changed = [fid for fid, f in ctx.files.items() if hashes.get(fid) != f.content_hash or fid in renamed]
     removed = [fid for fid in hashes if fid not in ctx.files]
+    manifests = _manifests_digest(conn)  # go.mod, Cargo.toml: they decide what imports mean
     full = (full or meta.get("graph_version") != GRAPH_STAMP or not hashes
+            or meta.get("graph_manifests", "") != manifests
             or len(changed) + len(removed) > max(FULL_MIN, len(ctx.files) // FULL_SHARE))
     summary = GraphSummary()
     builder: _Builder | None = None
@@ -131,7 +138,7 @@ def sync_graph(store: Store, root: Path | None = None, *, full: bool = False) ->
             conn, "SELECT file_id, names, path FROM graph_files WHERE file_id IN ({})",
             [f for f in changed + removed if f in hashes])}
         builder = _Builder(store, ctx, summary)
-        builder.incremental(changed, removed, was)
+        builder.incremental(changed, removed, was, set(renamed))
         summary.mode = "incremental"
     head = cochange.head(root) if root is not None else ""
     if full or (head and head != meta.get("graph_cochange_commit", "")):
@@ -145,7 +152,7 @@ def sync_graph(store: Store, root: Path | None = None, *, full: bool = False) ->
         summary.edges = int(meta.get("graph_edges", "0")) + (builder.edges_delta if builder else 0)
     if summary.mode != "none" or summary.cochange:
         gen = int(meta.get("graph_generation", "0")) + 1
-        store.set_meta(graph_version=GRAPH_STAMP, graph_generation=str(gen),
+        store.set_meta(graph_version=GRAPH_STAMP, graph_generation=str(gen), graph_manifests=manifests,
                        graph_nodes=str(summary.nodes), graph_edges=str(summary.edges))
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary
@@ -237,14 +244,23 @@ class _Builder:
 
     # -- incremental -------------------------------------------------------------------
 
-    def incremental(self, changed: list[int], removed: list[int], was: dict[int, tuple[str, str]]) -> None:
+    def incremental(self, changed: list[int], removed: list[int], was: dict[int, tuple[str, str]],
+                    renamed: set[int] = frozenset()) -> None:
+        """`renamed`: ids among `changed` that now name another path (gone and new)."""
         c = self.conn
         gone = changed + removed
         self.edges_delta -= _in(c, "DELETE FROM graph_edges WHERE file_id IN ({})", gone)
         affected: set[str] = set()
-        for fid in removed:
+        for fid in [*removed, *renamed]:
             affected |= set(was[fid][0].split())
-        dead = [nid for (nid,) in _in_rows(c, "SELECT id FROM graph_nodes WHERE file_id IN ({})", removed)]
+        dead = [nid for (nid,) in _in_rows(c, "SELECT id FROM graph_nodes WHERE file_id IN ({})",
+                                           [*removed, *renamed])]
+        if renamed:  # their nodes go now, so the loop below makes them anew
+            self.edges_delta -= _in(c, "DELETE FROM graph_edges WHERE src IN ({0}) OR dst IN ({0})", dead,
+                                    repeat=2)
+            self.nodes_delta -= _in(c, "DELETE FROM graph_nodes WHERE id IN ({})", dead)
+            dead = []
+        new_files = {f for f in changed if f not in was or f in renamed}
         new_nodes: list[tuple[int, str, str]] = []
         for fid in changed:
             syms = self.ctx.symbols(fid)
@@ -255,21 +271,21 @@ class _Builder:
                 new_nodes.append((fid, "", "file"))
             for q, nid in have.items():
                 self.ids[Target(fid, q)] = nid
-            old = set(was[fid][0].split()) if fid in was else set()
+            old = set(was[fid][0].split()) if fid not in new_files else set()
             affected |= old ^ self._names(fid)
         if dead:
             self.edges_delta -= _in(c, "DELETE FROM graph_edges WHERE src IN ({0}) OR dst IN ({0})", dead, repeat=2)
             self.nodes_delta -= _in(c, "DELETE FROM graph_nodes WHERE id IN ({})", dead)
             dead_set = set(dead)
             self.ids = {t: n for t, n in self.ids.items() if n not in dead_set}
-        self._ensure_dirs(self.ctx.path(f) for f in changed if f not in was)
+        self._ensure_dirs(self.ctx.path(f) for f in new_files)
         self._add_nodes(new_nodes)
-        self._drop_empty_dirs(removed)
+        self._drop_empty_dirs([*removed, *renamed])
         for fid in changed:
             self._contains(fid)
             self._resolve(fid, self.ctx.refs(fid))
         # References elsewhere whose answer may have changed.
-        others = self._dependents(affected, changed, removed, was)
+        others = self._dependents(affected, changed, removed, was, new_files, renamed)
         if others:
             self.edges_delta -= _in(c, "DELETE FROM graph_edges WHERE ref IN ({})", [r.id for _, r in others])
             by_file: dict[int, list] = {}
@@ -283,19 +299,20 @@ class _Builder:
         self.summary.files = len(changed) + len(removed)
 
     def _dependents(self, affected: set[str], changed: list[int], removed: list[int],
-                    was: dict[int, tuple[str, str]]) -> list[tuple[int, RefRow]]:
+                    was: dict[int, tuple[str, str]], new_files: set[int],
+                    renamed: set[int]) -> list[tuple[int, RefRow]]:
         """References outside the changed files that a change of these names can redirect;
         when files appeared or vanished, also every reference in files whose imports
         mention them."""
         skip = set(changed)
         rows: dict[int, tuple[int, RefRow]] = {}
         cols = "file_id, id, name, kind, line, col, scope, module, alias, enclosing"
-        names = sorted(n for n in affected if n)
+        names = sorted({n.split("=", 1)[0] for n in affected if n})
         for fid, *r in _in_rows(self.conn, f"SELECT {cols} FROM refs WHERE name IN ({{}})", names):
             if fid not in skip and fid in self.ctx.files:
                 rows[r[0]] = (fid, RefRow(*r))
-        moved = [self.ctx.path(f) for f in changed if f not in was]
-        moved += [was[f][1] for f in removed]
+        moved = [self.ctx.path(f) for f in new_files]
+        moved += [was[f][1] for f in [*removed, *renamed]]
         keys = set()
         for path in moved:
             stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
@@ -333,11 +350,13 @@ class _Builder:
     # -- edges -------------------------------------------------------------------------
 
     def _names(self, fid: int) -> set[str]:
-        """The names a file defines or imports, as references elsewhere spell them."""
+        """The names a file defines, as references elsewhere spell them, and the names it
+        imports with what they stand for (`g=a:f` for `from a import f as g`), so that
+        pointing an alias elsewhere counts as a change of the name `g`."""
         names = {s.name for s in self.ctx.symbols(fid).values()}
         for r in self.ctx.refs(fid):
             if r.kind == "import":
-                names.add(r.alias or r.name)
+                names.add(f"{r.alias or r.name}={r.module}:{r.name}".replace(" ", ""))
         return names
 
     def _contains(self, fid: int) -> None:
@@ -390,6 +409,16 @@ class _Builder:
             "INSERT OR REPLACE INTO graph_files(file_id, path, content_hash, names) VALUES (?,?,?,?)",
             [(f, self.ctx.path(f), self.ctx.files[f].content_hash, " ".join(sorted(self._names(f)))) for f in fids])
         self.summary.files = len(fids)
+
+
+def _manifests_digest(conn) -> str:
+    """A digest of the files resolvers read besides sources (go.mod, Cargo.toml)."""
+    h = hashlib.blake2b(digest_size=8)
+    for path, digest in conn.execute(
+            "SELECT path, content_hash FROM files WHERE skip_reason = '' AND (path IN ('go.mod', 'Cargo.toml') "
+            "OR path LIKE '%/go.mod' OR path LIKE '%/Cargo.toml') ORDER BY path"):
+        h.update(f"{path}\0{digest}\n".encode())
+    return h.hexdigest()
 
 
 def _create_indexes(conn) -> None:

@@ -80,6 +80,22 @@ EDITS = [
         "app/dups.py": "class D:\n    def dup(self):\n        pass\n\n    def dup(self):\n        pass\n",
         "main.py": RULES["main.py"] + "\nfrom app import load\n\ndef again(x):\n    load()\n    x.dup()\n",
     }, []),
+    # a package re-exports a name under an alias, used elsewhere; then the alias is pointed
+    # at another definition, the user's file unchanged: its edges must follow
+    ("alias made", {
+        "app/__init__.py": RULES["app/__init__.py"] + "from .util import helper as helper2\n",
+        "main.py": RULES["main.py"] + "\nfrom app import helper2\n\ndef third():\n    helper2()\n",
+    }, []),
+    ("alias retargeted", {
+        "app/__init__.py": RULES["app/__init__.py"] + "from .core.plugins import load as helper2\n",
+    }, []),
+    # a new file takes the highest id; then it moves to a new directory (the freed id is
+    # reused by the moved file: gone and new, not edited), then moves again with an edit
+    ("newest file", {"zz_last.py": "from app.util import helper\n\ndef last():\n    helper()\n"}, []),
+    ("moved, id reused", {"newdir/zz_moved.py": "from app.util import helper\n\ndef last():\n    helper()\n"},
+     ["zz_last.py"]),
+    ("moved with an edit", {"other/deeper/zz.py": "from app.util import helper\n\ndef last2():\n    helper()\n"},
+     ["newdir/zz_moved.py"]),
     # a whole package removed
     ("delete package", {}, ["app/core/__init__.py", "app/core/engine.py", "app/core/plugins.py"]),
 ]
@@ -121,3 +137,17 @@ def test_update_cost_follows_the_change(tmp_path):
     # A name util.py did not define before: only the 60 references named g0 are looked at again.
     assert g["references"] == 60
     assert index(tmp_path).derived["graph"]["mode"] == "none"
+
+
+def test_a_go_mod_change_rebuilds(tmp_path):
+    files = {"go.mod": "module example.com/app\n\ngo 1.22\n",
+             "store/store.go": "package store\n\nfunc Get() int { return 1 }\n",
+             "main.go": "package main\n\nimport \"example.com/app/store\"\n\nfunc main() { store.Get() }\n"}
+    write_tree(tmp_path, files)
+    index(tmp_path)
+    assert any(e[0] == "main.go::main" and e[2] == "store/store.go::Get" for e in current_edges(tmp_path))
+    write_tree(tmp_path, {"go.mod": "module example.com/renamed\n\ngo 1.22\n"})
+    assert index(tmp_path).derived["graph"]["mode"] == "full"
+    assert current_edges(tmp_path) == rebuilt_edges(tmp_path)
+    assert not any(e[2] == "store/store.go::Get" and e[1] == "calls" and e[3] == 1.0
+                   for e in current_edges(tmp_path))
