@@ -119,6 +119,13 @@ class Graph:
         m = _POSITION.match(spec)
         if m and self._file_id(m["path"]) is not None:
             return self.nodes(self.at(m["path"], int(m["line"]), int(m["col"] or 0)))
+        if "::" in spec:  # path::qualname, as --json writes `of`
+            path, _, qual = spec.partition("::")
+            fid = self._file_id(path)
+            if fid is not None:
+                ids = self._ids("SELECT id FROM graph_nodes WHERE file_id = ? AND qualname = ?", fid, qual)
+                if ids:
+                    return self.nodes(ids)
         fid = self._file_id(spec.rstrip("/"))
         if fid is not None:
             return self.nodes(self._ids("SELECT id FROM graph_nodes WHERE file_id = ? AND qualname = ''", fid))
@@ -243,9 +250,9 @@ class Graph:
             self.conn,
             "SELECT e.src, e.dst, e.kind, e.confidence, f.path, e.line, e.col FROM graph_edges e "
             "JOIN files f ON f.id = e.file_id WHERE e.dst IN ({}) AND e.kind NOT IN ('contains', 'tests', "
-            "'cochange') ORDER BY e.confidence DESC, f.path, e.line, e.col LIMIT ?",
+            "'cochange') ORDER BY e.confidence DESC, f.path, e.line, e.col, e.kind, e.dst LIMIT ?",
             ids, (offset + limit,))
-        rows.sort(key=lambda r: (-r[3], r[4], r[5], r[6]))
+        rows.sort(key=lambda r: (-r[3], r[4], r[5], r[6], r[2], r[1]))  # a total order: pages neither repeat nor skip
         rows = rows[offset:offset + limit]
         self.nodes([r[0] for r in rows] + [r[1] for r in rows])
         return [Location(path, line, col, self._nodes[src].qualname, kind, conf, resolution(conf), 1,
@@ -356,7 +363,7 @@ class Graph:
         """How `source` reaches `target` over calls, imports, inheritance and type uses: the
         shortest chain of edges, surest first among equals; [] when none exists."""
         src = [n.id for n in self.start(source)]
-        dst = {n.id for n in self.start(target)}
+        dst = set(self._inside([n.id for n in self.start(target)]))  # a file or package: what is in it
         kinds = tuple(k for k in DEPENDENCY_KINDS if k != "tests")
         marks = ",".join("?" * len(kinds))
         parent: dict[int, tuple] = {s: () for s in src}

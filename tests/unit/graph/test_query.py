@@ -34,6 +34,7 @@ def test_find_by_every_spelling(graph):
                  "Engine::start", f"{ENG}:14", f"{ENG}:14:8"):
         assert [(n.path, n.qualname) for n in graph.find(spec)] == want, spec
     assert [(n.path, n.qualname, n.kind) for n in graph.find(ENG)] == [(ENG, "", "file")]
+    assert [(n.path, n.qualname) for n in graph.find(f"{ENG}::Engine.start")] == want  # as --json's `of`
     assert [(n.path, n.kind) for n in graph.find("app/core")] == [("app/core", "package")]
     # a bare name matches every definition of it
     assert sorted((n.path, n.qualname) for n in graph.find("load")) == [("app/core/plugins.py", "load")]
@@ -104,6 +105,9 @@ def test_path_between_symbols(graph):
     assert [(h.symbol, h.kind, h.target) for h in hops] == [
         ("test_start", "calls", "Engine"), ("Engine", "inherits", "Base")]
     assert graph.path("helper", "run") == []  # edges have a direction
+    # a file as the target: whatever reaches something inside it
+    assert [(h.symbol, h.target) for h in graph.path("run", "app/util.py")][-1][1] in ("helper", "app/util.py")
+    assert graph.path("main.py", "app/util.py")
 
 
 def test_networkx_export_agrees_with_the_queries(graph):
