@@ -46,6 +46,15 @@ class Ranker:
     def build(cls, store: Store, options: RankOptions | None = None) -> Ranker:
         options = options or RankOptions()
         conn = store.conn
+        conn.execute("BEGIN")  # one state for the generation, the size and the edges
+        try:
+            return cls._build(store, options)
+        finally:
+            conn.execute("COMMIT")
+
+    @classmethod
+    def _build(cls, store: Store, options: RankOptions) -> "Ranker":
+        conn = store.conn
         generation = _generation(store)
         size = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM graph_nodes").fetchone()[0]
         kinds = list(options.weights)
@@ -110,7 +119,7 @@ class Ranker:
     def top(self, seeds: dict[int, float], k: int = 50, exclude_seeds: bool = False) -> list[tuple[int, float]]:
         scores = self.rank(seeds)
         if exclude_seeds:
-            scores[list(seeds)] = 0
+            scores[[n for n in seeds if 0 <= n < self.size]] = 0
         k = min(k, int(np.count_nonzero(scores)))
         if k <= 0:
             return []
@@ -162,5 +171,8 @@ def _save(r: Ranker, path: Path) -> None:
 
 
 def _generation(store: Store) -> str:
-    row = store.conn.execute("SELECT value FROM meta WHERE key = 'graph_generation'").fetchone()
-    return row[0] if row else ""
+    """The graph state: its generation within this index, and the index's creation time,
+    since a rebuilt index counts generations from 1 again."""
+    rows = dict(store.conn.execute(
+        "SELECT key, value FROM meta WHERE key IN ('graph_generation', 'created_ns')").fetchall())
+    return f"{rows.get('created_ns', '0')}-{rows.get('graph_generation', '0')}"
