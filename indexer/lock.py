@@ -46,6 +46,16 @@ class WriterLock:
         self._fd = fd
         return self
 
+    def is_current(self) -> bool:
+        """Whether the file we hold locked is still the one at our path (the directory
+        may have been deleted and recreated under us)."""
+        if self._fd is None:
+            return False
+        try:
+            return os.fstat(self._fd).st_ino == os.stat(self.path).st_ino
+        except OSError:
+            return False
+
     def __exit__(self, *exc: object) -> None:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)

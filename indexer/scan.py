@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 INDEX_DIR = ".repoqa"
 IGNORE_FILE = ".repoqaignore"
+# Files whose change can change which files count anywhere below them.
+IGNORE_FILES = frozenset({".gitignore", IGNORE_FILE})
 
 # Never descended into when walking a tree outside git (git's own rules already skip them).
 _PRUNE_DIRS = frozenset({".git", ".hg", ".svn", INDEX_DIR, "__pycache__", "node_modules", ".tox",

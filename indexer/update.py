@@ -6,6 +6,7 @@ import json
 import logging
 import multiprocessing
 import os
+import posixpath
 import stat
 import threading
 import time
@@ -22,7 +23,7 @@ from .lock import WriterLock
 from .options import FORMAT_VERSION, IndexOptions, options_dict, options_hash
 from .parse import parse_source
 from .records import FileRecord, ParsedFile
-from .scan import INDEX_DIR, ScanEntry, checked_root, scan, scan_paths
+from .scan import IGNORE_FILES, INDEX_DIR, ScanEntry, checked_root, scan, scan_paths
 from .store import Store, db_path
 from .text import content_hash
 
@@ -111,9 +112,10 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
             progress("scan", 0, 0)
             entries = None
             scope = None
-            if paths is not None and not reason:
-                entries = scan_paths(root, paths, options)
-                scope = {p.strip("/") for p in paths if p.strip("/")} if entries is not None else None
+            wanted = _normalized(root, paths) if paths is not None and not reason else None
+            if wanted is not None:
+                entries = scan_paths(root, wanted, options)
+                scope = set(wanted) if entries is not None else None
             if entries is None:
                 entries = scan(root, options)
             summary.files_seen = len(entries)
@@ -282,6 +284,29 @@ def _apply(store: Store, root: Path, options: IndexOptions, entries: list[ScanEn
         store.create_indexes()
     summary.files_skipped = dict(sorted(skipped.items()))
     summary.warnings = dict(sorted(warnings.items()))
+
+
+def _normalized(root: Path, paths: Collection[str]) -> list[str] | None:
+    """`paths` as clean relative paths (`./a`, `d/../a`, absolute paths under root), or None
+    when only a whole scan will do: the root itself, or an ignore file (its rules reach
+    every file below it). Paths outside the root are dropped."""
+    out = []
+    for raw in paths:
+        p = raw.replace(os.sep, "/")
+        if os.path.isabs(p):
+            try:
+                p = Path(p).relative_to(root).as_posix()
+            except ValueError:
+                continue
+        p = posixpath.normpath(p)
+        if p in (".", ""):
+            return None
+        if p == ".." or p.startswith("../"):
+            continue
+        if p.rsplit("/", 1)[-1] in IGNORE_FILES:
+            return None
+        out.append(p)
+    return sorted(set(out))
 
 
 def _within(path: str, scope: set[str]) -> bool:

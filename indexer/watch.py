@@ -27,7 +27,7 @@ from typing import ClassVar
 from .errors import IndexerError, IndexLocked
 from .lock import WriterLock
 from .options import IndexOptions
-from .scan import _PRUNE_DIRS, INDEX_DIR
+from .scan import _PRUNE_DIRS, IGNORE_FILES, INDEX_DIR
 from .update import DerivedIndex, IndexSummary, index_dir_for, update_index
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class Watcher:
         self._observer = None
         self._watches: dict[Path, object] = {}
         self._inodes: dict[Path, int] = {}  # of each root when its watch was made
+        self._failures: dict[Path, int] = {}  # failed updates in a row, for the backoff
         self._locks: list[WriterLock] = []
         self._last_full: dict[Path, float] = {}
         self._state: dict[Path, dict] = {}
@@ -95,19 +96,22 @@ class Watcher:
         try:
             for root in self.roots:
                 self._relock(root)
-        except IndexLocked:
+            _OverflowLog.install(self)
+            self._observer = Observer()
+            for root in self.roots:
+                self._schedule(root)
+                self._state[root] = {"pid": os.getpid(), "started_ns": time.time_ns(), "state": "starting",
+                                     "pending": 0, "oldest_pending_ns": 0, "last_update_ns": 0,
+                                     "last_error": ""}
+                with self._cond:  # the first update: a whole scan, picking up what changed unwatched
+                    self._pending[root] = _Pending(full=True, first=time.monotonic(), last=0.0)
+            self._observer.start()
+        except BaseException:  # nothing half-started: no lock, no pid file left behind
+            _OverflowLog.uninstall(self)
+            for lock in self._locks:
+                (lock.path.parent / PID_FILE).unlink(missing_ok=True)
             self._release()
             raise
-        _OverflowLog.install(self)
-        self._observer = Observer()
-        for root in self.roots:
-            self._schedule(root)
-            self._state[root] = {"pid": os.getpid(), "started_ns": time.time_ns(), "state": "starting",
-                                 "pending": 0, "oldest_pending_ns": 0, "last_update_ns": 0,
-                                 "last_error": ""}
-            with self._cond:  # the first update: a whole scan, picking up what changed unwatched
-                self._pending[root] = _Pending(full=True, first=time.monotonic(), last=0.0)
-        self._observer.start()
 
     def stop(self) -> None:
         with self._cond:
@@ -186,14 +190,15 @@ class Watcher:
         if parts[0] == ".git":
             # HEAD moves on a branch switch: rescan. A commit moves a branch ref: the
             # snapshot stamp must follow, which an update without paths does.
-            if rel == ".git/HEAD":
+            if rel in (".git/HEAD", ".git/info/exclude"):
                 self._add(root, None, full=True)
             elif rel.startswith(".git/refs/heads/") or rel == ".git/packed-refs":
                 self._add(root, None)
             return
         if any(p in _PRUNE_DIRS for p in parts[:-1]) or parts[-1] in _PRUNE_DIRS:
             return
-        self._add(root, rel)
+        # A change of ignore rules changes which files count anywhere below: rescan.
+        self._add(root, rel, full=parts[-1] in IGNORE_FILES)
 
     def _add(self, root: Path, rel: str | None, full: bool = False) -> None:
         now = time.monotonic()
@@ -286,27 +291,37 @@ class Watcher:
             self._add(root, None, full=True)
             self._state.setdefault(root, {})["state"] = "root missing"
             return
-        if root in self._missing or ino != self._inodes.get(root):
-            # Back, or replaced by another directory of the same name: its events go to
-            # a new watch, its index (if any) has a new lock file, and only a whole scan
-            # knows what it holds.
-            with self._cond:
-                self._missing.discard(root)
-            self._relock(root)
-            self._reschedule(root)
-            pending.full = True
         options = replace(self.roots[root], lock_timeout=self.watch.lock_timeout_s)
-        self._set_state(root, state="updating")
         try:
+            if root in self._missing or ino != self._inodes.get(root) or not self._lock_current(root):
+                # Back, replaced by another directory of the same name, or its index
+                # directory deleted: a new lock file, a new watch, and only a whole scan
+                # knows what the tree holds.
+                with self._cond:
+                    self._missing.discard(root)
+                self._relock(root)
+                self._reschedule(root)
+                pending.full = True
+            self._set_state(root, state="updating")
             summary = update_index(root, options,
                                    derived=self.derived, paths=None if pending.full else sorted(pending.paths))
-        except IndexLocked:
+        except IndexLocked as exc:
+            if "watching" in str(exc):  # another watcher took the index while ours was gone
+                log.error("%s", exc)
+                self._set_state(root, state="stopped", last_error=str(exc))
+                self.stop()
+                return
             self._requeue(root, pending, "waiting for another writer")
             return
-        except (IndexerError, OSError) as exc:
-            log.warning("updating %s failed: %s", root, exc)
-            self._requeue(root, pending, str(exc), full=True)
+        except Exception as exc:  # noqa: BLE001 -- the watcher must outlive any one update
+            # Logged once per kind of failure; retried as a whole scan, later each time.
+            why = f"{type(exc).__name__}: {exc}"
+            if why != self._state.get(root, {}).get("last_error"):
+                log.warning("updating %s failed: %s", root, why, exc_info=not isinstance(exc, (IndexerError, OSError)))
+            self._failures[root] = self._failures.get(root, 0) + 1
+            self._requeue(root, pending, why, full=True, delay=min(60.0, self.watch.retry_s * 2 ** self._failures[root]))
             return
+        self._failures.pop(root, None)
         if pending.full:
             self._last_full[root] = time.monotonic()
         self.updates += 1
@@ -321,13 +336,14 @@ class Watcher:
         with self._cond:
             left = self._pending.get(root)
         self._set_state(root, state="pending" if left else "idle", pending=len(left.paths) if left else 0,
-                        oldest_pending_ns=0 if not left else self._state[root].get("oldest_pending_ns", 0),
+                        oldest_pending_ns=time.time_ns() - int((time.monotonic() - left.first) * 1e9) if left else 0,
                         last_update_ns=time.time_ns(), last_error="",
                         last_update={"files_parsed": summary.files_parsed, "files_removed": summary.files_removed,
                                      "seconds": summary.seconds, "snapshot": summary.snapshot})
 
-    def _requeue(self, root: Path, pending: _Pending, why: str, full: bool = False) -> None:
-        later = time.monotonic() + self.watch.retry_s
+    def _requeue(self, root: Path, pending: _Pending, why: str, full: bool = False,
+                 delay: float | None = None) -> None:
+        later = time.monotonic() + (self.watch.retry_s if delay is None else delay)
         with self._cond:
             p = self._pending.setdefault(root, _Pending(first=later, last=later))
             p.paths |= pending.paths
@@ -335,6 +351,15 @@ class Watcher:
             p.first = max(p.first, later - self.watch.max_delay_s)
             p.last = max(p.last, later - self.watch.debounce_s)
         self._set_state(root, state="retrying", last_error=why, pending=max(len(pending.paths), 1))
+
+    def _lock_current(self, root: Path) -> bool:
+        """Whether the watch lock we hold is still the index's lock file (not one whose
+        directory was deleted under us)."""
+        index_dir = index_dir_for(root)
+        for lock in self._locks:
+            if lock.path.parent == index_dir:
+                return lock.is_current()
+        return False
 
     def _relock(self, root: Path) -> None:
         index_dir = index_dir_for(root)

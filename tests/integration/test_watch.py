@@ -240,3 +240,33 @@ def test_vectors_follow_the_edits(tmp_path, embedder):
         thread.join(timeout=10)
         watcher.close()
         updater.close()
+
+
+def test_ignore_rules_index_dir_deleted_and_failures(running, monkeypatch):
+    root = running.root
+    write_tree(root, {".gitignore": "pkg/use.py\n"})  # a tracked file stays; an untracked one goes
+    write_tree(root, {"scratch.py": "def scratch_thing():\n    pass\n"})
+    running.wait(lambda: symbols(root, "scratch_thing"))
+    write_tree(root, {".gitignore": "scratch.py\n"})
+    running.wait(lambda: not symbols(root, "scratch_thing"))
+    # The index directory deleted under the watcher: it takes a new lock and rebuilds.
+    shutil.rmtree(root / ".repoqa")
+    write_tree(root, {"pkg/core.py": "def after_index_deleted():\n    pass\n"})
+    running.wait(lambda: symbols(root, "after_index_deleted"))
+    running.wait(lambda: (read_state(index_dir_for(root)) or {}).get("pid") == os.getpid())
+    # An unexpected failure: the watcher logs it, retries, and goes on.
+    import indexer.watch as watch_module
+
+    real = watch_module.update_index
+    calls = {"n": 0}
+
+    def flaky(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("disk on fire")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(watch_module, "update_index", flaky)
+    write_tree(root, {"pkg/core.py": "def survived_failure():\n    pass\n"})
+    running.wait(lambda: symbols(root, "survived_failure"), timeout=30)
+    assert calls["n"] >= 2 and running.thread.is_alive()

@@ -64,3 +64,20 @@ def test_outside_git_the_whole_tree_is_scanned(tmp_path):
     write_tree(tmp_path, {"lib/c.py": "def gamma2():\n    return 3\n"})
     s = update(tmp_path, ["pkg/a.py"])
     assert s.files_seen == 4 and "gamma2" in symbols(tmp_path)
+
+
+def test_paths_are_normalized_and_ignore_rules_rescan(tmp_path):
+    git_repo(tmp_path, FILES)
+    index(tmp_path)
+    write_tree(tmp_path, {"pkg/a.py": "def alpha3():\n    return 1\n"})
+    for spelling in ("./pkg/a.py", "pkg/../pkg/a.py", "pkg//a.py", str(tmp_path / "pkg/a.py")):
+        update(tmp_path, [spelling])  # no duplicate rows, no error
+    assert "alpha3" in symbols(tmp_path)
+    assert update(tmp_path, ["../elsewhere.py"]).files_seen == 0
+    write_tree(tmp_path, {"lib/untracked.py": "def loose():\n    pass\n"})
+    update(tmp_path, ["lib/untracked.py"])
+    assert "lib/untracked.py" in indexed_paths(tmp_path)
+    write_tree(tmp_path, {".gitignore": "build/\nlib/untracked.py\n"})  # ignored from now on
+    s = update(tmp_path, [".gitignore"])  # the rules reach every file: a whole scan
+    assert "lib/untracked.py" not in indexed_paths(tmp_path) and s.files_seen > 1
+    assert "lib/c.py" in indexed_paths(tmp_path)  # tracked: git still lists it, as a full scan does
