@@ -221,6 +221,7 @@ class DenseUpdater:
         self.flush_after_s = flush_after_s  # quiet time after the last change before a flush
         self.batch_chunks = batch_chunks
         self._last_change = 0.0
+        self._created: str | None = None  # the index's creation stamp when the store was planned
         # Held while the vector store is written, so a reader in this process (the server
         # with --watch) can search the live store between steps.
         self.lock = threading.Lock()
@@ -230,6 +231,10 @@ class DenseUpdater:
         self.backlog: list = []
         self._dirty_since: float | None = None
         self.summary = EmbedSummary(model=embedder.model_id, store="")
+
+    # Between two steps with work left, the writer lock stays free this long: a
+    # `repoqa index` (which waits for the lock) gets its turn during a long embedding run.
+    GAP_S = 0.05
 
     def step(self, budget_s: float = 0.25) -> float | None:
         """Bring the vectors closer to the chunks, for at most about `budget_s`. Returns the
@@ -242,7 +247,15 @@ class DenseUpdater:
         with WriterLock(self.index_dir, timeout=0.0), self.lock:
             store = Store.open_writer(self.index_dir)
             try:
+                meta = store.meta()
+                if self.vstore is not None and (meta.get("created_ns") != self._created
+                                                or meta.get("vector_model") != self.embedder.model_id):
+                    # The index was rebuilt (chunk ids start again from 1) or its vectors
+                    # were reset by another process: what this store holds means nothing now.
+                    self.vstore.close()
+                    self.vstore, self._dirty_since = None, None
                 if self.vstore is None:
+                    self._created = meta.get("created_ns")
                     want = vector_meta(self.embedder, self.options, self.index_dir)
                     self.summary.store = want["vector_store"]
                     self.vstore = open_vector_store(self.options, self.index_dir, self.embedder.dim)
@@ -271,7 +284,7 @@ class DenseUpdater:
             finally:
                 store.close()
         if self.backlog:
-            return 0.0
+            return self.GAP_S
         if self._dirty_since is not None:
             return max(0.0, self.flush_after_s - (time.monotonic() - self._last_change))
         return None

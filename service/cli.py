@@ -101,9 +101,11 @@ def _progress_bar(enabled: bool) -> tuple[Callable[[str, int, int], None] | None
 @click.option("--no-embed", is_flag=True, help="Only the structure index: no vectors this time.")
 @click.option("--max-file-bytes", type=int, default=None, help="Skip files larger than this.")
 @click.option("--workers", type=int, default=None, help="Parser processes (default: one per core).")
+@click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="Seconds to wait for another writer (a watcher's update) before giving up.")
 @click.pass_context
 def index(ctx: click.Context, path: Path | None, as_json: bool, rebuild: bool, no_embed: bool,
-          max_file_bytes: int | None, workers: int | None) -> None:
+          max_file_bytes: int | None, workers: int | None, wait: float) -> None:
     """Index PATH (default: the current repository), re-parsing and re-embedding only what changed.
 
     The structure index (symbols, references, chunks, full text) is committed first and is
@@ -114,11 +116,12 @@ def index(ctx: click.Context, path: Path | None, as_json: bool, rebuild: bool, n
     from service.config import index_options
 
     root = _root(ctx, path)
-    options = index_options(root, overrides={"max_file_bytes": max_file_bytes, "workers": workers})
+    options = index_options(root, overrides={"max_file_bytes": max_file_bytes, "workers": workers,
+                                              "lock_timeout": wait})
     progress, stop = _progress_bar(not as_json and sys.stderr.isatty())
     try:
         summary = update_index(root, options, rebuild=rebuild, progress=progress, derived=[GraphIndex()])
-        embedded = None if no_embed else _embed(root, progress)
+        embedded = None if no_embed else _embed(root, progress, lock_timeout=wait)
     finally:
         stop()
     if as_json:
@@ -156,13 +159,13 @@ def index(ctx: click.Context, path: Path | None, as_json: bool, rebuild: bool, n
         click.echo("Warnings: " + ", ".join(f"{k} {v}" for k, v in summary.warnings.items()), err=True)
 
 
-def _embed(root: Path, progress):
+def _embed(root: Path, progress, lock_timeout: float = 0.0):
     from indexer.dense import embed_index
     from service.config import embed_options, vector_options
     from service.embedders import open_embedder
 
     embedder = open_embedder(embed_options(root))
-    return embed_index(root, embedder, vector_options(root), progress=progress)
+    return embed_index(root, embedder, vector_options(root), progress=progress, lock_timeout=lock_timeout)
 
 
 @cli.command()

@@ -205,3 +205,35 @@ def test_embedding_on_a_gpu_matches_the_cpu(embedder):
     gpu = SentenceTransformerEmbedder(device="cuda")
     texts = ["def add(a, b):\n    return a + b", "class Parser:\n    pass"]
     assert np.allclose((gpu.embed(texts) * embedder.embed(texts)).sum(axis=1), 1.0, atol=5e-3)
+
+
+def test_dense_updater_follows_a_rebuild(tmp_path, embedder):
+    """A rebuilt index numbers its chunks from 1 again: the updater must not keep the
+    vectors it wrote for the old chunks under the same ids."""
+    from indexer.dense import DenseUpdater
+    from indexer.options import IndexOptions
+    from indexer.update import update_index
+    from indexer.vectors import open_vector_store
+    from retrieval.search import Searcher
+
+    topics = ["rain forecast weather", "chess opening strategy", "bread baking recipe", "ocean sailing boats"]
+    write_tree(tmp_path, {f"m{i}.py": f"def f{i}():\n    '''{w}'''\n    return {i}\n" for i, w in enumerate(topics)})
+    update_index(tmp_path, IndexOptions(workers=1))
+    updater = DenseUpdater(tmp_path, embedder, VectorOptions(), flush_after_s=0)
+    try:
+        while updater.step(5) is not None:
+            pass
+        (tmp_path / "m0.py").unlink()
+        update_index(tmp_path, IndexOptions(workers=1), rebuild=True)
+        while updater.step(5) is not None:
+            pass
+    finally:
+        updater.close()
+    store = reader(tmp_path)
+    vstore = open_vector_store(VectorOptions(), index_dir_for(tmp_path), embedder.dim)
+    try:
+        for query, path in (("chess", "m1.py"), ("bread", "m2.py"), ("sailing", "m3.py")):
+            assert [h.path for h in Searcher(store, vstore, embedder).search(query, "dense", k=1)] == [path]
+    finally:
+        vstore.close()
+        store.close()
