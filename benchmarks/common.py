@@ -17,3 +17,16 @@ def write_result(name: str, repo: Path, result: dict, out: Path | None = None) -
     text = json.dumps(result, indent=2) + "\n"
     atomic_write(out, lambda tmp: tmp.write_text(text))
     return out
+
+
+def percentile(xs: list[float], q: float) -> float:
+    """The value below which a share `q` of `xs` falls (nearest rank); 0 for none."""
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else 0.0
+
+
+def latency_ms(seconds: list[float]) -> dict[str, float]:
+    """p50, p99 and max of durations in seconds, in milliseconds, with the count."""
+    ms = [x * 1000 for x in seconds]
+    return {"p50_ms": round(percentile(ms, 0.5), 3), "p99_ms": round(percentile(ms, 0.99), 3),
+            "max_ms": round(max(ms), 3) if ms else 0.0, "n": len(ms)}

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.common import write_result
+from benchmarks.common import latency_ms, write_result
 from graph.build import GraphIndex, sync_graph
 from graph.errors import SymbolNotFound
 from graph.query import Graph
@@ -37,17 +37,6 @@ from graph.rank import Ranker, RankOptions
 from indexer.options import IndexOptions
 from indexer.store import Store
 from indexer.update import index_dir_for, update_index
-
-
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(q * len(xs)))], 3) if xs else 0.0
-
-
-def _ms(xs: list[float]) -> dict[str, float]:
-    ms = [x * 1000 for x in xs]
-    return {"p50_ms": _pct(ms, 0.5), "p99_ms": _pct(ms, 0.99), "max_ms": round(max(ms), 3) if ms else 0.0,
-            "n": len(ms)}
 
 
 def full_build(root: Path, runs: int) -> dict:
@@ -98,7 +87,7 @@ def one_file_updates(root: Path, n: int, rng: random.Random) -> dict:
         finally:
             path.write_bytes(original)
     update_index(root, opts, derived=[GraphIndex()])
-    return {kind: {"graph": _ms(v["graph"]), "whole_update": _ms(v["update"]),
+    return {kind: {"graph": latency_ms(v["graph"]), "whole_update": latency_ms(v["update"]),
                    "references_resolved_p50": statistics.median(refs[kind]) if refs[kind] else 0}
             for kind, v in out.items()}
 
@@ -135,7 +124,7 @@ def queries(root: Path, n: int, rng: random.Random) -> dict:
                     t = time.perf_counter()
                     run(node)
                     times.append(time.perf_counter() - t)
-                result[f"{label}.{name}"] = _ms(times)
+                result[f"{label}.{name}"] = latency_ms(times)
         result["fan_in_top10.symbols"] = [f"{x.path}::{x.qualname}" for x in g.nodes(hubs)]
         t = time.perf_counter()
         try:
@@ -177,7 +166,7 @@ def ranking(root: Path, rng: random.Random) -> dict:
         store.close()
     return {"matrix_build_s": round(build_s, 3), "matrix_load_s": round(load_s, 4),
             "matrix_mb": round(matrix_bytes / 2**20, 1), "rss_growth_build_mb": round((rss1 - rss0) / 2**20, 1),
-            "ppr_top50": _ms(times), "networkx_multidigraph": nx_result}
+            "ppr_top50": latency_ms(times), "networkx_multidigraph": nx_result}
 
 
 def _networkx_load(store: Store, proc) -> dict:

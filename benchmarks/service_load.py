@@ -42,7 +42,7 @@ from pathlib import Path
 import grpc
 import psutil
 
-from benchmarks.common import write_result
+from benchmarks.common import latency_ms, write_result
 from service.client import UTF8, Client
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -50,17 +50,6 @@ _READY = re.compile(r"repoqa serving .* on (?P<host>\S+):(?P<port>\d+) ")
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\b|_|\d)|[A-Z]?[a-z]+|[A-Z]+")
 KINDS = ("definition", "references", "search", "bundle")
 WEIGHTS = {"definition": 4, "references": 3, "search": 3, "bundle": 1}  # an editor navigates more than it searches
-
-
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(q * len(xs)))], 3) if xs else 0.0
-
-
-def _ms(xs: list[float]) -> dict[str, float]:
-    ms = [x * 1000 for x in xs]
-    return {"p50_ms": _pct(ms, 0.5), "p99_ms": _pct(ms, 0.99), "max_ms": round(max(ms), 3) if ms else 0.0,
-            "n": len(ms)}
 
 
 # -- the request mix ------------------------------------------------------------------------
@@ -245,12 +234,12 @@ def load(target: str, repo_id: str, mix: dict[str, list[tuple]], weights: dict[s
         for r in results:
             errs.update(r["errors"][kind])
         total += len(lat) + sum(errs.values())
-        per_kind[kind] = {"calls_per_s": round(len(lat) / elapsed, 1), **_ms(lat),
+        per_kind[kind] = {"calls_per_s": round(len(lat) / elapsed, 1), **latency_ms(lat),
                           "empty": sum(r["empty"].get(kind, 0) for r in results),
                           "errors": sum(errs.values()), "error_codes": dict(errs)}
     return {"clients": clients, "seconds": round(elapsed, 2), "calls": total,
             "calls_per_s": round(total / elapsed, 1),
-            "all": _ms([x for r in results for k in weights for x in r["lat"][k]]),
+            "all": latency_ms([x for r in results for k in weights for x in r["lat"][k]]),
             "kinds": per_kind,
             "server_cpu_pct": round(100 * server_cpu / elapsed, 1),
             "clients_cpu_pct": round(100 * sum(r["cpu_s"] for r in results) / elapsed, 1)}
@@ -320,9 +309,9 @@ def overhead(root: Path, target: str, repo_id: str, mix: dict[str, list[tuple]],
                     times[label].append(took[label])
                 diffs.append(took["grpc"] - took["in_process"])
                 unequal += answers["in_process"] != answers["grpc"]
-            a, b = _ms(times["in_process"]), _ms(times["grpc"])
+            a, b = latency_ms(times["in_process"]), latency_ms(times["grpc"])
             result[kind] = {"in_process": a, "grpc": b, "p50_difference_ms": round(b["p50_ms"] - a["p50_ms"], 3),
-                            "paired_difference": _ms(diffs), "answers_unequal": unequal}
+                            "paired_difference": latency_ms(diffs), "answers_unequal": unequal}
     return result
 
 

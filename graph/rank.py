@@ -53,7 +53,7 @@ class Ranker:
             conn.execute("COMMIT")
 
     @classmethod
-    def _build(cls, store: Store, options: RankOptions) -> "Ranker":
+    def _build(cls, store: Store, options: RankOptions) -> Ranker:
         conn = store.conn
         generation = _generation(store)
         size = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM graph_nodes").fetchone()[0]

@@ -313,7 +313,7 @@ class Watcher:
                 return
             self._requeue(root, pending, "waiting for another writer")
             return
-        except Exception as exc:  # noqa: BLE001 -- the watcher must outlive any one update
+        except Exception as exc:
             # Logged once per kind of failure; retried as a whole scan, later each time.
             why = f"{type(exc).__name__}: {exc}"
             if why != self._state.get(root, {}).get("last_error"):

@@ -430,7 +430,8 @@ def serve(ctx: click.Context, host: str, port: int, repos: tuple[Path, ...], tok
 
     from service.config import index_options
     from service.rpc import Registry
-    from service.server import ServerOptions, serve as run_server
+    from service.server import ServerOptions
+    from service.server import serve as run_server
 
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")

@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grpc
-
 from repoqa.v1 import assistant_pb2 as assistant
-from repoqa.v1 import assistant_pb2_grpc, navigation_pb2_grpc, repositories_pb2_grpc, retrieval_pb2_grpc
+from repoqa.v1 import (
+    assistant_pb2_grpc,
+    navigation_pb2_grpc,
+    repositories_pb2_grpc,
+    retrieval_pb2_grpc,
+)
 from repoqa.v1 import common_pb2 as common
 from repoqa.v1 import navigation_pb2 as nav
 from repoqa.v1 import repositories_pb2 as repos

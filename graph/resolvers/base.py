@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -59,6 +60,31 @@ def by_name(ctx: Context, fid: int, name: str,
             got = [Resolved(t, conf) for t in found]
         memo[key] = got
     return list(got)
+
+
+def path_segments(path: str, ident: re.Pattern, also: frozenset[str] = frozenset()) -> list[str] | None:
+    """`a::b<T>::c` -> [a, b, c], for the languages that write paths with `::` (C++, Rust):
+    template and generic arguments dropped however nested; None when the brackets do not
+    balance or a segment is neither an identifier nor one of `also`."""
+    depth, buf = 0, []
+    for ch in path.strip():
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif depth == 0:
+            buf.append(ch)
+    if depth != 0:
+        return None
+    out = []
+    for seg in "".join(buf).split("::"):
+        seg = seg.strip()
+        if not seg:
+            continue
+        if seg not in also and not ident.match(seg):
+            return None
+        out.append(seg)
+    return out or None
 
 
 def resolved(targets: Iterable[Target], confidence: float) -> list[Resolved]:

@@ -19,7 +19,7 @@ from ..model import (
     Target,
     parent_dir,
 )
-from .base import FAMILIES
+from .base import FAMILIES, path_segments
 
 _DEPTH = 8  # base-class chains followed this far (cycles stop here)
 _HEADER_EXT = frozenset({"h", "hh", "hpp", "hxx", "h++", "inl", "ipp", "tpp", "inc"})
@@ -366,24 +366,7 @@ def _segments(path: str) -> list[str] | None:
     """`a::b<T>::c` -> [a, b, c]; None for an expression (`p->next`, `a.b`, `f()`)."""
     if "->" in path or "." in path:
         return None
-    out, depth, buf = [], 0, []
-    for ch in path.strip():  # drop template arguments, however nested
-        if ch == "<":
-            depth += 1
-        elif ch == ">":
-            depth -= 1
-        elif depth == 0:
-            buf.append(ch)
-    if depth != 0:
-        return None
-    for seg in "".join(buf).split("::"):
-        seg = seg.strip()
-        if seg == "":
-            continue
-        if not _IDENT.match(seg):
-            return None
-        out.append(seg)
-    return out or None
+    return path_segments(path, _IDENT)
 
 
 def _ancestors(d: str):

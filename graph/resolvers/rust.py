@@ -9,7 +9,7 @@ import re
 
 from ..context import Context
 from ..model import RESOLVED, RefRow, Resolved, SymRow, Target, parent_dir
-from .base import EXTERNAL, External, by_name
+from .base import EXTERNAL, External, by_name, path_segments
 
 Found = Target | External | None  # None: unknown here (guess by name); EXTERNAL: not ours
 # What a name no scope binds resolves to: the prelude, a local variable, a closure. Unlike
@@ -505,25 +505,7 @@ def _segments(path: str) -> list[str] | None:
     path = path.strip()
     if path.startswith("<"):
         return None
-    path = path.removeprefix("::")
-    out, depth, buf = [], 0, []
-    for ch in path:  # drop generic arguments, however nested
-        if ch == "<":
-            depth += 1
-        elif ch == ">":
-            depth -= 1
-        elif depth == 0:
-            buf.append(ch)
-    if depth != 0:
-        return None
-    for seg in "".join(buf).split("::"):
-        seg = seg.strip()
-        if seg == "":
-            continue
-        if seg != "*" and not _IDENT.match(seg):
-            return None
-        out.append(seg)
-    return out or None
+    return path_segments(path.removeprefix("::"), _IDENT, frozenset({"*"}))
 
 
 def _parameters(text: str) -> list[str]:
