@@ -18,7 +18,9 @@ and the index updated before the query, then the file is restored.
 
 Datasets: SWE-bench Lite rows (`base_commit`), commit rows (`parent`), needle rows
 (`commit`), recognised by their fields. The work trees are left at the last task's commit.
-Modes today: lexical (BM25 over split identifiers). Writes JSON under benchmarks/results/.
+Modes (`--mode`, repeatable, all computed on the same index state per task): lexical (BM25
+over split identifiers), dense (vectors, kept in step by the watcher's DenseUpdater) and
+hybrid (the two fused by reciprocal rank). Writes JSON under benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -73,9 +75,34 @@ def checkout(tree: Path, commit: str) -> None:
     subprocess.run(["git", "clean", "-q", "-fd", "-e", ".repoqa"], cwd=tree, check=True, capture_output=True)
 
 
-def rank(store: Store, query: str, mode: str) -> tuple[list[str], list[str]]:
+class Dense:
+    """Vectors kept in step with each work tree through the same DenseUpdater the watcher
+    uses (the model loaded once; a moved or unchanged chunk reuses its cached vector)."""
+
+    def __init__(self):
+        from indexer.embed import SentenceTransformerEmbedder
+
+        self.embedder = SentenceTransformerEmbedder()
+        self.updaters: dict[Path, object] = {}
+
+    def sync(self, tree: Path):
+        from indexer.dense import DenseUpdater
+        from indexer.vectors import VectorOptions
+
+        u = self.updaters.get(tree)
+        if u is None:
+            u = self.updaters[tree] = DenseUpdater(tree, self.embedder, VectorOptions(), flush_after_s=3600)
+        u.step(budget_s=3600.0)
+        return u.vstore
+
+    def close(self) -> None:
+        for u in self.updaters.values():
+            u.close()
+
+
+def rank(store: Store, query: str, mode: str, vstore=None, embedder=None) -> tuple[list[str], list[str]]:
     """(files, units) best first: a file by its best chunk, a unit as path::qualname."""
-    hits = Searcher(store).search(query, mode, k=UNITS)
+    hits = Searcher(store, vstore, embedder).search(query, mode, k=UNITS)
     files, units = [], []
     for h in hits:
         if h.path not in files:
@@ -126,7 +153,8 @@ def summarize(scores: list[dict]) -> dict:
     return out
 
 
-def run_needle(tree: Path, row: dict, opts: IndexOptions, mode: str) -> tuple[list[str], list[str]]:
+def run_needle(tree: Path, row: dict, opts: IndexOptions, modes: list[str], dense: Dense | None
+               ) -> dict[str, tuple[list[str], list[str]]]:
     path = tree / row["gold_file"]
     original = path.read_bytes()
     a, b = row["doc_lines"]
@@ -135,27 +163,36 @@ def run_needle(tree: Path, row: dict, opts: IndexOptions, mode: str) -> tuple[li
     try:
         path.write_bytes("\n".join(blanked).encode("utf-8", "surrogateescape"))
         update_index(tree, opts, derived=[GraphIndex()], paths=[row["gold_file"]])
-        store = Store.open_reader(index_dir_for(tree))
-        try:
-            return rank(store, row["query"], mode)
-        finally:
-            store.close()
+        return rank_modes(tree, row["query"], modes, dense)
     finally:
         path.write_bytes(original)
         update_index(tree, opts, derived=[GraphIndex()], paths=[row["gold_file"]])
+
+
+def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None
+               ) -> dict[str, tuple[list[str], list[str]]]:
+    vstore = dense.sync(tree) if dense is not None else None
+    store = Store.open_reader(index_dir_for(tree))
+    try:
+        return {m: rank(store, query, m, vstore, dense.embedder if dense else None) for m in modes}
+    finally:
+        store.close()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, action="append", required=True)
     ap.add_argument("--repos", type=Path, required=True)
-    ap.add_argument("--mode", default="lexical", choices=["lexical"])
+    ap.add_argument("--mode", action="append", choices=["lexical", "dense", "hybrid"],
+                    help="repeatable; default lexical. dense and hybrid embed every tree (minutes on a CPU)")
     ap.add_argument("--limit", type=int, default=0, help="at most this many tasks per data file")
     ap.add_argument("--only-repo", default="", help="only tasks on this owner/name")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     opts = IndexOptions()
-    per: dict[str, list[dict]] = defaultdict(list)
+    modes = args.mode or ["lexical"]
+    dense = Dense() if any(m != "lexical" for m in modes) else None
+    per: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     detail = []
     t0 = time.perf_counter()
     skipped = defaultdict(int)
@@ -180,28 +217,29 @@ def main() -> None:
             query = row.get("question") or row.get("query")
             if kind == "commit" and row.get("body"):
                 query = f"{query}\n{row['body']}"
-            if kind == "needle":
-                files, units = run_needle(tree, row, opts, args.mode)
-            else:
-                store = Store.open_reader(index_dir_for(tree))
-                try:
-                    files, units = rank(store, query, args.mode)
-                finally:
-                    store.close()
-            s = score(kind, row, files, units)
+            ranked = run_needle(tree, row, opts, modes, dense) if kind == "needle" else \
+                rank_modes(tree, query, modes, dense)
             group = f"{kind}{'-leak' if row.get('leak') is True else ''}"
-            per[group].append(s)
-            per["all"].append(s)
-            detail.append({"kind": group, "repo": row["repo"], "id": row.get("instance_id") or row.get("commit"),
-                           **{k: v for k, v in s.items()}, "top_files": files[:5]})
-    result = {"mode": args.mode, "data": [str(d) for d in args.data], "seconds": round(time.perf_counter() - t0, 1),
-              "skipped": dict(skipped), "summary": {g: summarize(v) for g, v in sorted(per.items())},
+            task = {"kind": group, "repo": row["repo"], "id": row.get("instance_id") or row.get("commit")}
+            for mode, (files, units) in ranked.items():
+                s = score(kind, row, files, units)
+                per[mode][group].append(s)
+                per[mode]["all"].append(s)
+                task[mode] = {**s, "top_files": files[:5]}
+            detail.append(task)
+    if dense is not None:
+        dense.close()
+    result = {"modes": modes, "data": [str(d) for d in args.data], "seconds": round(time.perf_counter() - t0, 1),
+              "skipped": dict(skipped),
+              "summary": {m: {g: summarize(v) for g, v in sorted(groups.items())} for m, groups in per.items()},
               "tasks": detail}
     name = "-".join(d.stem for d in args.data)[:80]
-    out = write_result("localization", Path(name), result, args.out or RESULTS / f"localization-{name}-{args.mode}.json")
-    print(f"localization ({args.mode}), {len(detail)} tasks in {result['seconds']} s")
-    for group, summary in result["summary"].items():
-        print(f"  {group:<16} " + "  ".join(f"{k} {v}" for k, v in summary.items()))
+    out = write_result("localization", Path(name), result,
+                       args.out or RESULTS / f"localization-{name}-{'-'.join(modes)}.json")
+    print(f"localization ({', '.join(modes)}), {len(detail)} tasks in {result['seconds']} s")
+    for mode, groups in result["summary"].items():
+        for group, summary in groups.items():
+            print(f"  {mode:<8} {group:<12} " + "  ".join(f"{k} {v}" for k, v in summary.items()))
     for reason, n in skipped.items():
         print(f"  skipped {n}: {reason}")
     print(f"  wrote {out}")
