@@ -419,11 +419,13 @@ def _dense_hooks(roots: list[Path], no_embed: bool) -> dict:
               help="Bearer token clients must send (required beyond loopback; or REPOQA_SERVER_TOKEN).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None)
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None)
+@click.option("--allow-root", "allow", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Clients may add repositories under this directory (repeatable; default: none).")
 @click.option("--watch", "watch_", is_flag=True, help="Keep every served index fresh as files change.")
 @click.option("--no-embed", is_flag=True, help="With --watch: no vectors.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, repos: tuple[Path, ...], token: str, tls_cert: Path | None,
-          tls_key: Path | None, watch_: bool, no_embed: bool) -> None:
+          tls_key: Path | None, allow: tuple[Path, ...], watch_: bool, no_embed: bool) -> None:
     """Serve the gRPC API (health checks and reflection included) until SIGTERM or Ctrl-C."""
     import asyncio
     import threading
@@ -435,9 +437,9 @@ def serve(ctx: click.Context, host: str, port: int, repos: tuple[Path, ...], tok
 
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
-    registry = Registry(index_options)
+    registry = Registry(index_options, allowed=allow)
     for r in repos or (_root(ctx),):
-        registry.add(r)
+        registry.add(r, trusted=True)
     options = ServerOptions(host=host, port=port, token=token, tls_cert=tls_cert, tls_key=tls_key)
     roots = [e.root for e in registry.all()]
     watcher, thread = None, None

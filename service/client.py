@@ -30,10 +30,11 @@ UTF16, UTF8 = common.POSITION_ENCODING_UTF16, common.POSITION_ENCODING_UTF8
 class Client:
     def __init__(self, target: str = "127.0.0.1:50051", *, token: str = "", root_certificates: bytes | None = None,
                  timeout: float = 30.0):
+        options = [("grpc.max_receive_message_length", 64 * 2**20)]  # the server's largest reply
         if root_certificates is not None:
-            self.channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates))
+            self.channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates), options)
         else:
-            self.channel = grpc.insecure_channel(target)
+            self.channel = grpc.insecure_channel(target, options)
         self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self.timeout = timeout
         self.repositories = repositories_pb2_grpc.RepositoriesStub(self.channel)

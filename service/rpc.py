@@ -9,12 +9,14 @@ index update stops and rolls back.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import re
+import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -32,6 +34,7 @@ from repoqa.v1 import retrieval_pb2 as retrieval
 
 from graph.build import GraphIndex
 from graph.query import Graph, Node
+from indexer.errors import IndexLocked
 from indexer.options import IndexOptions
 from indexer.parse import parse_source
 from indexer.records import FileRecord, Symbol
@@ -50,6 +53,9 @@ MAX_TEXT = 4 * 2**20  # an unsaved buffer larger than this is refused
 MAX_QUERY = 10_000
 
 
+_INDEX_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="repoqa-index")
+
+
 class Cancelled(Exception):
     """The client went away (cancelled, or its deadline passed): stop the work."""
 
@@ -65,15 +71,31 @@ class RepoEntry:
 class Registry:
     """The repositories a server holds, by id."""
 
-    def __init__(self, options_for: Callable[[Path], IndexOptions]):
+    def __init__(self, options_for: Callable[[Path], IndexOptions], allowed: Sequence[Path] = ()):
         self.options_for = options_for
+        # Where AddRepository may register repositories (and so read and index files):
+        # nowhere but under these directories. The server's own --repo roots are added
+        # with `trusted=True`.
+        self.allowed = [Path(a).resolve() for a in allowed]
         self._repos: dict[str, RepoEntry] = {}
         self._lock = threading.Lock()
 
-    def add(self, path: str | Path, repo_id: str = "") -> RepoEntry:
-        if not str(path).strip():
-            raise InvalidRequest("path is required")
+    def add(self, path: str | Path, repo_id: str = "", *, trusted: bool = False) -> RepoEntry:
+        text = str(path)
+        if not text.strip() or "\0" in text:
+            raise InvalidRequest("path is required (an absolute directory on the server)")
+        if not trusted:
+            if not Path(text).is_absolute():
+                raise InvalidRequest(f"{text}: give an absolute path")
+            real = Path(os.path.realpath(text))
+            if not any(real == a or a in real.parents for a in self.allowed):
+                raise PathOutsideRoot(f"{text} is not under a directory this server may serve "
+                                      "(start it with --allow-root DIR)")
         root = checked_root(Path(path))
+        with self._lock:
+            for e in self._repos.values():
+                if e.root == root and (not repo_id or repo_id == e.id):
+                    return e  # one root, one entry: its id is the one it has
         repo_id = repo_id or root.name
         if not re.fullmatch(r"[A-Za-z0-9._@+-]{1,200}", repo_id):
             raise InvalidRequest(f"repository id {repo_id!r}: use letters, digits and . _ @ + -")
@@ -81,16 +103,20 @@ class Registry:
             old = self._repos.get(repo_id)
             if old is not None and old.root != root:
                 raise InvalidRequest(f"the id {repo_id!r} already names {old.root}")
+            if any(e.root == root for e in self._repos.values() if e.id != repo_id):
+                raise InvalidRequest(f"{root} is already registered under another id")
             entry = old or RepoEntry(repo_id, root, self.options_for(root))
             self._repos[repo_id] = entry
             return entry
 
     def get(self, repo_id: str) -> RepoEntry:
+        with self._lock:
+            repos = dict(self._repos)
         if not repo_id:
-            if len(self._repos) == 1:  # a server holding one repository needs no id
-                return next(iter(self._repos.values()))
+            if len(repos) == 1:  # a server holding one repository needs no id
+                return next(iter(repos.values()))
             raise InvalidRequest("repository is required (this server holds several)")
-        entry = self._repos.get(repo_id)
+        entry = repos.get(repo_id)
         if entry is None:
             raise UnknownRepository(f"no repository {repo_id!r} on this server; known: "
                                     f"{', '.join(sorted(self._repos)) or 'none'}")
@@ -102,7 +128,8 @@ class Registry:
                 raise UnknownRepository(f"no repository {repo_id!r} on this server")
 
     def all(self) -> list[RepoEntry]:
-        return sorted(self._repos.values(), key=lambda e: e.id)
+        with self._lock:
+            return sorted(self._repos.values(), key=lambda e: e.id)
 
 
 async def run(work: Callable[[threading.Event], T]) -> T:
@@ -146,13 +173,28 @@ class _Query:
     def __init__(self, entry: RepoEntry, stop: threading.Event, overlay: dict[str, str] | None = None):
         self.entry, self.stop = entry, stop
         self.store = Store.open_reader(index_dir_for(entry.root))
-        self.meta = self.store.meta()
+        try:
+            # A cancelled call (or one past its deadline) stops inside SQLite at once.
+            self.store.conn.set_progress_handler(lambda: 1 if stop.is_set() else 0, 10_000)
+            # One read transaction: every statement of this call sees one committed state,
+            # the one its snapshot stamp names, even while the repository is re-indexed.
+            self.store.conn.execute("BEGIN")
+            self.meta = self.store.meta()
+            _check_compatible(self.meta, entry.options)
+        except BaseException:
+            self.store.close()
+            raise
         self.lines = convert.Lines(entry.root, overlay)
+        self.indexed_lines = convert.Lines(entry.root) if overlay else self.lines
 
     def __enter__(self) -> _Query:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        try:
+            self.store.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
         self.store.close()
 
     @property
@@ -163,9 +205,36 @@ class _Query:
         return convert.snapshot(self.meta)
 
 
+def _check_compatible(meta: dict[str, str], options: IndexOptions) -> None:
+    """Refuse an index of another format or built with other options (being rebuilt)."""
+    from indexer.errors import IndexMismatch
+    from indexer.languages import queries_digest
+    from indexer.options import FORMAT_VERSION, options_hash
+
+    if meta.get("format_version") != str(FORMAT_VERSION):
+        raise IndexMismatch(f"the index has format {meta.get('format_version')}, this server reads "
+                            f"{FORMAT_VERSION}; index the repository again")
+    if meta.get("options_hash") != options_hash(options, queries_digest(tuple(options.languages))):
+        raise IndexMismatch("the index was built with other options; index the repository again")
+
+
+def _indexed_file(q: _Query, rel: str) -> str:
+    """The language of an indexed source file; refuses anything else before reading it."""
+    row = q.store.conn.execute("SELECT language FROM files WHERE path = ? AND skip_reason = ''", (rel,)).fetchone()
+    if row is None or not row[0]:
+        raise InvalidRequest(f"{rel} is not an indexed file of this repository")
+    return row[0]
+
+
 def _targets(q: _Query, rel: str, request, buffer: str | None) -> list[Node]:
     """What the position in `request` names, best first (go-to-definition)."""
+    if request.encoding not in (common.POSITION_ENCODING_UNSPECIFIED, common.POSITION_ENCODING_UTF16,
+                                common.POSITION_ENCODING_UTF8):
+        raise InvalidRequest(f"unknown position encoding {request.encoding}")
+    language = _indexed_file(q, rel)
     line = request.position.line + 1
+    if buffer is not None and line > buffer.count("\n") + 1:
+        raise InvalidRequest(f"line {request.position.line} is past the end of the document")
     text = q.lines.get(rel, line)
     col = convert.to_byte_col(text, request.position.character, request.encoding)
     graph = q.graph
@@ -173,11 +242,8 @@ def _targets(q: _Query, rel: str, request, buffer: str | None) -> list[Node]:
         return graph.nodes(graph.at(rel, line, col))
     # An unsaved buffer: parse it, find the reference under the cursor, and answer for the
     # same reference in the indexed file (matched by what it names and where it sits).
-    lang = q.store.conn.execute("SELECT language FROM files WHERE path = ?", (rel,)).fetchone()
-    if lang is None or not lang[0]:
-        raise InvalidRequest(f"{rel} is not an indexed source file")
     data = buffer.encode("utf-8")
-    parsed = parse_source(rel, lang[0], data, q.entry.options, FileRecord(rel, lang[0], len(data), 0, ""))
+    parsed = parse_source(rel, language, data, q.entry.options, FileRecord(rel, language, len(data), 0, ""))
     here = [r for r in parsed.references if r[2] == line and r[3] <= col <= r[5] + (r[4] > line) * 10**9]
     if not here:
         enclosing = [s for s in parsed.symbols if s[3] <= line <= s[5]]
@@ -217,8 +283,9 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
         def work(stop):
             with _Query(entry, stop, {rel: buffer} if buffer is not None else None) as q:
                 nodes = _targets(q, rel, request, buffer)
-                locs = [convert.definition_location(entry.root, q.lines, n, 1.0, "resolved", request.encoding)
-                        for n in nodes]
+                # locations are where the index has them: converted with the indexed text
+                locs = [convert.definition_location(entry.root, q.indexed_lines, n, 1.0, "resolved",
+                                                    request.encoding) for n in nodes]
                 return nav.LocationsResponse(locations=locs, snapshot=q.snapshot())
 
         return await run(work)
@@ -287,15 +354,16 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
 
         def work(stop):
             with _Query(entry, stop, {rel: buffer} if buffer is not None else None) as q:
+                language = _indexed_file(q, rel)
                 if buffer is not None:
-                    row = q.store.conn.execute("SELECT language FROM files WHERE path = ?", (rel,)).fetchone()
-                    if row is None or not row[0]:
-                        raise InvalidRequest(f"{rel} is not an indexed source file")
                     data = buffer.encode("utf-8")
-                    parsed = parse_source(rel, row[0], data, entry.options, FileRecord(rel, row[0], len(data), 0, ""))
+                    parsed = parse_source(rel, language, data, entry.options,
+                                          FileRecord(rel, language, len(data), 0, ""))
                     symbols = [Symbol(*s) for s in parsed.symbols]
                 else:
                     symbols = q.store.symbols_in(rel)
+                if len(symbols) > MAX_LIMIT:
+                    symbols = symbols[:MAX_LIMIT]
                 return nav.DocumentSymbolsResponse(
                     symbols=[convert.document_symbol(q.lines, rel, s, request.encoding) for s in symbols],
                     snapshot=q.snapshot())
@@ -312,9 +380,11 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
         def work(stop):
             with _Query(entry, stop) as q:
                 pattern = "%" + "%".join(_like_escape(c) for c in query) + "%"
+                # symbols first (CROSS JOIN keeps that order): a scan of the names, then one
+                # indexed node lookup per match
                 rows = q.store.conn.execute(
-                    "SELECT n.id, s.qualname, s.name FROM symbols s JOIN files f ON f.id = s.file_id "
-                    "JOIN graph_nodes n ON n.file_id = s.file_id AND n.qualname = s.qualname "
+                    "SELECT n.id, s.qualname, s.name FROM symbols s CROSS JOIN graph_nodes n "
+                    "ON n.file_id = s.file_id AND n.qualname = s.qualname "
                     "WHERE s.qualname LIKE ? ESCAPE '\\' GROUP BY n.id LIMIT 5000", (pattern,)).fetchall()
                 ranked = sorted(rows, key=lambda r: _fuzzy_rank(query, r[2], r[1]))[:limit]
                 lines = convert.Lines(entry.root)
@@ -436,15 +506,24 @@ class RepositoriesServicer(repositories_pb2_grpc.RepositoriesServicer):
                 last[0], last[1] = now, stage
                 loop.call_soon_threadsafe(queue.put_nowait, repos.IndexProgress(stage=stage, done=done, total=total))
 
+        # A call cancelled a moment ago releases the lock at its next progress report; a
+        # run really in progress is refused (ABORTED) rather than queued behind.
+        if not await asyncio.to_thread(entry.lock.acquire, True, 2.0):
+            raise IndexLocked(f"{entry.id} is being indexed by another call; wait for it to finish")
+
         def work() -> repos.IndexProgress:
-            with entry.lock:
+            try:
                 summary = update_index(entry.root, entry.options, rebuild=request.rebuild, progress=progress,
                                        derived=[GraphIndex()])
                 embedded = self.embed(entry.root, progress) if request.embed and self.embed else None
+            finally:
+                entry.lock.release()
             return repos.IndexProgress(stage="done", done=1, total=1,
                                        summary=convert.index_summary(summary, embedded))
 
-        task = loop.run_in_executor(None, work)
+        # Index runs have their own threads: a long one never holds up queries.
+        task = loop.run_in_executor(_INDEX_POOL, work)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # read, so never "never retrieved"
         getter: asyncio.Future | None = None
         try:
             while True:

@@ -148,7 +148,8 @@ def build_server(options: ServerOptions, registry: Registry, *, searcher_for: Ca
     if options.token:
         interceptors.insert(0, TokenInterceptor(options.token))
     server = grpc.aio.server(interceptors=interceptors, options=[
-        ("grpc.max_receive_message_length", MAX_REQUEST), ("grpc.max_send_message_length", MAX_RESPONSE)])
+        ("grpc.max_receive_message_length", MAX_REQUEST), ("grpc.max_send_message_length", MAX_RESPONSE),
+        ("grpc.so_reuseport", 0)])
     repositories_pb2_grpc.add_RepositoriesServicer_to_server(RepositoriesServicer(registry, embed), server)
     navigation_pb2_grpc.add_NavigationServicer_to_server(NavigationServicer(registry), server)
     retrieval_pb2_grpc.add_RetrievalServicer_to_server(RetrievalServicer(registry, searcher_for), server)
@@ -158,11 +159,14 @@ def build_server(options: ServerOptions, registry: Registry, *, searcher_for: Ca
     names = (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
     address = f"{options.host}:{options.port}"
-    if options.tls_cert:
-        creds = grpc.ssl_server_credentials([(options.tls_key.read_bytes(), options.tls_cert.read_bytes())])
-        port = server.add_secure_port(address, creds)
-    else:
-        port = server.add_insecure_port(address)
+    try:
+        if options.tls_cert:
+            creds = grpc.ssl_server_credentials([(options.tls_key.read_bytes(), options.tls_cert.read_bytes())])
+            port = server.add_secure_port(address, creds)
+        else:
+            port = server.add_insecure_port(address)
+    except (RuntimeError, OSError) as exc:  # the port taken, an address not here
+        raise ServiceError(f"cannot listen on {address}: {exc}") from exc
     if port == 0:
         raise ServiceError(f"cannot listen on {address}")
     return server, port, health

@@ -23,12 +23,12 @@ TOKEN = "s3cret-token"
 class Server:
     """A real grpc.aio server on its own event loop thread, on a free port."""
 
-    def __init__(self, roots, token: str = "", searcher_for=None):
+    def __init__(self, roots, token: str = "", searcher_for=None, allowed=()):
         from service.cli import _server_searcher
 
-        self.registry = Registry(index_options)
+        self.registry = Registry(index_options, allowed=allowed)
         for r in roots:
-            self.registry.add(r)
+            self.registry.add(r, trusted=True)
         self.loop = asyncio.new_event_loop()
         self.options = ServerOptions(port=0, token=token, grace_s=1.0)
         ready = threading.Event()
@@ -67,7 +67,7 @@ def repo(tmp_path):
 
 @pytest.fixture()
 def server(repo):
-    s = Server([repo])
+    s = Server([repo], allowed=[repo.parent])
     yield s
     s.stop()
 
@@ -152,6 +152,13 @@ def test_errors_map_to_status_codes(server, repo):
             (lambda: c.assistant.Edit(assistant_pb2.EditRequest(repository="proj", instruction="x")),
              grpc.StatusCode.UNIMPLEMENTED, "not available"),
             (lambda: c.add_repository(str(repo / "nowhere")), grpc.StatusCode.INVALID_ARGUMENT, "does not exist"),
+            (lambda: c.add_repository("/etc"), grpc.StatusCode.PERMISSION_DENIED, "--allow-root"),
+            (lambda: c.add_repository("relative/dir"), grpc.StatusCode.INVALID_ARGUMENT, "absolute path"),
+            (lambda: c.add_repository("/tmp/\0x"), grpc.StatusCode.INVALID_ARGUMENT, "path is required"),
+            (lambda: c.definition("proj", "main.py", 0, 0, encoding=7), grpc.StatusCode.INVALID_ARGUMENT, "encoding"),
+            (lambda: c.definition("proj", "main.py", 40, 0, text="x = 1\n"), grpc.StatusCode.INVALID_ARGUMENT,
+             "past the end"),
+            (lambda: c.document_symbols("proj", ".git/config"), grpc.StatusCode.INVALID_ARGUMENT, "not an indexed"),
         ]
         for call, code, text in cases:
             with pytest.raises(grpc.RpcError) as exc:
@@ -294,7 +301,7 @@ def test_tls(repo, tmp_path):
                    check=True, capture_output=True)
     s = Server.__new__(Server)
     s.registry = Registry(index_options)
-    s.registry.add(repo)
+    s.registry.add(repo, trusted=True)
     s.loop = asyncio.new_event_loop()
     ready = threading.Event()
 
@@ -317,5 +324,21 @@ def test_tls(repo, tmp_path):
             assert [r.id for r in c.list_repositories()] == ["proj"]
         with Client(f"127.0.0.1:{s.port}", timeout=3) as plain, pytest.raises(grpc.RpcError):
             plain.list_repositories()  # plaintext to a TLS port fails
+    finally:
+        s.stop()
+
+
+def test_an_index_built_with_other_options_is_refused(repo):
+    from graph.build import GraphIndex
+    from indexer.options import IndexOptions
+    from indexer.update import update_index
+
+    update_index(repo, IndexOptions(workers=1, chunk_max_tokens=100), derived=[GraphIndex()])
+    s = Server([repo])
+    try:
+        with s.client() as c, pytest.raises(grpc.RpcError) as exc:
+            c.definition("proj", "main.py", 6, 4)
+        assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "other options" in exc.value.details()
     finally:
         s.stop()
