@@ -170,7 +170,8 @@ def _limit(value: int, default: int, cap: int = MAX_LIMIT) -> int:
 class _Query:
     """One read of an index: a store connection, the graph, the lines, the snapshot."""
 
-    def __init__(self, entry: RepoEntry, stop: threading.Event, overlay: dict[str, str] | None = None):
+    def __init__(self, entry: RepoEntry, stop: threading.Event, rel: str = "", buffer: str | None = None):
+        """`buffer`: the unsaved text of `rel`, which takes priority over the file for this call."""
         self.entry, self.stop = entry, stop
         self.store = Store.open_reader(index_dir_for(entry.root))
         try:
@@ -184,8 +185,8 @@ class _Query:
         except BaseException:
             self.store.close()
             raise
-        self.lines = convert.Lines(entry.root, overlay)
-        self.indexed_lines = convert.Lines(entry.root) if overlay else self.lines
+        self.lines = convert.Lines(entry.root, {rel: buffer} if buffer is not None else None)
+        self.indexed_lines = convert.Lines(entry.root) if buffer is not None else self.lines
 
     def __enter__(self) -> _Query:
         return self
@@ -242,8 +243,7 @@ def _targets(q: _Query, rel: str, request, buffer: str | None) -> list[Node]:
         return graph.nodes(graph.at(rel, line, col))
     # An unsaved buffer: parse it, find the reference under the cursor, and answer for the
     # same reference in the indexed file (matched by what it names and where it sits).
-    data = buffer.encode("utf-8")
-    parsed = parse_source(rel, language, data, q.entry.options, FileRecord(rel, language, len(data), 0, ""))
+    parsed = _parse_buffer(q, rel, language, buffer)
     here = [r for r in parsed.references if r[2] == line and r[3] <= col <= r[5] + (r[4] > line) * 10**9]
     if not here:
         enclosing = [s for s in parsed.symbols if s[3] <= line <= s[5]]
@@ -263,12 +263,19 @@ def _targets(q: _Query, rel: str, request, buffer: str | None) -> list[Node]:
     return graph.find(name.rsplit(".", 1)[-1])
 
 
-def _document(request) -> tuple[dict[str, str] | None, str | None]:
+def _buffer(request) -> str | None:
+    """The request's unsaved buffer, if it carries one."""
     if request.document.HasField("text"):
         if len(request.document.text) > MAX_TEXT:
             raise InvalidRequest(f"the document text is larger than {MAX_TEXT} bytes")
-        return request.document.text, request.document.text
-    return None, None
+        return request.document.text
+    return None
+
+
+def _parse_buffer(q: _Query, rel: str, language: str, buffer: str):
+    """The buffer parsed as the indexer parses the file (symbols and references as tuples)."""
+    data = buffer.encode("utf-8")
+    return parse_source(rel, language, data, q.entry.options, FileRecord(rel, language, len(data), 0, ""))
 
 
 class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
@@ -278,10 +285,10 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
     async def Definition(self, request, context):
         entry = self.registry.get(request.repository)
         rel = relative_path(entry.root, request.document)
-        buffer, _ = _document(request)
+        buffer = _buffer(request)
 
         def work(stop):
-            with _Query(entry, stop, {rel: buffer} if buffer is not None else None) as q:
+            with _Query(entry, stop, rel, buffer) as q:
                 nodes = _targets(q, rel, request, buffer)
                 # locations are where the index has them: converted with the indexed text
                 locs = [convert.definition_location(entry.root, q.indexed_lines, n, 1.0, "resolved",
@@ -293,11 +300,11 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
     async def References(self, request, context):
         entry = self.registry.get(request.repository)
         rel = relative_path(entry.root, request.document)
-        buffer, _ = _document(request)
+        buffer = _buffer(request)
         limit = _limit(request.limit, 100)
 
         def work(stop):
-            with _Query(entry, stop, {rel: buffer} if buffer is not None else None) as q:
+            with _Query(entry, stop, rel, buffer) as q:
                 nodes = _targets(q, rel, request, buffer)
                 locs = q.graph.references(nodes, limit=limit, offset=request.offset) if nodes else []
                 lines = convert.Lines(entry.root)  # sites are in indexed files
@@ -316,14 +323,14 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
     async def _calls(self, request, incoming: bool):
         entry = self.registry.get(request.repository)
         rel = relative_path(entry.root, request.document)
-        buffer, _ = _document(request)
+        buffer = _buffer(request)
         limit = _limit(request.limit, 100)
         depth = request.depth or 1
         if depth > 20:
             raise InvalidRequest("depth is at most 20")
 
         def work(stop):
-            with _Query(entry, stop, {rel: buffer} if buffer is not None else None) as q:
+            with _Query(entry, stop, rel, buffer) as q:
                 nodes = _targets(q, rel, request, buffer)
                 if not nodes:
                     return nav.CallHierarchyResponse(snapshot=q.snapshot())
@@ -350,16 +357,13 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
     async def DocumentSymbols(self, request, context):
         entry = self.registry.get(request.repository)
         rel = relative_path(entry.root, request.document)
-        buffer, _ = _document(request)
+        buffer = _buffer(request)
 
         def work(stop):
-            with _Query(entry, stop, {rel: buffer} if buffer is not None else None) as q:
+            with _Query(entry, stop, rel, buffer) as q:
                 language = _indexed_file(q, rel)
                 if buffer is not None:
-                    data = buffer.encode("utf-8")
-                    parsed = parse_source(rel, language, data, entry.options,
-                                          FileRecord(rel, language, len(data), 0, ""))
-                    symbols = [Symbol(*s) for s in parsed.symbols]
+                    symbols = [Symbol(*s) for s in _parse_buffer(q, rel, language, buffer).symbols]
                 else:
                     symbols = q.store.symbols_in(rel)
                 if len(symbols) > MAX_LIMIT:
