@@ -258,7 +258,7 @@ def overhead(root: Path, target: str, repo_id: str, mix: dict[str, list[tuple]],
     from service.config import index_options
     from service.rpc import Registry, _Query, _targets, relative_path
 
-    entry = Registry(index_options).add(root, repo_id)
+    entry = Registry(index_options).add(root, repo_id, trusted=True)
 
     def request(path: str, line: int, col: int) -> nav.ReferencesRequest:
         return nav.ReferencesRequest(repository=repo_id, document=common.TextDocument(path=path),
