@@ -5,6 +5,7 @@ once (a full build touches every file)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from indexer.store import Store
@@ -70,6 +71,15 @@ class Context:
                 table.setdefault(s.qualname, s)
             self._symbols[fid] = table
         return table
+
+    def scopes(self, fid: int, qualname: str) -> Iterator[tuple[str, SymRow]]:
+        """The definitions of a file enclosing `qualname`, innermost first, itself included
+        (scope walks of every resolver: locals, the class of `self`, the module of an item)."""
+        syms = self.symbols(fid)
+        scope = qualname
+        while scope and (s := syms.get(scope)) is not None:
+            yield scope, s
+            scope = s.parent
 
     def refs(self, fid: int) -> list[RefRow]:
         lst = self._refs.get(fid)

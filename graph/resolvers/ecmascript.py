@@ -234,15 +234,10 @@ class EcmaScriptSupport:
         its imports, the globals, then (a guess) the modules required without a binding.
         A whole-module binding comes back as the module's file."""
         syms = self.ctx.symbols(fid)
-        scope = enclosing
-        while scope:
-            s = syms.get(scope)
-            if s is None:
-                break
+        for scope, s in self.ctx.scopes(fid, enclosing):
             # Only functions are scopes; class members are reached through `this`.
             if s.kind in _FUNCTION_KINDS and f"{scope}.{name}" in syms:
                 return Target(fid, f"{scope}.{name}"), RESOLVED
-            scope = s.parent
         imp = self.imports(fid)
         sym = syms.get(name)
         if sym is not None and not sym.parent:
@@ -384,16 +379,8 @@ class EcmaScriptSupport:
     def _this(self, fid: int, enclosing: str) -> Target | None:
         """What `this` is inside `enclosing`: the nearest enclosing class, or the object
         literal a method belongs to."""
-        syms = self.ctx.symbols(fid)
-        scope = enclosing
-        while scope:
-            s = syms.get(scope)
-            if s is None:
-                return None
-            if s.kind in ("class", "variable"):
-                return Target(fid, scope)
-            scope = s.parent
-        return None
+        return next((Target(fid, scope) for scope, s in self.ctx.scopes(fid, enclosing)
+                     if s.kind in ("class", "variable")), None)
 
     # -- references ----------------------------------------------------------------------
 

@@ -160,13 +160,7 @@ class JavaSupport:
 
     def scopes(self, fid: int, enclosing: str) -> list[str]:
         """The definitions enclosing a reference, innermost first."""
-        syms = self.ctx.symbols(fid)
-        out = []
-        scope = enclosing
-        while scope and (s := syms.get(scope)) is not None:
-            out.append(scope)
-            scope = s.parent
-        return out
+        return [scope for scope, _ in self.ctx.scopes(fid, enclosing)]
 
     def classes(self, fid: int, enclosing: str) -> list[Target]:
         syms = self.ctx.symbols(fid)

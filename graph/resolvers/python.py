@@ -143,17 +143,12 @@ class PythonSupport:
     def lookup(self, fid: int, enclosing: str, name: str) -> Found:
         """A bare name used inside `enclosing`: local scopes, then the module, its imports."""
         syms = self.ctx.symbols(fid)
-        scope = enclosing
-        while scope:
-            s = syms.get(scope)
-            if s is None:
-                break
+        for scope, s in self.ctx.scopes(fid, enclosing):
             # A class body is a scope for code directly in it, not for its methods' bodies.
             if scope == enclosing or s.kind in _FUNCTION_KINDS:
                 q = f"{scope}.{name}"
                 if q in syms:
                     return Target(fid, q)
-            scope = s.parent
         if name in syms:
             return Target(fid, name)
         names, stars = self.bindings(fid)
@@ -222,16 +217,7 @@ class PythonSupport:
         return found
 
     def _enclosing_class(self, fid: int, enclosing: str) -> Target | None:
-        syms = self.ctx.symbols(fid)
-        scope = enclosing
-        while scope:
-            s = syms.get(scope)
-            if s is None:
-                return None
-            if s.kind == "class":
-                return Target(fid, scope)
-            scope = s.parent
-        return None
+        return next((Target(fid, scope) for scope, s in self.ctx.scopes(fid, enclosing) if s.kind == "class"), None)
 
     # -- references ----------------------------------------------------------------
 

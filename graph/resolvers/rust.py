@@ -186,15 +186,9 @@ class RustSupport:
 
     def module_scope(self, fid: int, enclosing: str) -> Target:
         """The module (the file, or an inline `mod m { }`) that code in `enclosing` is in."""
-        syms = self.ctx.symbols(fid)
-        scope = enclosing
-        while scope:
-            s = syms.get(scope)
-            if s is None:
-                break
+        for scope, s in self.ctx.scopes(fid, enclosing):
             if s.kind == "module" and scope not in self.declared(fid):
                 return Target(fid, scope)
-            scope = s.parent
         return Target(fid, "")
 
     def parent_module(self, module: Target) -> Target | None:
@@ -409,17 +403,13 @@ class RustSupport:
     def _self_scope(self, fid: int, enclosing: str) -> tuple[bool, Found]:
         """Whether `enclosing` is in an impl or a trait, and the type `Self` stands for
         there: the impl's type, or the trait."""
-        syms = self.ctx.symbols(fid)
-        scope = enclosing
-        while scope:
-            s = syms.get(scope)
-            if s is None or s.kind == "module":
+        for scope, s in self.ctx.scopes(fid, enclosing):
+            if s.kind == "module":
                 break
             if s.kind == "trait":
                 return True, Target(fid, scope)
             if s.kind in _IMPL_OWNERS:
                 return True, self.impl_type(fid, scope)
-            scope = s.parent
         return False, None
 
     # -- references ----------------------------------------------------------------------
