@@ -103,11 +103,13 @@ def ensure_schema(store: Store) -> None:
     _create_indexes(store.conn)
 
 
-def sync_graph(store: Store, root: Path | None = None, *, full: bool = False) -> GraphSummary:
+def sync_graph(store: Store, root: Path | None = None, *, full: bool = False, commit: str | None = None
+               ) -> GraphSummary:
     """Bring the graph in `store` in step with its files (inside the caller's transaction).
 
     Edges out of changed files are recomputed; edges into them only where a name they
-    define or import appeared or disappeared. `root` enables co-change edges from git.
+    define or import appeared or disappeared. `root` enables co-change edges from git;
+    `commit` is HEAD when the caller has read it already (else git is asked).
     """
     t0 = time.perf_counter()
     ensure_schema(store)
@@ -140,7 +142,8 @@ def sync_graph(store: Store, root: Path | None = None, *, full: bool = False) ->
         builder = _Builder(store, ctx, summary)
         builder.incremental(changed, removed, was, set(renamed))
         summary.mode = "incremental"
-    head = cochange.head(root) if root is not None else ""
+    # HEAD, as the caller's snapshot already read it, or from git
+    head = commit if commit is not None else cochange.head(root) if root is not None else ""
     if full or (head and head != meta.get("graph_cochange_commit", "")):
         summary.cochange = cochange.rebuild(store, root) if root is not None else 0
         store.set_meta(graph_cochange_commit=head)
@@ -449,5 +452,5 @@ class GraphIndex:
 
     name = "graph"
 
-    def update(self, store: Store, root: Path) -> dict[str, object]:
-        return sync_graph(store, root).to_json()
+    def update(self, store: Store, root: Path, snapshot) -> dict[str, object]:
+        return sync_graph(store, root, commit=snapshot.commit).to_json()

@@ -48,8 +48,9 @@ class DerivedIndex(Protocol):
 
     name: str
 
-    def update(self, store: Store, root: Path) -> dict[str, object]:
-        """Bring it up to date with the store's current rows; returns a summary for --json."""
+    def update(self, store: Store, root: Path, snapshot: gitinfo.Snapshot) -> dict[str, object]:
+        """Bring it up to date with the store's current rows (`snapshot`: the commit and
+        changes this update saw); returns a summary for --json."""
         ...
 
 
@@ -126,16 +127,16 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
                     store.reset_schema()
                 known = store.file_states(scope)
                 _apply(store, root, options, entries, known, started_ns, summary, progress, scope)
+                changed = gitinfo.changed_paths(root)
+                snap = gitinfo.snapshot(root, _changed_hashes(store, changed), changed)
                 for d in derived:
                     progress(d.name, 0, 1)
-                    summary.derived[d.name] = d.update(store, root)
+                    summary.derived[d.name] = d.update(store, root, snap)
                     progress(d.name, 1, 1)
                 progress("commit", 0, 1)
                 counts = store.counts()
                 summary.symbols, summary.references, summary.chunks = (
                     counts["symbols"], counts["references"], counts["chunks"])
-                changed = gitinfo.changed_paths(root)
-                snap = gitinfo.snapshot(root, _changed_hashes(store, changed), changed)
                 summary.snapshot = snap.stamp()
                 summary.seconds = round(time.perf_counter() - t0, 3)
                 store.set_meta(
