@@ -119,6 +119,8 @@ class Watcher:
             self._cond.notify_all()
 
     def close(self) -> None:
+        """Stop observing, close the hooks that have a `close` (vectors flush their store),
+        say so in the state file and let go of the locks."""
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
@@ -127,6 +129,12 @@ class Watcher:
         for root in self.roots:
             self._set_state(root, state="stopped", pending=0, oldest_pending_ns=0)
             (index_dir_for(root) / PID_FILE).unlink(missing_ok=True)
+        closers = {id(c): c for c in (getattr(h, "close", None) for h in (*self.idle, *self.after_update)) if c}
+        for close in closers.values():
+            try:
+                close()
+            except Exception:  # one hook failing to close must not keep the others open
+                log.exception("closing a watcher hook failed")
         self._release()
 
     def _release(self) -> None:

@@ -371,10 +371,6 @@ def watch(ctx: click.Context, paths: tuple[Path, ...], no_embed: bool) -> None:
         watcher.run()
     finally:
         watcher.close()
-        for hook in watcher.idle:
-            close = getattr(hook, "close", None)
-            if close:
-                close()
     click.echo("Stopped watching.", err=True)
 
 
@@ -462,10 +458,6 @@ def serve(ctx: click.Context, host: str, port: int, repos: tuple[Path, ...], tok
             watcher.stop()
             thread.join(timeout=30)
             watcher.close()
-            for hook in watcher.idle:
-                close = getattr(hook, "close", None)
-                if close:
-                    close()
 
     def ready(bound: int) -> None:
         scheme = "TLS" if tls_cert else "plaintext"
