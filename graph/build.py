@@ -243,6 +243,7 @@ class _Builder:
             self._resolve(fid, self.ctx.refs(fid))
         self._flush()
         self._record(fids)
+        self.summary.files = len(fids)
         _create_indexes(c)
 
     # -- incremental -------------------------------------------------------------------
@@ -411,7 +412,6 @@ class _Builder:
         self.conn.executemany(
             "INSERT OR REPLACE INTO graph_files(file_id, path, content_hash, names) VALUES (?,?,?,?)",
             [(f, self.ctx.path(f), self.ctx.files[f].content_hash, " ".join(sorted(self._names(f)))) for f in fids])
-        self.summary.files = len(fids)
 
 
 def _manifests_digest(conn) -> str:

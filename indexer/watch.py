@@ -85,7 +85,6 @@ class Watcher:
         self._last_full: dict[Path, float] = {}
         self._state: dict[Path, dict] = {}
         self.updates = 0  # committed updates, for tests and benchmarks
-        self.last_summary: dict[Path, IndexSummary] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -333,7 +332,6 @@ class Watcher:
         if pending.full:
             self._last_full[root] = time.monotonic()
         self.updates += 1
-        self.last_summary[root] = summary
         for hook in self.after_update:
             try:
                 hook(root, summary)
