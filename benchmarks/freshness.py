@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.common import write_result
+from benchmarks.common import percentile, write_result
 from graph.build import GraphIndex
 from graph.errors import SymbolNotFound
 from graph.query import Graph
@@ -60,8 +60,8 @@ _DOCS = ["Estimate the migration speed of swallows over the ocean",
 
 
 def _pct(xs: list[float], q: float) -> float | None:
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(q * len(xs)))] * 1000, 1) if xs else None
+    """A percentile of delays in seconds, in milliseconds; None without any."""
+    return round(percentile(xs, q) * 1000, 1) if xs else None
 
 
 def _git(root: Path, *args: str) -> str:
