@@ -16,11 +16,17 @@ user runs, which also exercises the indexer), the question is searched, and scor
 Needles are scored fairly: the function's doc comment (`doc_lines`) is blanked in the file
 and the index updated before the query, then the file is restored.
 
+- bundles: the share of gold lines (SWE-bench: the lines the fix edited; commits: the gold
+  functions' lines; needles: the function's) inside an 8k- and a 32k-token bundle.
+
 Datasets: SWE-bench Lite rows (`base_commit`), commit rows (`parent`), needle rows
-(`commit`), recognised by their fields. The work trees are left at the last task's commit.
-Modes (`--mode`, repeatable, all computed on the same index state per task): lexical (BM25
-over split identifiers), dense (vectors, kept in step by the watcher's DenseUpdater) and
-hybrid (the two fused by reciprocal rank). Writes JSON under benchmarks/results/.
+(`commit`), recognised by their fields. Within a repository, tasks run in the order of their
+commits' dates, so each move is a small incremental update. The work trees are left at the
+last task's commit.
+Modes, all computed per task from one pass of the signals on the same index state: lexical
+(BM25 alone), dense (vectors alone, kept in step by the watcher's DenseUpdater; with
+`--dense`) and hybrid (every signal fused, retrieval.search). `--signals-out FILE` keeps each
+task's rankings for `benchmarks.fusion_tune`. Writes JSON under benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import json
 import subprocess
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.common import RESULTS, write_result
@@ -38,9 +45,12 @@ from graph.build import GraphIndex
 from indexer.options import IndexOptions
 from indexer.store import Store
 from indexer.update import index_dir_for, update_index
-from retrieval.search import Searcher
+from retrieval.bundle import LineCache, build_bundle, gold_line_coverage
+from retrieval.search import SIGNALS, FusionWeights, Fused, Searcher, Signals, chunk_paths, fuse_signals, rank_files
+from retrieval.tokens import counter_for
 
-UNITS = 100  # chunks fetched per query before grouping into files and units
+DEPTH = 100  # chunks each signal ranks per query, before grouping into files and units
+BUDGETS = (8000, 32000)
 
 
 # Fields the data stores as Python literals in strings (lists, dicts, booleans).
@@ -100,18 +110,28 @@ class Dense:
             u.close()
 
 
-def rank(store: Store, query: str, mode: str, vstore=None, embedder=None) -> tuple[list[str], list[str]]:
-    """(files, units) best first: a file by its best chunk, a unit as path::qualname."""
-    hits = Searcher(store, vstore, embedder).search(query, mode, k=UNITS)
-    files, units = [], []
-    for h in hits:
-        if h.path not in files:
-            files.append(h.path)
-        for q in ([h.symbol] if h.symbol else []):
-            u = f"{h.path}::{q}"
+def baseline(name: str) -> FusionWeights:
+    """Weights that keep one signal alone: the BM25-only and dense-only baselines."""
+    return FusionWeights(**{n: (1.0 if n == name else 0.0) for n in SIGNALS}, seeds=0)
+
+
+def files_and_units(fused: list[Fused], paths: dict[int, str], symbols: dict[int, str], sig: Signals,
+                    weights: FusionWeights) -> tuple[list[str], list[str]]:
+    """(files, units) best first: files as retrieval ranks them, a unit as path::qualname."""
+    files = [f.path for f in rank_files(fused, paths, sig, weights)]
+    units: list[str] = []
+    for f in fused:
+        for q in (symbols.get(f.chunk_id) or "").split():
+            u = f"{paths[f.chunk_id]}::{q}"
             if u not in units:
                 units.append(u)
     return files, units
+
+
+def chunk_symbols(store: Store, ids: list[int]) -> dict[int, str]:
+    """A chunk's definition, or the small definitions it packs (space-separated)."""
+    return {cid: symbol or packed for cid, symbol, packed in store.conn.execute(
+        "SELECT id, symbol, symbols FROM chunks WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))}
 
 
 def _function_hit(units: list[str], gold: set[str], k: int) -> bool:
@@ -153,8 +173,8 @@ def summarize(scores: list[dict]) -> dict:
     return out
 
 
-def run_needle(tree: Path, row: dict, opts: IndexOptions, modes: list[str], dense: Dense | None
-               ) -> dict[str, tuple[list[str], list[str]]]:
+def run_needle(tree: Path, row: dict, opts: IndexOptions, modes: list[str], dense: Dense | None,
+               gold_lines: dict) -> dict:
     path = tree / row["gold_file"]
     original = path.read_bytes()
     a, b = row["doc_lines"]
@@ -163,83 +183,173 @@ def run_needle(tree: Path, row: dict, opts: IndexOptions, modes: list[str], dens
     try:
         path.write_bytes("\n".join(blanked).encode("utf-8", "surrogateescape"))
         update_index(tree, opts, derived=[GraphIndex()], paths=[row["gold_file"]])
-        return rank_modes(tree, row["query"], modes, dense)
+        return rank_modes(tree, row["query"], modes, dense, gold_lines)
     finally:
         path.write_bytes(original)
         update_index(tree, opts, derived=[GraphIndex()], paths=[row["gold_file"]])
 
 
-def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None
-               ) -> dict[str, tuple[list[str], list[str]]]:
+def gold_lines_of(kind: str, row: dict, store: Store) -> dict[str, list[tuple[int, int]]]:
+    """The lines a task's answer lies on, in the tree as indexed."""
+    if kind == "swebench":
+        return {p: [tuple(r) for r in rs] for p, rs in row.get("edited_old_lines", {}).items()}
+    if kind == "needle":
+        return {row["gold_file"]: [(int(row["start_line"]), int(row["end_line"]))]}
+    out: dict[str, list[tuple[int, int]]] = {}
+    for g in row.get("gold_functions") or []:
+        path, _, qualname = g.partition("::")
+        span = store.conn.execute(
+            "SELECT s.start_line, s.end_line FROM symbols s JOIN files f ON f.id = s.file_id "
+            "WHERE f.path = ? AND s.qualname = ? ORDER BY s.start_line LIMIT 1", (path, qualname)).fetchone()
+        if span:
+            out.setdefault(path, []).append(tuple(span))
+    return out
+
+
+def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None, gold: dict | Callable) -> dict:
+    """Per mode: files, units and bundle coverage, all from one pass of the signals; and the
+    raw rankings (chunk ids with their path and symbol) for tuning."""
     vstore = dense.sync(tree) if dense is not None else None
     store = Store.open_reader(index_dir_for(tree))
     try:
-        return {m: rank(store, query, m, vstore, dense.embedder if dense else None) for m in modes}
+        searcher = Searcher(store, vstore, dense.embedder if dense else None)
+        sig = searcher.signals(query, DEPTH, "hybrid")
+        ids = sorted({c for r in sig.rankings.values() for c, _ in r})
+        paths, symbols = chunk_paths(store, ids), chunk_symbols(store, ids)
+        gold_lines = gold(store) if callable(gold) else gold
+        out: dict[str, object] = {"_signals": {
+            "rankings": {n: [c for c, _ in r] for n, r in sig.rankings.items()},
+            "files": sig.files, "chunks": {c: [paths.get(c, ""), symbols.get(c, "")] for c in ids}}}
+        counter = counter_for()
+        lines = LineCache(store, tree, counter)
+        for mode in modes:
+            weights = searcher.weights if mode == "hybrid" else baseline(mode)
+            fused = fuse_signals(sig, weights)
+            files, units = files_and_units(fused, paths, symbols, sig, weights)
+            cover = {}
+            for budget in BUDGETS:
+                b = build_bundle(Searcher(store, vstore, searcher.embedder, weights), tree, query, budget, counter,
+                                 ranking=(fused, sig), lines=lines)
+                cover[budget] = gold_line_coverage(b, gold_lines)
+            out[mode] = (files, units, cover)
+        return out
     finally:
         store.close()
+
+
+def commit_time(tree: Path, commit: str) -> int:
+    res = subprocess.run(["git", "show", "-s", "--format=%ct", commit], cwd=tree, capture_output=True, text=True)
+    return int(res.stdout.strip() or 0) if res.returncode == 0 else 0
+
+
+def plan(args) -> tuple[list[tuple[Path, dict]], dict[str, int]]:
+    """(work tree, row) in the order to run them: repository by repository, and within one,
+    by the date of the commit each task needs (each move a small incremental update)."""
+    skipped: dict[str, int] = defaultdict(int)
+    by_repo: dict[str, list[dict]] = defaultdict(list)
+    for data in args.data:
+        rows = load(data)
+        if args.only_repo:
+            rows = [r for r in rows if r["repo"] in args.only_repo]
+        if args.limit:
+            rows = rows[:args.limit]
+        for row in rows:
+            row["_dataset"] = data.parent.name if data.parent.name != "eval" else data.stem
+            by_repo[row["repo"]].append(row)
+    out = []
+    for repo, rows in by_repo.items():
+        tree = args.repos / repo.replace("/", "+")
+        if not tree.is_dir():
+            skipped[f"no work tree for {repo}"] += len(rows)
+            continue
+        when = {c: commit_time(tree, c) for c in {commit_of(r) for r in rows}}
+        out += [(tree, r) for r in sorted(rows, key=lambda r: when[commit_of(r)])]
+    return out, skipped
+
+
+def coverage(covers: list[tuple[int, int]]) -> dict[str, float]:
+    inside = sum(a for a, _ in covers)
+    total = sum(b for _, b in covers)
+    per_task = [a / b for a, b in covers if b]
+    return {"gold_lines": round(inside / total, 4) if total else 0.0,
+            "per_task": round(sum(per_task) / len(per_task), 4) if per_task else 0.0}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, action="append", required=True)
     ap.add_argument("--repos", type=Path, required=True)
-    ap.add_argument("--mode", action="append", choices=["lexical", "dense", "hybrid"],
-                    help="repeatable; default lexical. dense and hybrid embed every tree (minutes on a CPU)")
+    ap.add_argument("--dense", action="store_true",
+                    help="also embed every tree for the dense signal (minutes per repository on a CPU)")
     ap.add_argument("--limit", type=int, default=0, help="at most this many tasks per data file")
-    ap.add_argument("--only-repo", default="", help="only tasks on this owner/name")
+    ap.add_argument("--only-repo", action="append", default=[], help="only tasks on this owner/name (repeatable)")
+    ap.add_argument("--signals-out", type=Path, default=None, help="append each task's rankings here (JSON lines)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     opts = IndexOptions()
-    modes = args.mode or ["lexical"]
-    dense = Dense() if any(m != "lexical" for m in modes) else None
+    modes = ["lexical", "dense", "hybrid"] if args.dense else ["lexical", "hybrid"]
+    dense = Dense() if args.dense else None
     per: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    covers: dict[str, dict[str, dict[int, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     detail = []
     t0 = time.perf_counter()
-    skipped = defaultdict(int)
-    for data in args.data:
-        rows = load(data)
-        if args.only_repo:
-            rows = [r for r in rows if r["repo"] == args.only_repo]
-        if args.limit:
-            rows = rows[:args.limit]
-        for row in rows:
-            kind = kind_of(row)
-            tree = args.repos / row["repo"].replace("/", "+")
-            if not tree.is_dir():
-                skipped[f"no work tree for {row['repo']}"] += 1
-                continue
-            try:
-                checkout(tree, commit_of(row))
-            except subprocess.CalledProcessError as exc:
-                skipped[f"checkout failed: {exc.stderr.decode(errors='replace').strip()[:80]}"] += 1
-                continue
-            update_index(tree, opts, derived=[GraphIndex()])
-            query = row.get("question") or row.get("query")
-            if kind == "commit" and row.get("body"):
-                query = f"{query}\n{row['body']}"
-            ranked = run_needle(tree, row, opts, modes, dense) if kind == "needle" else \
-                rank_modes(tree, query, modes, dense)
-            group = f"{kind}{'-leak' if row.get('leak') is True else ''}"
-            task = {"kind": group, "repo": row["repo"], "id": row.get("instance_id") or row.get("commit")}
-            for mode, (files, units) in ranked.items():
-                s = score(kind, row, files, units)
-                per[mode][group].append(s)
-                per[mode]["all"].append(s)
-                task[mode] = {**s, "top_files": files[:5]}
-            detail.append(task)
+    tasks, skipped = plan(args)
+    sig_file = args.signals_out.open("a") if args.signals_out else None
+    for n, (tree, row) in enumerate(tasks, 1):
+        kind = kind_of(row)
+        try:
+            checkout(tree, commit_of(row))
+        except subprocess.CalledProcessError as exc:
+            skipped[f"checkout failed: {exc.stderr.decode(errors='replace').strip()[:80]}"] += 1
+            continue
+        update_index(tree, opts, derived=[GraphIndex()])
+        query = row.get("question") or row.get("query")
+        if kind == "commit" and row.get("body"):
+            query = f"{query}\n{row['body']}"
+        gold = (lambda store, k=kind, r=row: gold_lines_of(k, r, store))
+        ranked = run_needle(tree, row, opts, modes, dense, gold) if kind == "needle" else \
+            rank_modes(tree, query, modes, dense, gold)
+        group = f"{kind}{'-leak' if row.get('leak') is True else ''}"
+        task = {"kind": group, "dataset": row["_dataset"], "repo": row["repo"],
+                "id": row.get("instance_id") or row.get("commit")}
+        raw = ranked.pop("_signals")
+        for mode, (files, units, cover) in ranked.items():
+            s = score(kind, row, files, units)
+            for g in (group, f"{row['_dataset']}", "all"):
+                per[mode][g].append(s)
+                for budget, c in cover.items():
+                    covers[mode][g][budget].append(c)
+            task[mode] = {**s, "top_files": files[:5], "bundle": {str(b): c for b, c in cover.items()}}
+        detail.append(task)
+        if sig_file is not None:
+            gold_files = [row["gold_file"]] if kind == "needle" else row["gold_files"]
+            gold_funcs = [row["gold_function"]] if kind == "needle" else (row.get("gold_functions") or [])
+            sig_file.write(json.dumps({**{k: task[k] for k in ("kind", "dataset", "repo", "id")},
+                                       "gold_files": gold_files, "gold_functions": gold_funcs, **raw}) + "\n")
+            sig_file.flush()
+        if n % 25 == 0:
+            print(f"  {n}/{len(tasks)} tasks, {time.perf_counter() - t0:.0f} s", flush=True)
     if dense is not None:
         dense.close()
-    result = {"modes": modes, "data": [str(d) for d in args.data], "seconds": round(time.perf_counter() - t0, 1),
-              "skipped": dict(skipped),
-              "summary": {m: {g: summarize(v) for g, v in sorted(groups.items())} for m, groups in per.items()},
-              "tasks": detail}
-    name = "-".join(d.stem for d in args.data)[:80]
-    out = write_result("localization", Path(name), result,
-                       args.out or RESULTS / f"localization-{name}-{'-'.join(modes)}.json")
+    if sig_file is not None:
+        sig_file.close()
+    summary = {}
+    for m, groups in per.items():
+        summary[m] = {}
+        for g, v in sorted(groups.items()):
+            summary[m][g] = summarize(v)
+            for budget, cs in sorted(covers[m][g].items()):
+                summary[m][g][f"bundle_{budget // 1000}k"] = coverage(cs)
+    result = {"modes": modes, "data": [str(d) for d in args.data], "repos": sorted({t["repo"] for t in detail}),
+              "seconds": round(time.perf_counter() - t0, 1), "skipped": dict(skipped),
+              "weights": {k: v for k, v in vars(Searcher.__dataclass_fields__["weights"].default).items()},
+              "summary": summary, "tasks": detail}
+    name = "-".join(r.replace("/", "+") for r in (args.only_repo or ["all"]))[:80]
+    out = write_result("localization", Path(name), result, args.out or RESULTS / f"localization-{name}.json")
     print(f"localization ({', '.join(modes)}), {len(detail)} tasks in {result['seconds']} s")
     for mode, groups in result["summary"].items():
-        for group, summary in groups.items():
-            print(f"  {mode:<8} {group:<12} " + "  ".join(f"{k} {v}" for k, v in summary.items()))
+        for group, summ in groups.items():
+            print(f"  {mode:<8} {group:<14} " + "  ".join(f"{k} {v}" for k, v in summ.items()))
     for reason, n in skipped.items():
         print(f"  skipped {n}: {reason}")
     print(f"  wrote {out}")

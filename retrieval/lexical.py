@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 from indexer.errors import StoreError
 from indexer.store import Store
@@ -19,10 +20,14 @@ shall may might must there here get gets got has have had having any all some ea
 me my our your their them us please find show tell explain code function method file files
 """.split())
 _MAX_TERMS = 32
+# A long question (an issue with a traceback) has hundreds of words: BM25 over all of them is
+# slow and drowned by common ones, so it keeps the rarest terms (by document frequency).
+_LONG_QUERY_TERMS = 20
+_COMMON_SHARE = 0.2  # a word in more than this share of chunks is dropped from a long query
 
 
-def fts_query(query: str) -> str | None:
-    """An FTS5 OR-query over the query's words; None when it has none.
+def query_terms(query: str) -> list[str]:
+    """The words and identifier phrases to search for, in the query's order.
 
     An identifier made of several words (`op_7_3`, `parseHTTPResponse`) is also searched
     as a phrase, so the exact name outranks documents that only share its parts.
@@ -34,14 +39,65 @@ def fts_query(query: str) -> str | None:
     for w in phrases + kept:
         if w not in seen:
             seen.append(w)
+    return seen
+
+
+def fts_query(query: str, terms: list[str] | None = None) -> str | None:
+    """An FTS5 OR-query over the query's words (or the given terms); None when it has none."""
+    seen = query_terms(query) if terms is None else terms
     if not seen:
         return None
     return " OR ".join(f'"{w}"' for w in seen[:_MAX_TERMS])
 
 
+class _Frequencies:
+    """Document frequencies of terms, per index (a rough count is enough to choose terms:
+    kept for the life of the index, across updates)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.by_index: dict[tuple[str, str], dict[str, int]] = {}
+
+    def get(self, store: Store, terms: list[str]) -> tuple[dict[str, int], int]:
+        row = store.conn.execute("SELECT value FROM meta WHERE key = 'created_ns'").fetchone()
+        key = (str(store.path), row[0] if row else "")
+        with self.lock:
+            cache = self.by_index.setdefault(key, {})
+            missing = [t for t in terms if t not in cache]
+        found = {}
+        for t in missing:
+            try:
+                found[t] = store.conn.execute(
+                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{t}"',)).fetchone()[0]
+            except sqlite3.DatabaseError:
+                found[t] = 0
+        with self.lock:
+            cache.update(found)
+            if "\0total" not in cache:
+                cache["\0total"] = store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            if len(self.by_index) > 16:
+                self.by_index.pop(next(iter(self.by_index)))
+            return {t: cache[t] for t in terms}, cache["\0total"]
+
+
+_FREQ = _Frequencies()
+
+
+def select_terms(store: Store, query: str) -> list[str]:
+    """The query's terms; for a long query, only the rarest that occur at all."""
+    terms = query_terms(query)
+    if len(terms) <= _LONG_QUERY_TERMS:
+        return terms
+    df, total = _FREQ.get(store, terms)
+    common = max(50, int(total * _COMMON_SHARE))
+    useful = [t for t in terms if 0 < df[t] <= common]
+    keep = set(sorted(useful, key=lambda t: (df[t], terms.index(t)))[:_LONG_QUERY_TERMS])
+    return [t for t in terms if t in keep] or terms[:_LONG_QUERY_TERMS]
+
+
 def ranked(store: Store, query: str, k: int) -> list[tuple[int, float]]:
     """(chunk id, BM25 score) of the k best chunks for `query`, best first."""
-    match = fts_query(query)
+    match = fts_query(query, select_terms(store, query))
     if match is None:
         return []
     try:

@@ -1,20 +1,40 @@
-"""Search modes over one index: lexical (BM25), dense (vectors) and hybrid (fused)."""
+"""Search over one index: BM25, vectors, exact matches and the graph, fused.
+
+Modes: `lexical` (BM25 alone) and `dense` (vectors alone) are the baselines; `hybrid` fuses
+every signal the index has:
+- lexical: BM25 over split identifiers (the rarest terms of a long question);
+- dense: the question's embedding against the chunk vectors (when the index has vectors);
+- symbol: definitions of the names the question mentions (a rare name counts more);
+- path: the files it names and the stack frames it quotes;
+- message: chunks holding an error message or quoted string of the question;
+- graph: personalized PageRank from the best units of the others, over forward and
+  reverse edges (what they call, what calls them, their tests, their co-changed files).
+Fusion is weighted reciprocal rank: each signal adds weight / (K + rank) to a unit. Files
+are ranked by their units (the best counts most) plus the files the question names.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass, field, replace
 
+from graph.model import is_test_path
 from indexer.embed import Embedder
 from indexer.errors import IndexerError
 from indexer.store import Store
 from indexer.text import query_words
 from indexer.vectors import VectorStore
 
-from . import dense, lexical
+from . import dense, lexical, signals
 from .hits import Hit, load_hits
+from .query import analyze
+
+log = logging.getLogger(__name__)
 
 MODES = ("lexical", "dense", "hybrid")
-RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+SIGNALS = ("lexical", "dense", "symbol", "path", "message", "graph")
 
 
 class SearchError(IndexerError):
@@ -22,34 +42,230 @@ class SearchError(IndexerError):
 
 
 @dataclass(frozen=True)
+class FusionWeights:
+    """How much each signal's ranking counts, chosen on one half of the development tasks
+    (benchmarks.localization --tune) and reported on the other."""
+
+    lexical: float = 1.0
+    dense: float = 1.0
+    symbol: float = 1.0
+    path: float = 1.0
+    message: float = 0.5
+    graph: float = 0.3
+    docs: float = 0.5  # a unit of prose (documentation, changelogs) relative to one of code
+    tests: float = 0.7  # a unit in test code relative to one in the code under test
+    k: float = 60.0  # the reciprocal-rank constant (Cormack et al. 2009)
+    seeds: int = 10  # units the graph walk starts from
+    file_decay: float = 0.5  # a file's n-th best unit counts file_decay**n of its score
+
+    def of(self, name: str) -> float:
+        return float(getattr(self, name))
+
+
+DEFAULT_WEIGHTS = FusionWeights()
+
+
+@dataclass
+class Signals:
+    """Each signal's ranking of chunks for one question, best first, and the files it names."""
+
+    rankings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    files: dict[str, float] = field(default_factory=dict)
+    prose: set[int] = field(default_factory=set)  # chunks of documentation
+    tests: set[int] = field(default_factory=set)  # chunks of test code
+    known: set[int] = field(default_factory=set)  # chunks the store has
+
+
+@dataclass(frozen=True, slots=True)
+class Fused:
+    chunk_id: int
+    score: float
+    ranks: dict[str, int]  # signal -> 1-based rank of this unit in it
+
+
+@dataclass(frozen=True, slots=True)
+class FileHit:
+    path: str
+    score: float
+    units: tuple[int, ...]  # its chunk ids in the ranking, best first
+    ranks: dict[str, int]  # signal -> best rank of any of its units (or "path": the mention)
+
+
+def fuse_signals(sig: Signals, weights: FusionWeights, names=SIGNALS) -> list[Fused]:
+    """Weighted reciprocal rank fusion of the signals' rankings."""
+    scores: dict[int, float] = {}
+    ranks: dict[int, dict[str, int]] = {}
+    for name in names:
+        w = weights.of(name)
+        ranking = sig.rankings.get(name) or []
+        if w <= 0:
+            continue
+        for rank, (cid, _) in enumerate(ranking, 1):
+            scores[cid] = scores.get(cid, 0.0) + w / (weights.k + rank)
+            ranks.setdefault(cid, {})[name] = rank
+    if sig.prose or sig.tests:  # the priors: what a question about code most likely wants
+        for cid in scores:
+            if cid in sig.prose:
+                scores[cid] *= weights.docs
+            if cid in sig.tests:
+                scores[cid] *= weights.tests
+    order = sorted(scores, key=lambda c: (-scores[c], c))
+    return [Fused(c, scores[c], ranks[c]) for c in order]
+
+
+def rank_files(fused: list[Fused], chunk_paths: dict[int, str], sig: Signals, weights: FusionWeights) -> list[FileHit]:
+    """Files by their units' fused scores, the n-th best unit counting file_decay**n, plus the
+    files the question names (as if each were a unit ranked by the path signal)."""
+    per: dict[str, list[Fused]] = {}
+    for f in fused:
+        path = chunk_paths.get(f.chunk_id)
+        if path is not None:
+            per.setdefault(path, []).append(f)
+    mentioned = sorted(sig.files.items(), key=lambda kv: -kv[1])
+    bonus = {p: weights.path / (weights.k + r) for r, (p, _) in enumerate(mentioned, 1)}
+    out = []
+    for path in set(per) | set(bonus):
+        units = per.get(path, [])
+        score = sum(u.score * weights.file_decay ** i for i, u in enumerate(units)) + bonus.get(path, 0.0)
+        ranks: dict[str, int] = {}
+        for u in units:
+            for name, r in u.ranks.items():
+                ranks[name] = min(r, ranks.get(name, r))
+        if path in bonus:
+            ranks["path"] = min(ranks.get("path", 10**9), list(bonus).index(path) + 1)
+        out.append(FileHit(path, score, tuple(u.chunk_id for u in units), ranks))
+    out.sort(key=lambda h: (-h.score, h.path))
+    return out
+
+
+@dataclass(frozen=True)
 class Searcher:
-    """Search one index; `vstore` and `embedder` are None when the index has no vectors."""
+    """Search one index; `vstore` and `embedder` are None when the index has no vectors
+    (hybrid search then fuses the other signals)."""
 
     store: Store
     vstore: VectorStore | None = None
     embedder: Embedder | None = None
+    weights: FusionWeights = DEFAULT_WEIGHTS
 
-    def ranked(self, query: str, mode: str, k: int) -> list[tuple[int, float]]:
+    def _check(self, mode: str) -> None:
         if mode not in MODES:
             raise SearchError(f"unknown search mode {mode!r} (one of {', '.join(MODES)})")
-        if mode == "lexical":
-            return lexical.ranked(self.store, query, k)
-        if self.vstore is None or self.embedder is None:
-            raise SearchError(f"{mode} search needs vectors: run `repoqa index` with embeddings")
-        if mode == "dense":
-            return dense.ranked(self.vstore, self.embedder, query, k)
-        depth = max(k * 2, 50)
-        return fuse([lexical.ranked(self.store, query, depth),
-                     dense.ranked(self.vstore, self.embedder, query, depth)], k)
+        if mode == "dense" and (self.vstore is None or self.embedder is None):
+            raise SearchError("dense search needs vectors: run `repoqa index` with embeddings")
+
+    @property
+    def has_vectors(self) -> bool:
+        return self.vstore is not None and self.embedder is not None
+
+    def signals(self, query: str, depth: int = 100, mode: str = "hybrid") -> Signals:
+        """Every signal's ranking for `query` (`mode` lexical or dense: that one alone)."""
+        self._check(mode)
+        sig = Signals()
+        if mode in ("lexical", "hybrid"):
+            sig.rankings["lexical"] = lexical.ranked(self.store, query, depth)
+        if mode in ("dense", "hybrid") and self.has_vectors:
+            sig.rankings["dense"] = dense.ranked(self.vstore, self.embedder, query, depth)  # type: ignore[arg-type]
+        if mode != "hybrid":
+            self._classify(sig)
+            return sig
+        info = analyze(query)
+        sig.rankings["symbol"] = signals.symbols(self.store, info)
+        sig.rankings["path"], sig.files = signals.paths(self.store, info)
+        sig.rankings["message"] = signals.messages(self.store, info)
+        self._classify(sig)
+        sig.rankings["graph"] = self._graph(sig, depth)
+        self._classify(sig)
+        return sig
+
+    def _classify(self, sig: Signals) -> None:
+        """Mark prose and test chunks; drop ids the store no longer has (vectors may lag)."""
+        ids = sorted({c for r in sig.rankings.values() for c, _ in r} - sig.known)
+        for cid, kind, path in self.store.conn.execute(
+                "SELECT c.id, c.kind, f.path FROM chunks c JOIN files f ON f.id = c.file_id "
+                "WHERE c.id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)):
+            sig.known.add(cid)
+            if kind == "text":
+                sig.prose.add(cid)
+            if is_test_path(path):
+                sig.tests.add(cid)
+        for name, ranking in sig.rankings.items():
+            sig.rankings[name] = [(c, v) for c, v in ranking if c in sig.known]
+
+    def _graph(self, sig: Signals, depth: int) -> list[tuple[int, float]]:
+        w = self.weights
+        if w.graph <= 0 or w.seeds <= 0 or not _has_graph(self.store):
+            return []
+        first = fuse_signals(sig, w, [n for n in SIGNALS if n != "graph"])[:w.seeds]
+        nodes = signals.chunk_nodes(self.store, [f.chunk_id for f in first])
+        seeds: dict[int, float] = {}
+        for f in first:
+            ids = nodes.get(f.chunk_id, [])
+            for nid in ids:
+                seeds[nid] = seeds.get(nid, 0.0) + f.score / len(ids)
+        if not seeds:
+            return []
+        from graph.rank import ranker_for
+
+        try:
+            top = ranker_for(self.store).top(seeds, k=depth, exclude_seeds=True)
+        except (sqlite3.DatabaseError, OSError, ValueError) as exc:
+            log.info("graph expansion skipped: %s", exc)
+            return []
+        chunks = signals.node_chunks(self.store, [n for n, _ in top])
+        out, seen = [], {f.chunk_id for f in first}
+        for nid, score in top:
+            cid = chunks.get(nid)
+            if cid is not None and cid not in seen:
+                seen.add(cid)
+                out.append((cid, score))
+        return out
+
+    def fused(self, query: str, mode: str = "hybrid", depth: int = 100) -> tuple[list[Fused], Signals]:
+        sig = self.signals(query, depth, mode)
+        return fuse_signals(sig, self.weights), sig
+
+    def ranked(self, query: str, mode: str, k: int) -> list[tuple[int, float]]:
+        """(chunk id, score) of the k best units: the fused score, or a baseline's own."""
+        fused, sig = self.fused(query, mode, max(k, 50) if mode == "hybrid" else k)
+        return [(f.chunk_id, f.score if mode == "hybrid" else _raw_score(sig, f)) for f in fused[:k]]
 
     def search(self, query: str, mode: str = "hybrid", k: int = 10) -> list[Hit]:
-        return load_hits(self.store, self.ranked(query, mode, k), set(query_words(query)))
+        fused, sig = self.fused(query, mode, max(k, 50) if mode == "hybrid" else k)
+        return self._hits(query, fused[:k], sig, mode)
+
+    def _hits(self, query: str, fused: list[Fused], sig: Signals, mode: str) -> list[Hit]:
+        scored = [(f.chunk_id, f.score if mode == "hybrid" else _raw_score(sig, f)) for f in fused]
+        hits = load_hits(self.store, scored, set(query_words(query)))
+        ranks = {f.chunk_id: f.ranks for f in fused}
+        return [replace(h, ranks=ranks.get(h.chunk_id, {})) for h in hits]
+
+    def files(self, query: str, mode: str = "hybrid", k: int = 10, depth: int = 100) -> list[FileHit]:
+        fused, sig = self.fused(query, mode, depth)
+        paths = chunk_paths(self.store, [f.chunk_id for f in fused])
+        return rank_files(fused, paths, sig, self.weights)[:k]
 
 
-def fuse(rankings: list[list[tuple[int, float]]], k: int) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion of several rankings of chunk ids."""
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, (cid, _) in enumerate(ranking):
-            scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+def _raw_score(sig: Signals, f: Fused) -> float:
+    """A baseline mode shows its own score (BM25, cosine), not the fused one."""
+    for name, rank in f.ranks.items():
+        ranking = sig.rankings.get(name) or []
+        if 0 < rank <= len(ranking):
+            return float(ranking[rank - 1][1])
+    return f.score
+
+
+def chunk_paths(store: Store, chunk_ids: list[int]) -> dict[int, str]:
+    if not chunk_ids:
+        return {}
+    return dict(store.conn.execute(
+        "SELECT c.id, f.path FROM chunks c JOIN files f ON f.id = c.file_id "
+        "WHERE c.id IN (SELECT value FROM json_each(?))", (json.dumps(chunk_ids),)).fetchall())
+
+
+def _has_graph(store: Store) -> bool:
+    try:
+        return store.conn.execute("SELECT 1 FROM graph_nodes LIMIT 1").fetchone() is not None
+    except sqlite3.DatabaseError:
+        return False
+

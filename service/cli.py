@@ -261,11 +261,15 @@ def _graph_stats(root: Path) -> dict | None:
 @click.option("-k", "--limit", default=10, show_default=True, type=click.IntRange(1, 1000),
               help="How many results.")
 @click.option("--mode", type=click.Choice(["auto", "lexical", "dense", "hybrid"]), default="auto",
-              show_default=True, help="auto: hybrid when the index has vectors, else lexical.")
+              show_default=True, help="auto: hybrid (every signal the index has); lexical and dense: one alone.")
+@click.option("--files", "by_file", is_flag=True, help="Rank files instead of code units.")
+@click.option("--explain", is_flag=True, help="Show which signals found each result, and their ranks.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as a JSON list.")
 @click.pass_context
-def search(ctx: click.Context, query: str, limit: int, mode: str, as_json: bool) -> None:
-    """Rank the code units that match QUERY: BM25 over split identifiers, vectors, or both."""
+def search(ctx: click.Context, query: str, limit: int, mode: str, by_file: bool, explain: bool,
+           as_json: bool) -> None:
+    """Rank the code units (or files) for QUERY: BM25 over split identifiers, vectors, the
+    names, paths, stack frames and messages it quotes, and the graph around them, fused."""
     from indexer.store import Store
     from indexer.update import index_dir_for
 
@@ -277,17 +281,27 @@ def search(ctx: click.Context, query: str, limit: int, mode: str, as_json: bool)
     try:
         meta = _check_compatible(store, root)
         searcher = _searcher(store, meta, root, mode)
-        if mode == "auto":
-            mode = "hybrid" if searcher.vstore is not None else "lexical"
-        hits = searcher.search(query, mode, k=limit)
+        mode = "hybrid" if mode == "auto" else mode
+        if by_file:
+            found = searcher.files(query, mode, k=limit)
+        else:
+            hits = searcher.search(query, mode, k=limit)
     finally:
         if searcher is not None and searcher.vstore is not None:
             searcher.vstore.close()
         store.close()
+    if by_file:
+        if as_json:
+            _echo_json([{"path": f.path, "score": round(f.score, 6), "signals": f.ranks} for f in found])
+        elif not found:
+            click.echo("No matches.")
+        for i, f in enumerate([] if as_json else found, 1):
+            click.echo(f"{i:>2}. {f.path}  [{f.score:.4g}]" + (f"  {_explain(f.ranks)}" if explain else ""))
+        return
     if as_json:
         _echo_json([{"path": h.path, "start_line": h.start_line, "end_line": h.end_line,
-                     "symbol": h.symbol, "kind": h.kind, "score": h.score, "snippet": h.snippet}
-                    for h in hits])
+                     "symbol": h.symbol, "kind": h.kind, "score": h.score, "snippet": h.snippet,
+                     "signals": h.ranks} for h in hits])
         return
     if not hits:
         click.echo("No matches.")
@@ -295,8 +309,62 @@ def search(ctx: click.Context, query: str, limit: int, mode: str, as_json: bool)
     for i, h in enumerate(hits, 1):
         click.echo(f"{i:>2}. {h.path}:{h.start_line}-{h.end_line}  "
                    f"{click.style(h.symbol or '(top level)', bold=True)}  [{h.score:.4g}]")
+        if explain:
+            click.echo(f"    {_explain(h.ranks)}")
         for n, line in enumerate(h.snippet.splitlines(), h.snippet_line):
             click.echo(f"    {n:>5} | {line[:160]}")
+
+
+def _explain(ranks: dict[str, int]) -> str:
+    from retrieval.search import SIGNALS
+
+    found = ", ".join(f"{name} #{ranks[name]}" for name in SIGNALS if name in ranks)
+    return f"found by: {found}" if found else "found by: -"
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--budget", type=click.IntRange(64, 2_000_000), default=None,
+              help="Tokens the bundle may take (default: [bundle] budget, 8000).")
+@click.option("--tokenizer", default=None,
+              help="tokenizer.json (or a model folder) to count with (default: [bundle] tokenizer, else "
+                   "the embedding model's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the bundle as one JSON object.")
+@click.pass_context
+def bundle(ctx: click.Context, query: str, budget: int | None, tokenizer: str | None, as_json: bool) -> None:
+    """Print the context bundle a model reads for QUERY: a map of the relevant files, the code
+    units with why each is there, the relationships between them, and the snapshot."""
+    from indexer.store import Store
+    from indexer.update import index_dir_for
+    from retrieval.bundle import build_bundle
+    from retrieval.tokens import counter_for
+    from service.config import bundle_options
+
+    if not query.strip():
+        raise click.UsageError("the query is empty")
+    root = _root(ctx)
+    opts = bundle_options(root, overrides={"budget": budget, "tokenizer": tokenizer})
+    counter = counter_for(opts.tokenizer)
+    store = Store.open_reader(index_dir_for(root))
+    searcher = None
+    try:
+        meta = _check_compatible(store, root)
+        searcher = _searcher(store, meta, root, "auto")
+        store.conn.execute("BEGIN")  # one committed state for every part of the bundle
+        try:
+            result = build_bundle(searcher, root, query, opts.budget, counter)
+        finally:
+            store.conn.execute("ROLLBACK")
+    finally:
+        if searcher is not None and searcher.vstore is not None:
+            searcher.vstore.close()
+        store.close()
+    if as_json:
+        _echo_json(result.to_json())
+        return
+    click.echo(result.render(), nl=False)
+    click.echo(f"({result.tokens} of {result.budget} tokens by {result.tokenizer}; {len(result.units)} units)",
+               err=True)
 
 
 def _searcher(store, meta: dict[str, str], root: Path, mode: str, opener=None):
@@ -308,8 +376,9 @@ def _searcher(store, meta: dict[str, str], root: Path, mode: str, opener=None):
     from retrieval.search import Searcher
     from service.config import embed_options, vector_options
 
-    if mode == "lexical" or (mode == "auto" and not int(meta.get("vector_count", "0") or 0)):
-        return Searcher(store)
+    has_vectors = bool(meta.get("vector_model")) and int(meta.get("vector_count", "0") or 0) > 0
+    if mode == "lexical" or (mode in ("auto", "hybrid") and not has_vectors):
+        return Searcher(store)  # hybrid fuses what the index has: vectors fill in later
     if not meta.get("vector_model"):
         raise IndexMismatch("this index has no vectors yet; run `repoqa index` (without --no-embed)")
     from service.embedders import open_embedder

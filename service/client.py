@@ -119,10 +119,10 @@ class Client:
 
     # -- retrieval and the assistant -------------------------------------------------------
 
-    def search(self, repository: str, query: str, *, limit: int = 0, mode: str = "",
+    def search(self, repository: str, query: str, *, limit: int = 0, mode: str = "", files: bool = False,
                timeout: float | None = None) -> retrieval.SearchResponse:
         return self.retrieval.Search(retrieval.SearchRequest(repository=repository, query=query, limit=limit,
-                                                             mode=mode), **self._kw(timeout))
+                                                             mode=mode, files=files), **self._kw(timeout))
 
     def bundle(self, repository: str, query: str, *, budget_tokens: int = 0,
                timeout: float | None = None) -> retrieval.BundleResponse:

@@ -89,6 +89,14 @@ def load_section(cls: type[T], root: Path, section: str, env_prefix: str,
     return dataclasses.replace(defaults, **values)  # type: ignore[type-var]
 
 
+def bundle_options(root: Path, env: Mapping[str, str] | None = None,
+                   overrides: Mapping[str, object] | None = None):
+    """[bundle] in repoqa.toml, REPOQA_BUNDLE_<OPTION> variables, flags."""
+    from retrieval.bundle import BundleOptions
+
+    return load_section(BundleOptions, root, "bundle", ENV_PREFIX + "BUNDLE_", env, overrides)
+
+
 def index_options(root: Path, env: Mapping[str, str] | None = None,
                   overrides: Mapping[str, object] | None = None) -> IndexOptions:
     """[index] in repoqa.toml, REPOQA_<OPTION> variables, flags."""

@@ -127,9 +127,28 @@ def document_symbol(lines: Lines, path: str, s, encoding: int) -> nav.DocumentSy
                            end=position(lines, path, s.end_line, s.end_col, encoding)))
 
 
+def signal_ranks(ranks: dict[str, int]) -> list[retrieval.SignalRank]:
+    return [retrieval.SignalRank(signal=name, rank=rank) for name, rank in sorted(ranks.items(), key=lambda kv: kv[1])]
+
+
 def search_hit(h) -> retrieval.SearchHit:
     return retrieval.SearchHit(path=h.path, start_line=h.start_line, end_line=h.end_line, symbol=h.symbol,
-                               kind=h.kind, score=h.score, snippet=h.snippet)
+                               kind=h.kind, score=h.score, snippet=h.snippet, signals=signal_ranks(h.ranks))
+
+
+def file_hit(f) -> retrieval.FileHit:
+    return retrieval.FileHit(path=f.path, score=round(f.score, 6), signals=signal_ranks(f.ranks))
+
+
+def bundle(b, snap: common.Snapshot) -> retrieval.BundleResponse:
+    return retrieval.BundleResponse(
+        text=b.render(), snapshot=snap, repo_map=b.repo_map, tokens=b.tokens, budget_tokens=b.budget,
+        tokenizer=b.tokenizer,
+        units=[retrieval.BundleUnit(path=u.path, start_line=u.start_line, end_line=u.end_line, symbols=list(u.symbols),
+                                    kind=u.kind, reason=u.reason, score=u.score, text=u.text, tokens=u.tokens)
+               for u in b.units],
+        relations=[retrieval.Relation(source=r.src, kind=r.kind, target=r.dst, confidence=r.confidence)
+                   for r in b.relations])
 
 
 def index_summary(s, embedded=None) -> repos.IndexSummary:

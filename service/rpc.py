@@ -51,6 +51,7 @@ T = TypeVar("T")
 MAX_LIMIT = 10_000
 MAX_TEXT = 4 * 2**20  # an unsaved buffer larger than this is refused
 MAX_QUERY = 10_000
+MAX_BUDGET = 2_000_000  # tokens of a bundle
 
 
 _INDEX_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="repoqa-index")
@@ -428,7 +429,11 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
             with _Query(entry, stop) as q:
                 searcher = self.searcher_for(q.store, q.meta, entry.root, mode)
                 try:
-                    m = mode if mode != "auto" else ("hybrid" if searcher.vstore is not None else "lexical")
+                    m = "hybrid" if mode == "auto" else mode
+                    if request.files:
+                        found = searcher.files(query, m, k=limit)
+                        return retrieval.SearchResponse(files=[convert.file_hit(f) for f in found],
+                                                        snapshot=q.snapshot())
                     hits = searcher.search(query, m, k=limit)
                 finally:
                     if searcher.vstore is not None:
@@ -438,7 +443,31 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
         return await run(work)
 
     async def Bundle(self, request, context):
-        raise NotImplementedError("bundles are not available in this version of repoqa yet; use Search")
+        from retrieval.bundle import build_bundle
+        from retrieval.tokens import counter_for
+        from service.config import bundle_options
+
+        entry = self.registry.get(request.repository)
+        query = request.query.strip()
+        if not query or len(query) > MAX_QUERY:
+            raise InvalidRequest(f"query must be 1 to {MAX_QUERY} characters")
+        opts = bundle_options(entry.root)
+        budget = request.budget_tokens or opts.budget
+        if not 64 <= budget <= MAX_BUDGET:
+            raise InvalidRequest(f"budget_tokens must be 64 to {MAX_BUDGET}")
+        counter = counter_for(opts.tokenizer)
+
+        def work(stop):
+            with _Query(entry, stop) as q:
+                searcher = self.searcher_for(q.store, q.meta, entry.root, "auto")
+                try:
+                    b = build_bundle(searcher, entry.root, query, budget, counter)
+                finally:
+                    if searcher.vstore is not None:
+                        searcher.vstore.close()
+                return convert.bundle(b, q.snapshot())
+
+        return await run(work)
 
 
 class AssistantServicer(assistant_pb2_grpc.AssistantServicer):

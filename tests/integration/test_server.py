@@ -133,6 +133,14 @@ def test_repositories_index_status_and_search(server, repo, tmp_path):
         hits = c.search("other", "alpha beta", mode="lexical")
         assert [(h.path, h.symbol) for h in hits.hits] == [("a.py", "alpha_beta")]
         assert hits.snapshot.stamp
+        hybrid = c.search("other", "`alpha_beta`", files=True)  # no vectors: the other signals, fused
+        assert [f.path for f in hybrid.files] == ["a.py"]
+        assert {s.signal for s in hybrid.files[0].signals} >= {"lexical", "symbol"}
+        b = c.bundle("other", "what does alpha_beta return", budget_tokens=200)
+        assert [(u.path, u.start_line, u.end_line) for u in b.units] == [("a.py", 1, 2)]
+        assert "return 1" in b.units[0].text and "a.py:1-2" in b.text
+        assert 0 < b.tokens <= 200 and b.budget_tokens == 200 and b.tokenizer
+        assert b.snapshot.stamp == hits.snapshot.stamp and b.snapshot.stamp in b.text
         c.remove_repository("other")
         assert [x.id for x in c.list_repositories()] == ["proj"]
 
@@ -147,7 +155,8 @@ def test_errors_map_to_status_codes(server, repo):
             (lambda: c.definition("proj", "", 0, 0), grpc.StatusCode.INVALID_ARGUMENT, "path is required"),
             (lambda: c.references("proj", "main.py", 6, 4, limit=10**6), grpc.StatusCode.INVALID_ARGUMENT, "limit"),
             (lambda: c.search("proj", ""), grpc.StatusCode.INVALID_ARGUMENT, "query"),
-            (lambda: c.bundle("proj", "x"), grpc.StatusCode.UNIMPLEMENTED, "not available"),
+            (lambda: c.bundle("proj", "x", budget_tokens=10), grpc.StatusCode.INVALID_ARGUMENT, "budget_tokens"),
+            (lambda: c.bundle("proj", " "), grpc.StatusCode.INVALID_ARGUMENT, "query"),
             (lambda: list(c.ask("proj", "x")), grpc.StatusCode.UNIMPLEMENTED, "not available"),
             (lambda: c.assistant.Edit(assistant_pb2.EditRequest(repository="proj", instruction="x")),
              grpc.StatusCode.UNIMPLEMENTED, "not available"),

@@ -1,0 +1,401 @@
+"""Context bundles: the best code for a question, fitted to a token budget.
+
+From the fused ranking (retrieval.search), units are taken best first: each chunk grows to
+its whole definition when that fits (a method, a function, a small class), spans of one
+file that overlap or touch are merged, nothing is included twice. Each unit carries a
+one-line reason (which signals found it; for a unit the graph found, its edge to a unit
+found otherwise). Around them: a repository map of the files concerned (paths and
+signatures), the graph's edges between the units, and the index's snapshot stamp.
+The whole rendered text never exceeds the budget as the counter counts it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from indexer.errors import IndexerError
+from indexer.gitinfo import Snapshot
+from indexer.store import Store
+from indexer.text import content_hash
+
+from .bundle_types import Bundle, BundleUnit, Relation, render_unit
+from .search import FileHit, Fused, Searcher, Signals, chunk_paths, rank_files
+from .tokens import TokenCounter
+
+MAP_SHARE = 0.1  # of the budget, at most, for the repository map
+MAP_FILES = 15
+MAP_SYMBOLS_PER_FILE = 25
+MERGE_GAP = 3  # spans of one file this close are merged into one unit
+CANDIDATES = 200  # fused units considered
+RELATIONS = 60
+_MAP_KINDS = ("class", "function", "method", "constructor", "interface", "struct", "enum", "trait",
+              "impl", "module", "namespace", "type", "macro")
+_EDGE_KINDS = ("calls", "inherits", "imports", "references")
+_SIGNAL_WORDS = {
+    "symbol": "defines a name the question mentions",
+    "path": "at a file or stack frame the question names",
+    "message": "holds a message the question quotes",
+    "lexical": "shares the question's words",
+    "dense": "close in meaning to the question",
+    "graph": "linked to the best matches in the graph",
+}
+
+
+class BundleError(IndexerError):
+    pass
+
+
+@dataclass(frozen=True)
+class BundleOptions:
+    budget: int = 8000  # tokens
+    tokenizer: str = ""  # a tokenizer.json or a model folder; "" for the default (retrieval.tokens)
+
+
+@dataclass
+class _Span:
+    path: str
+    file_id: int
+    start: int
+    end: int
+    symbols: list[str]
+    kind: str
+    score: float
+    ranks: dict[str, int]
+    text: str = ""
+    tokens: int = 0
+
+
+class LineCache:
+    """Lines of the indexed files: from disk when the file still has the content the index
+    saw, else from the index's own chunks (so a bundle always shows what was indexed); and
+    the tokens of each line, counted once (a text's tokens are the sum of its lines' for a
+    whitespace-splitting tokenizer, and within a fraction of a percent for byte-level BPE:
+    the final count is exact)."""
+
+    def __init__(self, store: Store, root: Path, counter: TokenCounter):
+        self.store, self.root, self.counter = store, root, counter
+        self.lines: dict[int, dict[int, str]] = {}
+        self.tokens: dict[int, dict[int, int]] = {}
+
+    def get(self, file_id: int, path: str) -> dict[int, str]:
+        if file_id in self.lines:
+            return self.lines[file_id]
+        row = self.store.conn.execute("SELECT content_hash FROM files WHERE id = ?", (file_id,)).fetchone()
+        out: dict[int, str] = {}
+        try:
+            data = (self.root / path).read_bytes()
+            if row and content_hash(data) == row[0]:
+                text = data.decode("utf-8", "replace")
+                out = dict(enumerate(text.splitlines(), 1))
+        except OSError:
+            pass
+        if not out:
+            for start, text in self.store.conn.execute(
+                    "SELECT start_line, text FROM chunks WHERE file_id = ? ORDER BY start_line", (file_id,)):
+                for i, line in enumerate(text.splitlines()):
+                    out.setdefault(start + i, line)
+        self.lines[file_id] = out
+        self.tokens[file_id] = {}
+        return out
+
+    def text(self, file_id: int, path: str, start: int, end: int) -> str:
+        lines = self.get(file_id, path)
+        return "\n".join(lines.get(n, "") for n in range(start, end + 1))
+
+    def line_tokens(self, file_id: int, path: str, start: int, end: int) -> list[int]:
+        lines = self.get(file_id, path)
+        known = self.tokens[file_id]
+        missing = [n for n in range(start, end + 1) if n not in known]
+        if missing:
+            for n, c in zip(missing, self.counter.count_many([lines.get(n, "") for n in missing])):
+                known[n] = c + 1  # and its newline
+        return [known[n] for n in range(start, end + 1)]
+
+
+def build_bundle(searcher: Searcher, root: Path, query: str, budget: int, counter: TokenCounter, *,
+                 ranking: tuple[list[Fused], Signals] | None = None, lines: LineCache | None = None) -> Bundle:
+    """The bundle for `query` within `budget` tokens of `counter`. `ranking`: the fused
+    ranking when the caller has it already; `lines`: a LineCache of the same index state and
+    counter, to share between bundles of one question."""
+    t0 = time.perf_counter()
+    if budget < 64:
+        raise BundleError(f"a budget of {budget} tokens is too small for a bundle (at least 64)")
+    store = searcher.store
+    fused, sig = ranking if ranking is not None else searcher.fused(query, "hybrid", depth=CANDIDATES)
+    fused = fused[:CANDIDATES]
+    paths = chunk_paths(store, [f.chunk_id for f in fused])
+    files_ranked = rank_files(fused, paths, sig, searcher.weights)
+    snapshot = _snapshot(store)
+    bundle = Bundle(query=query, snapshot=snapshot, repo_map="", budget=budget, tokenizer=counter.name)
+    fixed = counter.count(bundle.render()) + 16
+    files = lines if lines is not None else LineCache(store, root, counter)
+    map_budget = max(0, min(int(budget * MAP_SHARE), budget - fixed - 64))
+    spans = _select(store, files, fused, paths, int((budget - fixed - map_budget) * 0.99))
+    relations = _relations(store, spans)
+    units = _units(spans, relations)
+    bundle.units = _order(units, files_ranked)
+    bundle.relations = relations
+    bundle.repo_map = _repo_map(store, files_ranked, spans, counter, map_budget)
+    _fit(bundle, counter)
+    bundle.seconds = round(time.perf_counter() - t0, 4)
+    return bundle
+
+
+def _snapshot(store: Store) -> str:
+    meta = store.meta()
+    return Snapshot(meta.get("commit", ""), meta.get("dirty") == "1", meta.get("dirty_digest", "")).stamp()
+
+
+def _definition(store: Store, file_id: int, symbol: str) -> tuple[int, int, str] | None:
+    if not symbol:
+        return None
+    return store.conn.execute(
+        "SELECT start_line, end_line, kind FROM symbols WHERE file_id = ? AND qualname = ? "
+        "ORDER BY start_line LIMIT 1", (file_id, symbol)).fetchone()
+
+
+def _select(store: Store, files: LineCache, fused: list[Fused], paths: dict[int, str], budget: int) -> list[_Span]:
+    """Spans best first until the budget is spent: a chunk grows to its definition when that
+    fits a quarter of the budget; spans of a file that meet are merged."""
+    rows = {r[0]: r for r in store.conn.execute(
+        "SELECT id, file_id, start_line, end_line, symbol, kind FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps([f.chunk_id for f in fused]),))}
+    spans: list[_Span] = []
+    used = 0
+    unit_cap = max(400, budget // 16)  # a definition larger than this shows its matching chunk
+    for f in fused:
+        if budget - used < 48:
+            break
+        row = rows.get(f.chunk_id)
+        if row is None:
+            continue
+        _, file_id, start, end, symbol, kind = row
+        path = paths[f.chunk_id]
+        whole = _definition(store, file_id, symbol)
+        if whole and whole[0] <= start and whole[1] >= end and (whole[0], whole[1]) != (start, end):
+            cand = _Span(path, file_id, whole[0], whole[1], [symbol], whole[2], f.score, dict(f.ranks))
+            _measure(cand, files)
+            if cand.tokens > unit_cap:
+                cand = None
+        else:
+            cand = None
+        if cand is None:
+            cand = _Span(path, file_id, start, end, [symbol], kind or "lines", f.score, dict(f.ranks))
+            _measure(cand, files)
+        merged_into = None
+        for s in spans:
+            if s.file_id == cand.file_id and cand.start <= s.end + MERGE_GAP and s.start <= cand.end + MERGE_GAP:
+                merged_into = s
+                break
+        if merged_into is not None:
+            if merged_into.start <= cand.start and merged_into.end >= cand.end:
+                continue  # already in the bundle
+            new = _Span(path, file_id, min(merged_into.start, cand.start), max(merged_into.end, cand.end),
+                        merged_into.symbols + [s for s in cand.symbols if s not in merged_into.symbols],
+                        merged_into.kind if merged_into.kind == cand.kind else "lines", merged_into.score,
+                        {**cand.ranks, **merged_into.ranks})
+            _measure(new, files)
+            if used - merged_into.tokens + new.tokens <= budget:
+                used += new.tokens - merged_into.tokens
+                spans[spans.index(merged_into)] = new
+            continue
+        if used + cand.tokens > budget:
+            cut = _cut(cand, files, budget - used)
+            if cut is None:
+                continue
+            cand = cut
+        spans.append(cand)
+        used += cand.tokens
+    return spans
+
+
+_UNIT_OVERHEAD = 40  # tokens of a unit's header line and fences, with its reason
+
+
+def _measure(span: _Span, files: LineCache) -> None:
+    span.text = files.text(span.file_id, span.path, span.start, span.end)
+    span.tokens = sum(files.line_tokens(span.file_id, span.path, span.start, span.end)) + _UNIT_OVERHEAD
+
+
+def _cut(span: _Span, files: LineCache, room: int) -> _Span | None:
+    """The head of a span that fits `room` tokens (its signature and first lines), or None
+    when too little of it would fit to be worth showing."""
+    if room < 96 or span.end - span.start < 4:
+        return None
+    used, end = _UNIT_OVERHEAD, span.start - 1
+    for n, c in enumerate(files.line_tokens(span.file_id, span.path, span.start, span.end), span.start):
+        if used + c > room:
+            break
+        used, end = used + c, n
+    if end - span.start < 3:
+        return None
+    cut = replace(span, end=end, kind="lines", ranks=dict(span.ranks), symbols=list(span.symbols))
+    _measure(cut, files)
+    return cut
+
+
+def _nodes(store: Store, spans: list[_Span]) -> dict[int, tuple[int, str]]:
+    """Graph node id -> (span index, label) for the definitions inside each span."""
+    out: dict[int, tuple[int, str]] = {}
+    try:
+        for i, s in enumerate(spans):
+            for nid, qualname in store.conn.execute(
+                    "SELECT n.id, n.qualname FROM graph_nodes n JOIN symbols y ON y.file_id = n.file_id "
+                    "AND y.qualname = n.qualname WHERE n.file_id = ? AND y.start_line >= ? AND y.start_line <= ?",
+                    (s.file_id, s.start, s.end)):
+                out.setdefault(nid, (i, qualname))
+    except Exception:  # noqa: BLE001 - an index without a graph has no relationships
+        return {}
+    return out
+
+
+def _relations(store: Store, spans: list[_Span]) -> list[Relation]:
+    nodes = _nodes(store, spans)
+    if len(nodes) < 2:
+        return []
+    ids = json.dumps(list(nodes))
+    rows = store.conn.execute(
+        "SELECT src, dst, kind, max(confidence) FROM graph_edges WHERE src IN (SELECT value FROM json_each(?)) "
+        "AND dst IN (SELECT value FROM json_each(?)) AND kind IN (%s) AND src != dst GROUP BY src, dst, kind "
+        "ORDER BY max(confidence) DESC, src, dst" % ",".join("?" * len(_EDGE_KINDS)),
+        (ids, ids, *_EDGE_KINDS)).fetchall()
+    spans_of: dict[str, set[int]] = {}
+    for i, label in nodes.values():
+        spans_of.setdefault(label, set()).add(i)
+
+    def label(nid: int) -> str:  # a name two units define is told apart by its file
+        i, name = nodes[nid]
+        return f"{spans[i].path}::{name}" if len(spans_of[name]) > 1 else name
+
+    out, seen = [], set()
+    for src, dst, kind, conf in rows:
+        if nodes[src][0] == nodes[dst][0]:
+            continue
+        rel = Relation(label(src), kind, label(dst), round(conf, 2))
+        if (rel.src, rel.kind, rel.dst) in seen:
+            continue
+        seen.add((rel.src, rel.kind, rel.dst))
+        out.append(rel)
+        if len(out) >= RELATIONS:
+            break
+    return out
+
+
+_VERB_BACK = {"calls": "called by", "inherits": "inherited by", "imports": "imported by",
+              "references": "used by", "tests": "tested by"}
+
+
+def _reason(s: _Span, relations: list[Relation]) -> str:
+    found = sorted(s.ranks.items(), key=lambda kv: kv[1])
+    parts = []
+    for name, rank in found:
+        if name == "graph":
+            continue
+        if name in ("lexical", "dense"):
+            parts.append(f"{_SIGNAL_WORDS[name]} (#{rank})")
+        else:
+            parts.append(_SIGNAL_WORDS[name])
+    if "graph" in s.ranks or not parts:
+        mine = set(s.symbols) | {f"{s.path}::{x}" for x in s.symbols}
+        for r in relations:
+            if r.src in mine:
+                parts.append(f"{r.kind} {r.dst}")
+                break
+            if r.dst in mine:
+                parts.append(f"{_VERB_BACK.get(r.kind, r.kind)} {r.src}")
+                break
+        else:
+            if "graph" in s.ranks:
+                parts.append(_SIGNAL_WORDS["graph"])
+    return "; ".join(parts[:3])
+
+
+def _units(spans: list[_Span], relations: list[Relation]) -> list[BundleUnit]:
+    return [BundleUnit(s.path, s.start, s.end, tuple(x for x in s.symbols), s.kind, _reason(s, relations),
+                       round(s.score, 6), s.text, s.tokens) for s in spans]
+
+
+def _order(units: list[BundleUnit], files_ranked: list[FileHit]) -> list[BundleUnit]:
+    """Files in the order of their rank, units in a file by line: read top to bottom."""
+    rank = {f.path: i for i, f in enumerate(files_ranked)}
+    return sorted(units, key=lambda u: (rank.get(u.path, len(rank)), u.start_line))
+
+
+def _repo_map(store: Store, files_ranked: list[FileHit], spans: list[_Span], counter: TokenCounter,
+              budget: int) -> str:
+    """The files of the bundle and the next best ones, with their definitions' signatures;
+    those shown in full below are marked `*`."""
+    if budget <= 0:
+        return ""
+    shown: dict[str, list[tuple[int, int]]] = {}
+    for s in spans:
+        shown.setdefault(s.path, []).append((s.start, s.end))
+    order = [f.path for f in files_ranked if f.path in shown]
+    order += [f.path for f in files_ranked if f.path not in shown][:max(0, MAP_FILES - len(order))]
+    candidates: list[str] = []
+    for path in order:
+        rows = store.conn.execute(
+            "SELECT s.qualname, s.kind, s.start_line, s.signature FROM symbols s JOIN files f ON f.id = s.file_id "
+            "WHERE f.path = ? AND s.kind IN (%s) ORDER BY s.start_line" % ",".join("?" * len(_MAP_KINDS)),
+            (path, *_MAP_KINDS)).fetchall()
+        spans_here = shown.get(path, [])
+        lines = [f"{path}{'  (shown below)' if spans_here else ''}"]
+        for qualname, kind, line, signature in rows[:MAP_SYMBOLS_PER_FILE]:
+            depth = qualname.count(".")
+            if depth > 1:
+                continue
+            mark = "*" if any(a <= line <= b for a, b in spans_here) else " "
+            sig = " ".join((signature or f"{kind} {qualname}").split())[:160]
+            lines.append(f"{mark} {'  ' * depth}{line}: {sig}")
+        if len(rows) > MAP_SYMBOLS_PER_FILE:
+            lines.append(f"    ... {len(rows) - MAP_SYMBOLS_PER_FILE} more")
+        candidates.append("\n".join(lines))
+    blocks: list[str] = []
+    used = 0
+    for block, cost in zip(candidates, counter.count_many(candidates) if candidates else []):
+        if used + cost + 1 > budget:
+            break
+        blocks.append(block)
+        used += cost + 1
+    return "\n".join(blocks)
+
+
+def _fit(bundle: Bundle, counter: TokenCounter) -> None:
+    """Drop the lowest-ranked units (then relations, then the map) until the whole fits."""
+    while True:
+        bundle.tokens = counter.count(bundle.render())
+        if bundle.tokens <= bundle.budget:
+            return
+        if bundle.units:  # the lowest-ranked units that make up the excess
+            over = bundle.tokens - bundle.budget
+            drop: set[int] = set()
+            for i in sorted(range(len(bundle.units)), key=lambda i: bundle.units[i].score):
+                drop.add(i)
+                over -= bundle.units[i].tokens
+                if over <= 0:
+                    break
+            bundle.units = [u for i, u in enumerate(bundle.units) if i not in drop]
+        elif bundle.relations:
+            bundle.relations = bundle.relations[: len(bundle.relations) // 2]
+        elif bundle.repo_map:
+            bundle.repo_map = ""
+        else:
+            return  # the snapshot alone: the budget was checked to hold it
+
+
+def gold_line_coverage(bundle: Bundle, gold: dict[str, list[tuple[int, int]]]) -> tuple[int, int]:
+    """(gold lines inside the bundle's units, gold lines): for the localization benchmark."""
+    inside = total = 0
+    for path, ranges in gold.items():
+        mine = [(u.start_line, u.end_line) for u in bundle.units if u.path == path]
+        for a, b in ranges:
+            for line in range(a, b + 1):
+                total += 1
+                inside += any(s <= line <= e for s, e in mine)
+    return inside, total
+
+
+__all__ = ["Bundle", "BundleError", "BundleUnit", "LineCache", "Relation", "build_bundle", "gold_line_coverage", "render_unit"]

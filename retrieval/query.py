@@ -1,0 +1,152 @@
+"""What a question says about code: identifiers, paths, stack-trace frames, error messages.
+
+A question is prose with code in it: names in backticks or with call parentheses, dotted
+paths, snippets in fences, tracebacks pasted from a terminal. `analyze` pulls out the parts
+that can be matched exactly against the index; the prose is left to BM25 and vectors.
+Nothing here knows a language's library or a repository: the patterns are those of
+identifiers and of the stack-trace formats of the languages the indexer parses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# Source file extensions a path mention may end with (those the indexer parses, and a few
+# that travel with them in tracebacks and questions).
+_EXT = (r"py|pyi|pyx|js|jsx|mjs|cjs|ts|tsx|go|rs|java|kt|c|h|cc|cpp|cxx|hpp|hh|hxx|"
+        r"rb|php|cs|swift|scala|toml|cfg|ini|ya?ml|json|md|rst|txt")
+_PATH = re.compile(rf"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.(?:{_EXT}))(?![\w])")
+# Frames: Python `File "x.py", line 12, in f`; JS `at f (x.js:12:3)`; Java `at a.b.C.f(C.java:12)`;
+# Go/Rust/C `x.go:12`, `src/x.rs:12:5`.
+_PY_FRAME = re.compile(r'File "([^"]+)", line (\d+)(?:, in ([\w<>.]+))?')
+_COLON_FRAME = re.compile(rf"((?:[\w.-]+/)*[\w.-]+\.(?:{_EXT})):(\d+)(?::\d+)?")
+_JAVA_FRAME = re.compile(r"at ([\w$.]+)\.([\w$<>]+)\(([\w]+\.(?:java|kt|scala)):(\d+)\)")
+_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|Warning|Exit|Interrupt))\b:?\s*(.*)$", re.M)
+_FENCE = re.compile(r"```.*?(?:```|$)|^(?: {4}|\t).+$", re.S | re.M)
+_TICKS = re.compile(r"`([^`\n]{1,200})`")
+_DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?![\w])")
+_CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\s*\(")
+_WORD = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?![\w])")
+_QUOTED = re.compile(r"""(?<![\w])(['"])([^'"\n]{6,120})\1""")
+
+
+def code_like(word: str) -> bool:
+    """A word that reads as an identifier rather than prose: snake_case, camelCase,
+    CamelCase with an inner capital, dunder, or with digits inside."""
+    if len(word) < 3 or not word.isascii():
+        return False
+    core = word.strip("_")
+    if not core:
+        return False
+    if "_" in core or word.startswith("__"):
+        return True
+    if any(c.isupper() for c in core[1:]) and any(c.islower() for c in core):
+        return True  # camelCase, CamelCase with an inner capital
+    return any(c.isdigit() for c in core[1:]) and core[0].isalpha() and any(c.isalpha() for c in core[1:])
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """A name the question uses: `name` is the last part, `qualifier` what preceded it."""
+
+    name: str
+    qualifier: str  # "Matrix" of `Matrix.col_insert`, "" for a bare name
+    weight: float  # how sure it is code: backticks/calls/frames 1.0, code-like prose 0.7, snippets 0.4
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    path: str  # as the trace wrote it (absolute, site-packages, ...): matched by suffix
+    line: int
+    function: str
+
+
+@dataclass
+class QueryInfo:
+    text: str
+    mentions: list[Mention] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)  # file paths and dotted module names
+    frames: list[Frame] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)  # error messages and quoted strings
+    prose: str = ""  # the question without fenced code and tracebacks
+
+
+def analyze(text: str) -> QueryInfo:
+    info = QueryInfo(text=text)
+    mentions: dict[tuple[str, str], float] = {}
+
+    def mention(token: str, weight: float) -> None:
+        token = token.strip(".")
+        if not token:
+            return
+        parts = [p for p in token.split(".") if p]
+        if not parts:
+            return
+        name = parts[-1]
+        if len(name) < 2 or (not code_like(name) and weight < 1.0 and len(parts) == 1):
+            return
+        qual = ".".join(parts[:-1])
+        key = (name, qual)
+        mentions[key] = max(mentions.get(key, 0.0), weight)
+        if qual:  # `a.b.c` also names `c` alone, less surely
+            mentions[(name, "")] = max(mentions.get((name, ""), 0.0), weight * 0.8)
+
+    for m in _PY_FRAME.finditer(text):
+        info.frames.append(Frame(m.group(1), int(m.group(2)), m.group(3) or ""))
+        if m.group(3) and not m.group(3).startswith("<"):
+            mention(m.group(3), 1.0)
+    for m in _JAVA_FRAME.finditer(text):
+        info.frames.append(Frame(m.group(3), int(m.group(4)), m.group(2)))
+        mention(f"{m.group(1).rsplit('.', 1)[-1]}.{m.group(2)}", 1.0)
+    seen_frames = {(f.path, f.line) for f in info.frames}
+    for m in _COLON_FRAME.finditer(text):
+        if (m.group(1), int(m.group(2))) not in seen_frames:
+            info.frames.append(Frame(m.group(1), int(m.group(2)), ""))
+    for m in _ERROR_LINE.finditer(text):
+        msg = m.group(2).strip()
+        if 8 <= len(msg) <= 200:
+            info.messages.append(msg)
+    for m in _QUOTED.finditer(text):
+        s = m.group(2).strip()
+        if " " in s and len(s.split()) >= 2:
+            info.messages.append(s)
+
+    paths: list[str] = []
+    for m in _PATH.finditer(text):
+        p = m.group(1)
+        if p not in paths and not p.startswith("."):
+            paths.append(p)
+    code_spans = [m.group(0) for m in _FENCE.finditer(text)]
+    for span in _TICKS.findall(text):
+        for tok in _DOTTED.findall(span):
+            mention(tok, 1.0)
+            if tok.count(".") >= 2 and tok not in paths:
+                paths.append(tok)  # a dotted module path: pkg.sub.module
+        for tok in _CALL.findall(span):
+            mention(tok, 1.0)
+        for tok in _WORD.findall(span):
+            mention(tok, 1.0 if code_like(tok) or len(_WORD.findall(span)) == 1 else 0.7)
+    prose = _FENCE.sub(" ", text)
+    info.prose = prose
+    for tok in _CALL.findall(prose):
+        mention(tok, 1.0)
+    for tok in _DOTTED.findall(prose):
+        if not _PATH.fullmatch(tok):
+            mention(tok, 0.9)
+            if tok.count(".") >= 2 and tok not in paths:
+                paths.append(tok)
+    for tok in _WORD.findall(prose):
+        if code_like(tok):
+            mention(tok, 0.7)
+    for span in code_spans:
+        for tok in _CALL.findall(span):
+            mention(tok, 0.5)
+        for tok in _DOTTED.findall(span):
+            mention(tok, 0.4)
+        for tok in _WORD.findall(span):
+            if code_like(tok):
+                mention(tok, 0.4)
+    info.paths = paths
+    info.mentions = [Mention(n, q, w) for (n, q), w in sorted(mentions.items(), key=lambda kv: -kv[1])]
+    return info

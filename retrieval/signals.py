@@ -1,0 +1,196 @@
+"""Exact signals: definitions the question names, files and stack frames it points at, and
+error messages it quotes, each turned into a ranking of chunks."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from graph.model import is_test_path
+from indexer.store import Store
+
+from .query import QueryInfo
+
+MAX_DEFINITIONS = 40  # a name defined more often than this (`__init__`, `get`) says nothing
+_TEST_FACTOR = 0.5  # a definition or file in test code, relative to one in the code itself
+
+
+def _chunk_for(store: Store, file_id: int, qualname: str, line: int) -> int | None:
+    row = store.conn.execute(
+        "SELECT id FROM chunks WHERE file_id = ? AND symbol = ? ORDER BY start_line LIMIT 1",
+        (file_id, qualname)).fetchone()
+    if row is None:
+        row = store.conn.execute(
+            "SELECT id FROM chunks WHERE file_id = ? AND start_line <= ? AND end_line >= ? "
+            "ORDER BY end_line - start_line LIMIT 1", (file_id, line, line)).fetchone()
+    return row[0] if row else None
+
+
+def _add(scores: dict[int, float], cid: int | None, score: float) -> None:
+    if cid is not None and score > scores.get(cid, 0.0):
+        scores[cid] = score
+
+
+def _ranking(scores: dict[int, float]) -> list[tuple[int, float]]:
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def symbols(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tuple[int, float]]:
+    """Chunks defining the names the question mentions. A rarer name counts more; a
+    qualifier that agrees with the definition's class or module counts more still."""
+    scores: dict[int, float] = {}
+    for m in info.mentions[:limit_mentions]:
+        rows = store.conn.execute(
+            "SELECT s.file_id, f.path, s.qualname, s.start_line FROM symbols s JOIN files f ON f.id = s.file_id "
+            "WHERE s.name = ? LIMIT ?", (m.name, MAX_DEFINITIONS + 1)).fetchall()
+        if not rows or len(rows) > MAX_DEFINITIONS:
+            continue
+        rarity = 1.0 / (1.0 + math.log(len(rows)))
+        qual = m.qualifier.split(".") if m.qualifier else []
+        for file_id, path, qualname, line in rows:
+            score = m.weight * rarity
+            if qual:
+                owner = qualname.split(".")[:-1]
+                module = path.rsplit(".", 1)[0].replace("/", ".").split(".")
+                if owner and owner[-1] == qual[-1] or module[-len(qual):] == qual or \
+                        (module and module[-1] == "__init__" and module[-1 - len(qual):-1] == qual):
+                    score *= 2.0
+                else:
+                    score *= 0.5
+            if is_test_path(path):
+                score *= _TEST_FACTOR
+            _add(scores, _chunk_for(store, file_id, qualname, line), score)
+    return _ranking(scores)
+
+
+def _files_by_suffix(store: Store, suffix: str) -> list[tuple[int, str]]:
+    suffix = suffix.lstrip("./")
+    if not suffix:
+        return []
+    return store.conn.execute(
+        "SELECT id, path FROM files WHERE skip_reason = '' AND (path = ? OR path LIKE ? ESCAPE '\\')",
+        (suffix, "%/" + suffix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))).fetchall()
+
+
+def resolve_path(store: Store, mention: str) -> list[tuple[int, str]]:
+    """Files a path or dotted module name in a question may mean: the longest suffix of it
+    that names files of the index (a traceback's /usr/lib/.../pkg/mod.py ends in pkg/mod.py)."""
+    if "/" not in mention and mention.count(".") >= 2 and not mention.endswith((".py", ".js", ".ts", ".go")):
+        parts = mention.split(".")
+        for cut in range(len(parts), 0, -1):  # pkg.mod.Class.method -> pkg/mod.py
+            stem = "/".join(parts[:cut])
+            found = _files_by_suffix(store, stem + ".py") or _files_by_suffix(store, stem + "/__init__.py")
+            if found:
+                return found
+        return []
+    parts = [p for p in mention.replace("\\", "/").split("/") if p and p not in (".", "..")]
+    for start in range(len(parts)):
+        found = _files_by_suffix(store, "/".join(parts[start:]))
+        if found and (len(found) <= 3 or start == len(parts) - 1):
+            return found if len(found) <= 3 else []
+    return []
+
+
+def paths(store: Store, info: QueryInfo) -> tuple[list[tuple[int, float]], dict[str, float]]:
+    """Chunks at the stack frames the question quotes, and the first chunk of each file it
+    names; with the files themselves and their scores, for ranking files."""
+    scores: dict[int, float] = {}
+    files: dict[str, float] = {}
+    for i, frame in enumerate(info.frames):
+        found = resolve_path(store, frame.path)
+        if len(found) != 1:
+            continue
+        fid, path = found[0]
+        score = 1.0 / (1.0 + 0.1 * i)
+        files[path] = max(files.get(path, 0.0), score)
+        row = store.conn.execute(
+            "SELECT id FROM chunks WHERE file_id = ? AND start_line <= ? AND end_line >= ? "
+            "ORDER BY end_line - start_line LIMIT 1", (fid, frame.line, frame.line)).fetchone()
+        _add(scores, row[0] if row else None, score)
+    for i, mention in enumerate(info.paths):
+        found = resolve_path(store, mention)
+        for fid, path in found:
+            score = (0.9 / (1.0 + 0.1 * i)) / len(found)
+            if is_test_path(path):
+                score *= _TEST_FACTOR
+            files[path] = max(files.get(path, 0.0), score)
+            row = store.conn.execute(
+                "SELECT id FROM chunks WHERE file_id = ? ORDER BY (symbol = '') , start_line LIMIT 1",
+                (fid,)).fetchone()
+            _add(scores, row[0] if row else None, score * 0.5)
+    return _ranking(scores), files
+
+
+def messages(store: Store, info: QueryInfo, k: int = 20) -> list[tuple[int, float]]:
+    """Chunks containing an error message or quoted string of the question, as a phrase."""
+    scores: dict[int, float] = {}
+    for i, msg in enumerate(info.messages[:8]):
+        words = [w for w in _phrase_words(msg)][:12]
+        if len(words) < 2:
+            continue
+        phrase = '"' + " ".join(words) + '"'
+        try:
+            rows = store.conn.execute(
+                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+                (f"body : {phrase}", k)).fetchall()
+        except Exception:  # noqa: BLE001 - a message FTS cannot parse is simply not matched
+            continue
+        if len(rows) >= k:  # a phrase found everywhere is not a message from one place
+            continue
+        for j, (cid,) in enumerate(rows):
+            _add(scores, cid, 1.0 / (1.0 + 0.1 * i) / (1.0 + 0.05 * j))
+    return _ranking(scores)
+
+
+def _phrase_words(text: str) -> list[str]:
+    out, word = [], []
+    for ch in text:
+        if ch.isalnum():
+            word.append(ch)
+        elif word:
+            out.append("".join(word))
+            word = []
+    if word:
+        out.append("".join(word))
+    return out
+
+
+def chunk_nodes(store: Store, chunk_ids: list[int]) -> dict[int, list[int]]:
+    """The graph nodes of each chunk: its definition, or the definitions it packs (small
+    ones share a chunk), else its file."""
+    if not chunk_ids:
+        return {}
+    out: dict[int, list[int]] = {}
+    rows = store.conn.execute(
+        "SELECT c.id, c.file_id, c.symbol, c.symbols FROM chunks c WHERE c.id IN (SELECT value FROM json_each(?))",
+        (json.dumps(chunk_ids),)).fetchall()
+    for cid, file_id, symbol, packed in rows:
+        names = [symbol] if symbol else (packed.split() or [""])
+        ids = [r[0] for r in store.conn.execute(
+            "SELECT id FROM graph_nodes WHERE file_id = ? AND qualname IN (SELECT value FROM json_each(?))",
+            (file_id, json.dumps(names)))]
+        if not ids and symbol:
+            ids = [r[0] for r in store.conn.execute(
+                "SELECT id FROM graph_nodes WHERE file_id = ? AND qualname = ''", (file_id,))]
+        if ids:
+            out[cid] = ids
+    return out
+
+
+def node_chunks(store: Store, node_ids: list[int]) -> dict[int, int]:
+    """The chunk that holds each symbol node's definition (file and package nodes have none)."""
+    if not node_ids:
+        return {}
+    rows = store.conn.execute(
+        "SELECT n.id, n.file_id, n.qualname, min(s.start_line) FROM graph_nodes n "
+        "JOIN symbols s ON s.file_id = n.file_id AND s.qualname = n.qualname "
+        "WHERE n.id IN (SELECT value FROM json_each(?)) AND n.qualname != '' AND n.file_id != 0 GROUP BY n.id",
+        (json.dumps(node_ids),)).fetchall()
+    out: dict[int, int] = {}
+    for nid, file_id, qualname, line in rows:
+        row = store.conn.execute(
+            "SELECT id FROM chunks WHERE file_id = ? AND start_line <= ? AND end_line >= ? "
+            "ORDER BY symbol != ?, end_line - start_line LIMIT 1", (file_id, line, line, qualname)).fetchone()
+        if row is not None:
+            out[nid] = row[0]
+    return out

@@ -1,0 +1,38 @@
+"""`repoqa search` (fused, by file, explained) and `repoqa bundle`, run as a user runs them."""
+
+from __future__ import annotations
+
+from conftest import repoqa, repoqa_json
+
+
+def test_search_files_json_and_explain(py_repo):
+    repoqa("index", str(py_repo), "--no-embed", check=True)
+    files = repoqa_json("search", "why is `parse_http_response` failing on bodies", "--files", cwd=py_repo)
+    assert files[0]["path"] == "pkg/http.py"
+    assert all(set(f) >= {"path", "score", "signals"} for f in files)
+    assert [f["score"] for f in files] == sorted((f["score"] for f in files), reverse=True)
+    assert "symbol" in files[0]["signals"]
+    units = repoqa_json("search", "parse_http_response", "-k", "3", cwd=py_repo)
+    assert units[0]["symbol"] == "parse_http_response" and units[0]["signals"]
+    text = repoqa("search", "should we retry a 500 status", "--explain", "-k", "2", cwd=py_repo, check=True).stdout
+    assert "found by: lexical #" in text and "RetryPolicy" in text
+    only = repoqa_json("search", "retry", "--mode", "lexical", cwd=py_repo)
+    assert all(set(h["signals"]) == {"lexical"} for h in only)
+
+
+def test_bundle_text_and_json(py_repo):
+    repoqa("index", str(py_repo), "--no-embed", check=True)
+    res = repoqa("bundle", "how does Client.fetch parse the response", "--budget", "600", cwd=py_repo, check=True)
+    out = res.stdout
+    assert out.index("## Repository map") < out.index("## Code") < out.index("## Snapshot")
+    assert "### pkg/client.py:" in out and "def fetch(self, url):" in out
+    assert "of 600 tokens by all-MiniLM-L6-v2" in res.stderr
+    b = repoqa_json("bundle", "how does Client.fetch parse the response", "--budget", "600", cwd=py_repo)
+    assert set(b) >= {"query", "snapshot", "repo_map", "units", "relations", "budget", "tokens", "tokenizer"}
+    assert 0 < b["tokens"] <= 600 and b["budget"] == 600
+    assert all({"path", "start_line", "end_line", "reason", "location"} <= set(u) for u in b["units"])
+    assert {"src": "Client.fetch", "kind": "calls", "dst": "parse_http_response", "confidence": 1.0} in b["relations"]
+    bad = repoqa("bundle", "x", "--budget", "5", cwd=py_repo)
+    assert bad.returncode != 0 and "--budget" in bad.stderr
+    missing = repoqa("bundle", "x", "--tokenizer", "/nonexistent/tok.json", cwd=py_repo)
+    assert missing.returncode == 1 and "no tokenizer at /nonexistent/tok.json" in missing.stderr

@@ -1,0 +1,86 @@
+"""Context bundles: best code first, whole definitions, merged spans, within the budget."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import git, git_repo, index, reader
+
+from retrieval.bundle import BundleError, build_bundle
+from retrieval.search import Searcher
+from retrieval.tokens import counter_for
+
+BIG_BODY = "".join(f"    step_{i} = normalise(value, {i})  # keep the order of the steps\n" for i in range(300))
+FILES = {
+    "shop/__init__.py": "",
+    "shop/cart.py": (
+        "from shop.pricing import apply_discount\n\n\n"
+        "class Cart:\n"
+        "    \"\"\"A shopping cart: items and their quantities.\"\"\"\n\n"
+        "    def __init__(self):\n        self.items = []\n\n"
+        "    def add_item(self, item, qty=1):\n        self.items.append((item, qty))\n\n"
+        "    def total(self):\n"
+        "        subtotal = sum(i.price * q for i, q in self.items)\n"
+        "        return apply_discount(subtotal)\n"),
+    "shop/pricing.py": (
+        "def apply_discount(amount):\n"
+        "    if amount < 0:\n"
+        "        raise ValueError('negative amounts cannot be discounted')\n"
+        "    return amount * 0.9 if amount > 100 else amount\n\n\n"
+        "def round_price(amount):\n    return round(amount, 2)\n"),
+    "shop/pipeline.py": "def normalise(value, i):\n    return value\n\n\ndef run_pipeline(value):\n" + BIG_BODY
+                        + "    return value\n",
+}
+
+
+@pytest.fixture()
+def shop(tmp_path):
+    git_repo(tmp_path, FILES)
+    index(tmp_path)
+    store = reader(tmp_path)
+    yield tmp_path, Searcher(store)
+    store.close()
+
+
+def test_the_bundle_never_exceeds_its_budget(shop):
+    root, searcher = shop
+    counter = counter_for()
+    for budget in (64, 100, 200, 400, 1000, 3000, 20000):
+        b = build_bundle(searcher, root, "cart total with discount and the pipeline steps", budget, counter)
+        assert counter.count(b.render()) == b.tokens <= budget, budget
+        spans = sorted((u.path, u.start_line, u.end_line) for u in b.units)
+        for (p1, _, e1), (p2, s2, _) in zip(spans, spans[1:]):
+            assert p1 != p2 or e1 < s2, "a line twice"
+    assert b.units and b.repo_map and b.snapshot in b.render()
+    with pytest.raises(BundleError, match="too small"):
+        build_bundle(searcher, root, "cart", 10, counter)
+
+
+def test_units_are_whole_definitions_with_reasons_and_relations(shop):
+    root, searcher = shop
+    b = build_bundle(searcher, root, "why does `Cart.total` apply the discount wrongly", 4000, counter_for())
+    by_path = {u.path: u for u in b.units}
+    cart = by_path["shop/cart.py"]
+    assert "def total(self):" in cart.text and "return apply_discount(subtotal)" in cart.text
+    assert cart.reason and f"### {cart.location}" in b.render()
+    assert "apply_discount" in by_path["shop/pricing.py"].text
+    rels = {(r.src, r.kind, r.dst) for r in b.relations}
+    assert ("Cart.total", "calls", "apply_discount") in rels
+    assert "Cart.total calls apply_discount" in b.render()
+    assert b.snapshot == git(root, "rev-parse", "HEAD").strip()[:12]
+    assert "shop/cart.py  (shown below)" in b.repo_map and "def apply_discount(amount)" in b.repo_map
+
+
+def test_a_definition_too_large_for_the_budget_is_cut_to_its_head(shop):
+    root, searcher = shop
+    b = build_bundle(searcher, root, "run_pipeline normalise steps", 600, counter_for())
+    pipeline = [u for u in b.units if u.path == "shop/pipeline.py"]
+    assert pipeline and b.tokens <= 600
+    assert any(u.kind == "lines" or u.end_line - u.start_line < 300 for u in pipeline)
+
+
+def test_a_file_edited_since_indexing_shows_what_was_indexed(shop):
+    root, searcher = shop
+    (root / "shop/pricing.py").write_text("# rewritten, not yet indexed\n")
+    b = build_bundle(searcher, root, "`apply_discount` negative amounts", 2000, counter_for())
+    pricing = next(u for u in b.units if u.path == "shop/pricing.py")
+    assert "raise ValueError('negative amounts cannot be discounted')" in pricing.text

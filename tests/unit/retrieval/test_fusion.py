@@ -1,0 +1,102 @@
+"""Hybrid search: exact signals and the graph fused with BM25, on a real index."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import index, reader, write_tree
+
+from retrieval.search import FusionWeights, Searcher, Signals, fuse_signals, rank_files
+
+FILES = {
+    "shop/cart.py": (
+        "from shop.pricing import apply_discount\n\n\n"
+        "class Cart:\n"
+        "    def __init__(self):\n        self.items = []\n\n"
+        "    def add_item(self, item, qty=1):\n        self.items.append((item, qty))\n\n"
+        "    def total(self):\n"
+        "        subtotal = sum(i.price * q for i, q in self.items)\n"
+        "        return apply_discount(subtotal)\n"),
+    "shop/pricing.py": (
+        "def apply_discount(amount):\n"
+        "    if amount < 0:\n"
+        "        raise ValueError('negative amounts cannot be discounted')\n"
+        "    return amount * 0.9 if amount > 100 else amount\n\n\n"
+        "def round_price(amount):\n    return round(amount, 2)\n"),
+    "shop/report.py": (
+        "def total_report(carts):\n"
+        "    \"\"\"The total of every cart, for the report: totals add up.\"\"\"\n"
+        "    totals = [c.total() for c in carts]\n    return sum(totals)\n"),
+    "docs/guide.md": "# Totals\n\nThe total of a cart is the sum of its items; discounts apply to totals.\n",
+    "tests/test_cart.py": (
+        "from shop.cart import Cart\n\n\n"
+        "def test_total():\n    c = Cart()\n    assert c.total() == 0\n"),
+}
+
+
+@pytest.fixture()
+def shop(tmp_path):
+    write_tree(tmp_path, FILES)
+    index(tmp_path)
+    store = reader(tmp_path)
+    yield Searcher(store)
+    store.close()
+
+
+def top(searcher, query, k=5):
+    return [(h.path, h.symbol) for h in searcher.search(query, "hybrid", k=k)]
+
+
+def test_a_named_definition_comes_first_and_says_why(shop):
+    hits = shop.search("why does `apply_discount` misbehave", "hybrid", k=5)
+    assert (hits[0].path, hits[0].symbol) == ("shop/pricing.py", "apply_discount")
+    assert {"symbol", "lexical"} <= set(hits[0].ranks)
+
+
+def test_a_stack_frame_finds_its_line_and_file(shop):
+    q = ('Traceback:\n  File "/opt/venv/lib/site-packages/shop/pricing.py", line 3, in apply_discount\n'
+         "ValueError: negative amounts cannot be discounted")
+    hits = shop.search(q, "hybrid", k=3)
+    assert hits[0].path == "shop/pricing.py" and hits[0].symbol == "apply_discount"
+    assert {"path", "message"} <= set(hits[0].ranks)
+    files = shop.files(q, "hybrid", k=3)
+    assert files[0].path == "shop/pricing.py" and "path" in files[0].ranks
+
+
+def test_graph_expansion_brings_what_the_best_units_call(shop):
+    sig = shop.signals("Cart.total() is wrong for big carts", mode="hybrid")
+    assert all("apply_discount" not in symbols_of(shop, c) for c, _ in sig.rankings["lexical"])
+    graph = [c for c, _ in sig.rankings["graph"]]
+    assert any("apply_discount" in symbols_of(shop, c) for c in graph)  # Cart.total calls it
+
+
+def test_prose_and_tests_rank_below_code_that_matches_as_well(shop):
+    files = [f.path for f in shop.files("total of a cart", "hybrid", k=10)]
+    assert files.index("shop/cart.py") < files.index("docs/guide.md")
+    assert files.index("shop/cart.py") < files.index("tests/test_cart.py")
+    no_priors = Searcher(shop.store, weights=FusionWeights(docs=1.0, tests=1.0))
+    assert [f.path for f in no_priors.files("total of a cart", "hybrid", k=10)] != files
+
+
+def test_baselines_are_one_signal_alone(shop):
+    lexical = shop.search("apply_discount", "lexical", k=3)
+    assert all(set(h.ranks) == {"lexical"} for h in lexical)
+    with pytest.raises(Exception, match="dense search needs vectors"):
+        shop.search("x", "dense")
+    with pytest.raises(Exception, match="unknown search mode"):
+        shop.search("x", "fuzzy")
+
+
+def test_weighted_reciprocal_rank_fusion_and_file_ranking():
+    sig = Signals(rankings={"lexical": [(1, 9.0), (2, 5.0), (3, 1.0)], "symbol": [(3, 1.0)]})
+    w = FusionWeights(symbol=2.0, k=1.0, docs=1.0, tests=1.0)
+    fused = fuse_signals(sig, w)
+    assert [f.chunk_id for f in fused] == [3, 1, 2]  # 1/4 + 2/2 beats 1/2
+    assert fused[0].ranks == {"lexical": 3, "symbol": 1}
+    files = rank_files(fused, {1: "a.py", 2: "a.py", 3: "b.py"}, Signals(files={"c.py": 1.0}), w)
+    assert [f.path for f in files] == ["b.py", "a.py", "c.py"]  # a named file counts as a unit ranked there
+    a = next(f for f in files if f.path == "a.py")
+    assert a.units == (1, 2) and a.score == pytest.approx(0.5 + 0.5 * (1 / 3))
+
+
+def symbols_of(searcher, cid):
+    return searcher.store.conn.execute("SELECT symbol || symbols FROM chunks WHERE id = ?", (cid,)).fetchone()[0]
