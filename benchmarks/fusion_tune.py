@@ -30,6 +30,7 @@ from retrieval.search import DEFAULT_WEIGHTS, FusionWeights, Signals, fuse_signa
 GRID = {
     "dense": (0.0, 0.5, 1.0, 1.5, 2.0),
     "symbol": (0.0, 0.5, 1.0, 2.0, 3.0),
+    "usage": (0.0, 0.25, 0.5, 1.0, 2.0),
     "path": (0.0, 0.5, 1.0, 2.0, 3.0),
     "message": (0.0, 0.5, 1.0, 2.0),
     "graph": (0.0, 0.15, 0.3, 0.6, 1.0),
@@ -42,8 +43,10 @@ _PROSE = (".md", ".rst", ".txt", ".adoc", ".markdown", ".org", ".html")
 METRICS = ("file_acc@1", "file_acc@5", "file_mrr", "func_acc@10")
 
 
-def half(task_id: str) -> int:
-    return zlib.crc32(task_id.encode()) % 2
+def half(row: dict) -> int:
+    """0 or 1, by a hash of what makes a task unique (needles share their commit)."""
+    key = "|".join([row["repo"], str(row["id"]), *row["gold_functions"], *row["gold_files"]])
+    return zlib.crc32(key.encode()) % 2
 
 
 class Task:
@@ -119,8 +122,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS / "fusion_tune.json")
     args = ap.parse_args()
     tasks = [Task(json.loads(line)) for f in args.signals for line in f.read_text().splitlines() if line.strip()]
-    tuning = [t for t in tasks if half(str(t.row["id"]) + t.row["repo"]) == 0]
-    held = [t for t in tasks if half(str(t.row["id"]) + t.row["repo"]) == 1]
+    tuning = [t for t in tasks if half(t.row) == 0]
+    held = [t for t in tasks if half(t.row) == 1]
     chosen, obj = tune(tuning, DEFAULT_WEIGHTS)
     settings = {"chosen": chosen, "default": DEFAULT_WEIGHTS, "lexical": baseline("lexical"),
                 "dense": baseline("dense")}

@@ -46,7 +46,7 @@ from indexer.options import IndexOptions
 from indexer.store import Store
 from indexer.update import index_dir_for, update_index
 from retrieval.bundle import LineCache, build_bundle, gold_line_coverage
-from retrieval.search import SIGNALS, FusionWeights, Fused, Searcher, Signals, chunk_paths, fuse_signals, rank_files
+from retrieval.search import SIGNALS, Fused, FusionWeights, Searcher, Signals, chunk_paths, fuse_signals, rank_files
 from retrieval.tokens import counter_for
 
 DEPTH = 100  # chunks each signal ranks per query, before grouping into files and units
@@ -112,7 +112,7 @@ class Dense:
 
 def baseline(name: str) -> FusionWeights:
     """Weights that keep one signal alone: the BM25-only and dense-only baselines."""
-    return FusionWeights(**{n: (1.0 if n == name else 0.0) for n in SIGNALS}, seeds=0)
+    return FusionWeights(**{n: (1.0 if n == name else 0.0) for n in SIGNALS}, seeds=0, docs=1.0, tests=1.0)
 
 
 def files_and_units(fused: list[Fused], paths: dict[int, str], symbols: dict[int, str], sig: Signals,
@@ -306,7 +306,9 @@ def main() -> None:
         query = row.get("question") or row.get("query")
         if kind == "commit" and row.get("body"):
             query = f"{query}\n{row['body']}"
-        gold = (lambda store, k=kind, r=row: gold_lines_of(k, r, store))
+        def gold(store, k=kind, r=row):
+            return gold_lines_of(k, r, store)
+
         ranked = run_needle(tree, row, opts, modes, dense, gold) if kind == "needle" else \
             rank_modes(tree, query, modes, dense, gold)
         group = f"{kind}{'-leak' if row.get('leak') is True else ''}"

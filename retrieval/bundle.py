@@ -36,6 +36,7 @@ _MAP_KINDS = ("class", "function", "method", "constructor", "interface", "struct
 _EDGE_KINDS = ("calls", "inherits", "imports", "references")
 _SIGNAL_WORDS = {
     "symbol": "defines a name the question mentions",
+    "usage": "uses a name the question mentions",
     "path": "at a file or stack frame the question names",
     "message": "holds a message the question quotes",
     "lexical": "shares the question's words",
@@ -161,7 +162,8 @@ def _select(store: Store, files: LineCache, fused: list[Fused], paths: dict[int,
     """Spans best first until the budget is spent: a chunk grows to its definition when that
     fits a quarter of the budget; spans of a file that meet are merged."""
     rows = {r[0]: r for r in store.conn.execute(
-        "SELECT id, file_id, start_line, end_line, symbol, kind FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+        "SELECT id, file_id, start_line, end_line, symbol, kind FROM chunks "
+        "WHERE id IN (SELECT value FROM json_each(?))",
         (json.dumps([f.chunk_id for f in fused]),))}
     spans: list[_Span] = []
     used = 0
@@ -398,4 +400,5 @@ def gold_line_coverage(bundle: Bundle, gold: dict[str, list[tuple[int, int]]]) -
     return inside, total
 
 
-__all__ = ["Bundle", "BundleError", "BundleUnit", "LineCache", "Relation", "build_bundle", "gold_line_coverage", "render_unit"]
+__all__ = ["Bundle", "BundleError", "BundleUnit", "LineCache", "Relation", "build_bundle", "gold_line_coverage",
+           "render_unit"]

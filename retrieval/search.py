@@ -5,6 +5,7 @@ every signal the index has:
 - lexical: BM25 over split identifiers (the rarest terms of a long question);
 - dense: the question's embedding against the chunk vectors (when the index has vectors);
 - symbol: definitions of the names the question mentions (a rare name counts more);
+- usage: code that uses those names (calls them, takes them as types, imports them);
 - path: the files it names and the stack frames it quotes;
 - message: chunks holding an error message or quoted string of the question;
 - graph: personalized PageRank from the best units of the others, over forward and
@@ -34,7 +35,7 @@ from .query import analyze
 log = logging.getLogger(__name__)
 
 MODES = ("lexical", "dense", "hybrid")
-SIGNALS = ("lexical", "dense", "symbol", "path", "message", "graph")
+SIGNALS = ("lexical", "dense", "symbol", "usage", "path", "message", "graph")
 
 
 class SearchError(IndexerError):
@@ -49,6 +50,7 @@ class FusionWeights:
     lexical: float = 1.0
     dense: float = 1.0
     symbol: float = 1.0
+    usage: float = 0.5
     path: float = 1.0
     message: float = 0.5
     graph: float = 0.3
@@ -171,6 +173,7 @@ class Searcher:
             return sig
         info = analyze(query)
         sig.rankings["symbol"] = signals.symbols(self.store, info)
+        sig.rankings["usage"] = signals.usages(self.store, info)
         sig.rankings["path"], sig.files = signals.paths(self.store, info)
         sig.rankings["message"] = signals.messages(self.store, info)
         self._classify(sig)

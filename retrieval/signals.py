@@ -63,6 +63,30 @@ def symbols(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tup
     return _ranking(scores)
 
 
+MAX_USES = 200  # a name used more often than this says little about where the question points
+
+
+def usages(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tuple[int, float]]:
+    """Chunks that use the names the question mentions (a call, a type, an import): what
+    a question describes often works with the things it names rather than being them."""
+    scores: dict[int, float] = {}
+    for m in info.mentions[:limit_mentions]:
+        rows = store.conn.execute(
+            "SELECT r.file_id, f.path, r.line FROM refs r JOIN files f ON f.id = r.file_id "
+            "WHERE r.name = ? LIMIT ?", (m.name, MAX_USES + 1)).fetchall()
+        if not rows or len(rows) > MAX_USES:
+            continue
+        rarity = 1.0 / (1.0 + math.log(len(rows)))
+        for file_id, path, line in rows:
+            score = m.weight * rarity * (_TEST_FACTOR if is_test_path(path) else 1.0)
+            row = store.conn.execute(
+                "SELECT id FROM chunks WHERE file_id = ? AND start_line <= ? AND end_line >= ? "
+                "ORDER BY end_line - start_line LIMIT 1", (file_id, line, line)).fetchone()
+            if row is not None:
+                scores[row[0]] = scores.get(row[0], 0.0) + score
+    return _ranking(scores)
+
+
 def _files_by_suffix(store: Store, suffix: str) -> list[tuple[int, str]]:
     suffix = suffix.lstrip("./")
     if not suffix:

@@ -706,7 +706,173 @@ def path_(ctx: click.Context, source: str, target: str, as_json: bool) -> None:
         click.echo(f"{h.depth:>2}. " + _format_location(h).replace(f"  [depth {h.depth}]", ""))
 
 
+# -- the model ------------------------------------------------------------------------------
+
+
+def _generator_flags(f):
+    f = click.option("--max-tokens", type=click.IntRange(1, 100_000), default=None,
+                     help="Most tokens the model may write (default: [generator] max_tokens).")(f)
+    f = click.option("--model", default=None, help="The model (a server's model name, or a local model path).")(f)
+    f = click.option("--base-url", default=None, help="An OpenAI-compatible server, e.g. http://host:8000.")(f)
+    return click.option("--backend", type=click.Choice(["auto", "local", "openai", "vllm"]), default=None,
+                        help="Which generator (default: [generator] backend, auto).")(f)
+
+
+def _open_model(root: Path, backend, base_url, model, max_tokens, quiet: bool):
+    from service.config import generator_options
+    from service.generators import open_generator
+
+    options = generator_options(root, overrides={"backend": backend, "base_url": base_url, "model": model,
+                                                 "max_tokens": max_tokens})
+
+    def progress(msg: str) -> None:
+        if not quiet:
+            click.echo(msg, err=True)
+
+    return options, open_generator(options, progress=progress)
+
+
+def _with_index(root: Path, work):
+    """work(store, searcher) inside one read transaction of the index."""
+    from indexer.store import Store
+    from indexer.update import index_dir_for
+
+    store = Store.open_reader(index_dir_for(root))
+    searcher = None
+    try:
+        meta = _check_compatible(store, root)
+        searcher = _searcher(store, meta, root, "auto")
+        store.conn.execute("BEGIN")
+        try:
+            return work(store, searcher)
+        finally:
+            store.conn.execute("ROLLBACK")
+    finally:
+        if searcher is not None and searcher.vstore is not None:
+            searcher.vstore.close()
+        store.close()
+
+
+@cli.command()
+@click.argument("question")
+@_generator_flags
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object when the answer is complete.")
+@click.pass_context
+def ask(ctx: click.Context, question: str, backend, base_url, model, max_tokens, as_json: bool) -> None:
+    """Answer QUESTION from the repository: what the graph knows exactly first, then the
+    model's answer grounded in the context bundle, then the sources it cites."""
+    from service import assist
+
+    if not question.strip():
+        raise click.UsageError("the question is empty")
+    root = _root(ctx)
+    options, generator = _open_model(root, backend, base_url, model, max_tokens, as_json)
+    streamed = [False]
+
+    def on_text(piece: str) -> None:
+        if not as_json:
+            if not streamed[0]:
+                streamed[0] = True
+                click.secho(f"Answer ({generator.model}, generated):", bold=True)
+            click.echo(piece, nl=False)
+
+    def work(store, searcher):
+        p = assist.prepare(store, searcher, root, question, generator, options, options.max_tokens)
+        if p.facts and not as_json:
+            click.secho("Exact, from the graph:", bold=True)
+            for line in p.facts.lines:
+                click.echo(line)
+            click.echo()
+        from assistant.answer import ask as ask_model
+
+        return ask_model(generator, p.bundle, question, facts=p.facts.lines, on_text=on_text,
+                         max_tokens=options.max_tokens)
+
+    try:
+        result = _with_index(root, work)
+    finally:
+        generator.close()
+    if as_json:
+        _echo_json(result.to_json())
+        return
+    click.echo()
+    if result.citations:
+        click.secho("Sources:", bold=True)
+        for c in result.citations:
+            click.echo(f"  {c['path']}:{c['start_line']}-{c['end_line']}")
+    notes = [f"{result.prompt_tokens} prompt tokens", f"first token {result.ttft_s:.1f} s",
+             f"total {result.total_s:.1f} s", f"snapshot {result.snapshot}"]
+    if result.dropped_citations:
+        notes.append(f"{result.dropped_citations} citation(s) outside the bundle dropped")
+    if result.masked_secrets:
+        notes.append(f"{result.masked_secrets} secret(s) masked before sending")
+    if result.units_dropped:
+        notes.append(f"{result.units_dropped} unit(s) left out to fit the model's context")
+    click.echo("(" + "; ".join(notes) + ")", err=True)
+
+
+@cli.command()
+@click.argument("instruction")
+@click.option("--apply", "apply_", is_flag=True, help="Write the change (atomically, per file) if it checks out.")
+@_generator_flags
+@click.option("--json", "as_json", is_flag=True, help="Print the proposal as one JSON object.")
+@click.pass_context
+def edit(ctx: click.Context, instruction: str, apply_: bool, backend, base_url, model, max_tokens,
+         as_json: bool) -> None:
+    """Ask the model for a change that does INSTRUCTION and show it as a checked diff: it
+    applies to the current files, every file still parses, Python is scanned by bandit, and
+    what depends on the changed code is listed. Nothing is written without --apply."""
+    from assistant.edits import apply as apply_edit
+    from service import assist
+
+    if not instruction.strip():
+        raise click.UsageError("the instruction is empty")
+    root = _root(ctx)
+    options, generator = _open_model(root, backend, base_url, model, max_tokens, as_json)
+    try:
+        proposal = _with_index(root, lambda store, searcher: assist.propose_edit(
+            store, searcher, root, instruction, generator, options))
+    finally:
+        generator.close()
+    written: list[str] = []
+    if apply_ and proposal.ok:
+        written = apply_edit(proposal, root)
+    if as_json:
+        _echo_json({**proposal.to_json(), "applied": written})
+    else:
+        click.echo(proposal.diff, nl=False)
+        for c in proposal.checks:
+            if not c.checked:
+                state = f"not checked ({c.note or 'a kind of file repoqa does not parse'})"
+            elif c.ok:
+                state = f"parses ({c.errors_after} syntax error(s), {c.errors_before} before)"
+            else:
+                state = (f"NEW SYNTAX ERRORS: {c.errors_before} before, {c.errors_after} after, at lines "
+                         f"{', '.join(map(str, c.error_lines[:10]))}")
+            click.echo(f"check {c.path}: {state}")
+        for f in proposal.findings:
+            new = "new" if f.introduced else "already there"
+            click.echo(f"bandit {f.path}:{f.line} {f.test_id} {f.severity}/{f.confidence} ({new}): {f.message}")
+        if proposal.may_need_updating:
+            click.secho("May need updating:", bold=True)
+            for line in proposal.may_need_updating:
+                click.echo(f"  {line}")
+        for note in proposal.notes:
+            click.echo(f"note: {note}")
+        if written:
+            click.echo(f"Applied to {', '.join(written)}.")
+        elif apply_:
+            click.echo("Not applied: the change does not check out.", err=True)
+        else:
+            click.echo("(not applied; run again with --apply to write it)", err=True)
+    if apply_ and not proposal.ok:
+        ctx.exit(1)
+
+
 def main() -> None:
+    # torch threads must not spin while they wait (the local model and the embedder share the
+    # cores with the rest of the process): set before anything imports torch.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     cli(prog_name="repoqa")
 
 

@@ -129,5 +129,12 @@ class Client:
         return self.retrieval.Bundle(retrieval.BundleRequest(repository=repository, query=query,
                                                              budget_tokens=budget_tokens), **self._kw(timeout))
 
-    def ask(self, repository: str, question: str, *, timeout: float | None = None) -> Iterator[assistant.AskResponse]:
-        return self.assistant.Ask(assistant.AskRequest(repository=repository, question=question), **self._kw(timeout))
+    def ask(self, repository: str, question: str, *, max_tokens: int = 0,
+            timeout: float | None = None) -> Iterator[assistant.AskResponse]:
+        return self.assistant.Ask(assistant.AskRequest(repository=repository, question=question, max_tokens=max_tokens),
+                                  **self._kw(timeout))
+
+    def edit(self, repository: str, instruction: str, *, apply: bool = False,
+             timeout: float | None = None) -> assistant.EditResponse:
+        return self.assistant.Edit(assistant.EditRequest(repository=repository, instruction=instruction, apply=apply),
+                                   **self._kw(timeout))

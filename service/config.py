@@ -97,6 +97,14 @@ def bundle_options(root: Path, env: Mapping[str, str] | None = None,
     return load_section(BundleOptions, root, "bundle", ENV_PREFIX + "BUNDLE_", env, overrides)
 
 
+def generator_options(root: Path, env: Mapping[str, str] | None = None,
+                      overrides: Mapping[str, object] | None = None):
+    """[generator] in repoqa.toml, REPOQA_GENERATOR_<OPTION> variables, flags."""
+    from assistant.generators import GeneratorOptions
+
+    return load_section(GeneratorOptions, root, "generator", ENV_PREFIX + "GENERATOR_", env, overrides)
+
+
 def index_options(root: Path, env: Mapping[str, str] | None = None,
                   overrides: Mapping[str, object] | None = None) -> IndexOptions:
     """[index] in repoqa.toml, REPOQA_<OPTION> variables, flags."""

@@ -15,6 +15,14 @@ import asyncio
 
 import grpc
 
+from assistant.errors import (
+    EditFormatError,
+    EditMatchError,
+    EditPathError,
+    GeneratorError,
+    PromptTooLong,
+    StaleFileError,
+)
 from graph.errors import BadPosition, GraphNotBuilt, SymbolNotFound
 from indexer.errors import (
     IndexerError,
@@ -61,6 +69,12 @@ STATUS: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (IndexLocked, grpc.StatusCode.ABORTED),  # another writer: try again
     (StoreError, grpc.StatusCode.UNAVAILABLE),
     (VectorStoreError, grpc.StatusCode.UNAVAILABLE),
+    (PromptTooLong, grpc.StatusCode.INVALID_ARGUMENT),  # before GeneratorError, its base
+    (GeneratorError, grpc.StatusCode.UNAVAILABLE),  # the model server is down or refused
+    (EditFormatError, grpc.StatusCode.FAILED_PRECONDITION),  # the model's reply was not an edit
+    (EditMatchError, grpc.StatusCode.FAILED_PRECONDITION),  # it does not apply to the files
+    (EditPathError, grpc.StatusCode.PERMISSION_DENIED),  # it names a path outside the repository
+    (StaleFileError, grpc.StatusCode.ABORTED),  # a file changed since: ask again
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (asyncio.TimeoutError, grpc.StatusCode.DEADLINE_EXCEEDED),
     (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED),

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from repoqa.v1 import assistant_pb2 as assistant
 from repoqa.v1 import (
     assistant_pb2_grpc,
     navigation_pb2_grpc,
@@ -55,6 +56,8 @@ MAX_BUDGET = 2_000_000  # tokens of a bundle
 
 
 _INDEX_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="repoqa-index")
+# Answers stream from their own threads: a long generation never holds up queries.
+_MODEL_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="repoqa-model")
 
 
 class Cancelled(Exception):
@@ -470,13 +473,131 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
         return await run(work)
 
 
+class Generators:
+    """The model each repository's [generator] section chooses, opened once and shared; one
+    generation at a time per model (a local CPU model serves one stream)."""
+
+    def __init__(self, opener: Callable | None = None):
+        self.opener = opener
+        self.lock = threading.Lock()
+        self.open: dict[str, tuple[object, threading.Lock]] = {}
+
+    def get(self, root: Path):
+        from service.config import generator_options
+        from service.generators import open_generator
+
+        options = generator_options(root)
+        key = repr(options)
+        with self.lock:
+            if key not in self.open:
+                gen = self.opener(options) if self.opener else open_generator(options)
+                self.open[key] = (gen, threading.Lock())
+            gen, busy = self.open[key]
+        return options, gen, busy
+
+    def close(self) -> None:
+        with self.lock:
+            for gen, _ in self.open.values():
+                gen.close()
+            self.open.clear()
+
+
 class AssistantServicer(assistant_pb2_grpc.AssistantServicer):
+    def __init__(self, registry: Registry, searcher_for: Callable[[Store, dict, Path, str], object],
+                 generators: Generators | None = None):
+        self.registry = registry
+        self.searcher_for = searcher_for
+        self.generators = generators or Generators()
+
     async def Ask(self, request, context):
-        raise NotImplementedError("answers from a model are not available in this version of repoqa yet")
-        yield  # an async generator, as the streaming RPC requires
+        from assistant.answer import ask
+        from service import assist
+
+        entry = self.registry.get(request.repository)
+        question = request.question.strip()
+        if not question or len(question) > MAX_QUERY:
+            raise InvalidRequest(f"question must be 1 to {MAX_QUERY} characters")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        cancel = threading.Event()
+
+        def put(item) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def work():
+            options, gen, busy = self.generators.get(entry.root)
+            max_tokens = request.max_tokens or options.max_tokens
+            with busy, _Query(entry, cancel) as q:
+                searcher = self.searcher_for(q.store, q.meta, entry.root, "auto")
+                try:
+                    p = assist.prepare(q.store, searcher, entry.root, question, gen, options, max_tokens)
+                finally:
+                    if searcher.vstore is not None:
+                        searcher.vstore.close()
+                snap = q.snapshot()
+                put(assistant.AskResponse(exact_facts=p.facts.lines, snapshot=snap))
+                answer = ask(gen, p.bundle, question, facts=p.facts.lines, cancel=cancel,
+                             on_text=lambda piece: put(assistant.AskResponse(text=piece)), max_tokens=max_tokens)
+            return assistant.AskResponse(
+                done=True, snapshot=snap, model=answer.model, dropped_citations=answer.dropped_citations,
+                masked_secrets=answer.masked_secrets, prompt_tokens=answer.prompt_tokens,
+                finish_reason=answer.finish_reason,
+                citations=[assistant.Citation(path=c["path"], start_line=c["start_line"], end_line=c["end_line"])
+                           for c in answer.citations])
+
+        task = loop.run_in_executor(_MODEL_POOL, work)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        getter: asyncio.Future | None = None
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not queue.empty():
+                    yield queue.get_nowait()
+                yield task.result()
+                return
+        except asyncio.CancelledError:
+            cancel.set()  # the client went away: generation stops at its next token
+            raise
+        finally:
+            if getter is not None and not getter.done():
+                getter.cancel()
+            cancel.set()
 
     async def Edit(self, request, context):
-        raise NotImplementedError("edits from a model are not available in this version of repoqa yet")
+        from assistant.edits import apply as apply_edit
+        from service import assist
+
+        entry = self.registry.get(request.repository)
+        instruction = request.instruction.strip()
+        if not instruction or len(instruction) > MAX_QUERY:
+            raise InvalidRequest(f"instruction must be 1 to {MAX_QUERY} characters")
+
+        def work(stop):
+            options, gen, busy = self.generators.get(entry.root)
+            with busy, _Query(entry, stop) as q:
+                searcher = self.searcher_for(q.store, q.meta, entry.root, "auto")
+                try:
+                    proposal = assist.propose_edit(q.store, searcher, entry.root, instruction, gen, options,
+                                                   cancel=stop)
+                finally:
+                    if searcher.vstore is not None:
+                        searcher.vstore.close()
+                snap = q.snapshot()
+            written = apply_edit(proposal, entry.root) if request.apply and proposal.ok else []
+            return assistant.EditResponse(
+                diff=proposal.diff, snapshot=snap, ok=proposal.ok, applied=written, model=proposal.model,
+                may_need_updating=proposal.may_need_updating, notes=proposal.notes,
+                checks=[assistant.SyntaxCheck(path=c.path, checked=c.checked, errors_before=c.errors_before,
+                                              errors_after=c.errors_after, ok=c.ok) for c in proposal.checks],
+                findings=[assistant.Finding(path=f.path, line=f.line, test_id=f.test_id, severity=f.severity,
+                                            message=f.message, introduced=f.introduced) for f in proposal.findings])
+
+        return await run(work)
 
 
 class RepositoriesServicer(repositories_pb2_grpc.RepositoriesServicer):

@@ -27,6 +27,7 @@ from .errors import ServiceError, status_for
 from .rpc import (
     AssistantServicer,
     Cancelled,
+    Generators,
     NavigationServicer,
     Registry,
     RepositoriesServicer,
@@ -139,8 +140,10 @@ def _replace_behavior(handler, behavior):
 
 
 def build_server(options: ServerOptions, registry: Registry, *, searcher_for: Callable,
-                 embed: Callable | None = None) -> tuple[grpc.aio.Server, int, HealthServicer]:
-    """The server with every service, bound to its port (not started)."""
+                 embed: Callable | None = None, generator_opener: Callable | None = None,
+                 ) -> tuple[grpc.aio.Server, int, HealthServicer]:
+    """The server with every service, bound to its port (not started). `generator_opener`
+    (GeneratorOptions -> Generator) replaces service.generators.open_generator."""
     if not is_loopback(options.host) and not options.token:
         raise ServiceError(f"refusing to listen on {options.host} without a token: set one (--token, "
                            "REPOQA_SERVER_TOKEN), or listen on 127.0.0.1")
@@ -153,7 +156,8 @@ def build_server(options: ServerOptions, registry: Registry, *, searcher_for: Ca
     repositories_pb2_grpc.add_RepositoriesServicer_to_server(RepositoriesServicer(registry, embed), server)
     navigation_pb2_grpc.add_NavigationServicer_to_server(NavigationServicer(registry), server)
     retrieval_pb2_grpc.add_RetrievalServicer_to_server(RetrievalServicer(registry, searcher_for), server)
-    assistant_pb2_grpc.add_AssistantServicer_to_server(AssistantServicer(), server)
+    assistant_pb2_grpc.add_AssistantServicer_to_server(
+        AssistantServicer(registry, searcher_for, Generators(generator_opener)), server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names = (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
@@ -173,9 +177,11 @@ def build_server(options: ServerOptions, registry: Registry, *, searcher_for: Ca
 
 
 async def start_server(options: ServerOptions, registry: Registry, *, searcher_for: Callable,
-                       embed: Callable | None = None) -> tuple[grpc.aio.Server, int, HealthServicer]:
+                       embed: Callable | None = None, generator_opener: Callable | None = None,
+                       ) -> tuple[grpc.aio.Server, int, HealthServicer]:
     """Build the server, start it, and report every service SERVING."""
-    server, port, health = build_server(options, registry, searcher_for=searcher_for, embed=embed)
+    server, port, health = build_server(options, registry, searcher_for=searcher_for, embed=embed,
+                                        generator_opener=generator_opener)
     await server.start()
     for name in ("", *SERVICES):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -23,7 +23,7 @@ TOKEN = "s3cret-token"
 class Server:
     """A real grpc.aio server on its own event loop thread, on a free port."""
 
-    def __init__(self, roots, token: str = "", searcher_for=None, allowed=()):
+    def __init__(self, roots, token: str = "", searcher_for=None, allowed=(), generator_opener=None):
         from service.cli import _server_searcher
 
         self.registry = Registry(index_options, allowed=allowed)
@@ -38,7 +38,8 @@ class Server:
 
             async def start():
                 self.server, self.port, _ = await start_server(self.options, self.registry,
-                                                               searcher_for=searcher_for or _server_searcher())
+                                                               searcher_for=searcher_for or _server_searcher(),
+                                                               generator_opener=generator_opener)
                 ready.set()
                 await self.server.wait_for_termination()
 
@@ -157,9 +158,9 @@ def test_errors_map_to_status_codes(server, repo):
             (lambda: c.search("proj", ""), grpc.StatusCode.INVALID_ARGUMENT, "query"),
             (lambda: c.bundle("proj", "x", budget_tokens=10), grpc.StatusCode.INVALID_ARGUMENT, "budget_tokens"),
             (lambda: c.bundle("proj", " "), grpc.StatusCode.INVALID_ARGUMENT, "query"),
-            (lambda: list(c.ask("proj", "x")), grpc.StatusCode.UNIMPLEMENTED, "not available"),
-            (lambda: c.assistant.Edit(assistant_pb2.EditRequest(repository="proj", instruction="x")),
-             grpc.StatusCode.UNIMPLEMENTED, "not available"),
+            (lambda: list(c.ask("proj", " ")), grpc.StatusCode.INVALID_ARGUMENT, "question"),
+            (lambda: c.assistant.Edit(assistant_pb2.EditRequest(repository="proj", instruction="")),
+             grpc.StatusCode.INVALID_ARGUMENT, "instruction"),
             (lambda: c.add_repository(str(repo / "nowhere")), grpc.StatusCode.INVALID_ARGUMENT, "does not exist"),
             (lambda: c.add_repository("/etc"), grpc.StatusCode.PERMISSION_DENIED, "--allow-root"),
             (lambda: c.add_repository("relative/dir"), grpc.StatusCode.INVALID_ARGUMENT, "absolute path"),

@@ -1,0 +1,140 @@
+"""How fast hybrid search and bundles answer, in process, on one indexed repository.
+
+    python -m benchmarks.retrieval_speed --repo PATH [--data FILE ...] [--queries N] [--out FILE]
+
+Questions: the `question`/`query` fields of evaluation rows for this repository (`--data`,
+real issue texts, commit messages and doc comments), else short questions made from the
+index's own symbol names. The repository must be indexed (`repoqa index`); with vectors,
+search includes the query embedding and the vector search. Reported (p50/p99/max, after one
+warm-up query that loads the model, the rank matrix and the term statistics):
+- search: `Searcher.search(q, "hybrid", k=10)`, every signal fused;
+- search_files: the same ranked by file;
+- bundle_8k and bundle_32k: `build_bundle` with the default tokenizer;
+- the signals alone: query embedding, BM25, vector search, exact matches, graph walk.
+Writes JSON under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+from benchmarks.common import latency_ms, write_result
+from indexer.store import Store
+from indexer.update import index_dir_for
+from retrieval import lexical, signals
+from retrieval.bundle import build_bundle
+from retrieval.query import analyze
+from retrieval.search import Searcher
+from retrieval.tokens import counter_for
+
+
+def questions(repo: Path, data: list[Path], store: Store, n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    name = repo.resolve().name
+    out = []
+    for f in data:
+        for line in f.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                if row.get("repo", "").split("/")[-1] == name or not row.get("repo"):
+                    out.append(row.get("question") or row.get("query") or "")
+    out = [q for q in out if q.strip()]
+    if not out:
+        names = [r[0] for r in store.conn.execute(
+            "SELECT DISTINCT qualname FROM symbols WHERE kind IN ('function', 'method', 'class') LIMIT 5000")]
+        out = [f"how does {q} work and who uses it" for q in rng.sample(names, min(n, len(names)))]
+    rng.shuffle(out)
+    return out[:n]
+
+
+def open_searcher(repo: Path, store: Store) -> Searcher:
+    meta = store.meta()
+    if not int(meta.get("vector_count", "0") or 0):
+        return Searcher(store)
+    from indexer.vectors import open_vector_store
+    from service.config import embed_options, vector_options
+    from service.embedders import open_embedder
+
+    embedder = open_embedder(embed_options(repo))
+    vstore = open_vector_store(vector_options(repo), index_dir_for(repo), int(meta["vector_dim"]))
+    return Searcher(store, vstore, embedder)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repo", type=Path, required=True)
+    ap.add_argument("--data", type=Path, action="append", default=[])
+    ap.add_argument("--queries", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    repo = args.repo.resolve()
+    store = Store.open_reader(index_dir_for(repo))
+    searcher = open_searcher(repo, store)
+    counter = counter_for()
+    qs = questions(repo, args.data, store, args.queries, args.seed)
+    t0 = time.perf_counter()
+    searcher.search(qs[0], "hybrid", k=10)  # warm-up: model, rank matrix, term statistics
+    build_bundle(searcher, repo, qs[0], 32000, counter)
+    warmup = time.perf_counter() - t0
+    times: dict[str, list[float]] = {k: [] for k in (
+        "search", "search_files", "bundle_8k", "bundle_32k", "embed_query", "lexical", "vectors",
+        "exact", "graph")}
+    tokens = []
+    for q in qs:
+        for name, fn in (("search", lambda q=q: searcher.search(q, "hybrid", k=10)),
+                         ("search_files", lambda q=q: searcher.files(q, "hybrid", k=10)),
+                         ("bundle_8k", lambda q=q: build_bundle(searcher, repo, q, 8000, counter)),
+                         ("bundle_32k", lambda q=q: build_bundle(searcher, repo, q, 32000, counter))):
+            t = time.perf_counter()
+            out = fn()
+            times[name].append(time.perf_counter() - t)
+            if name == "bundle_32k":
+                tokens.append(out.tokens)
+        t = time.perf_counter()
+        lexical.ranked(store, q, 100)
+        times["lexical"].append(time.perf_counter() - t)
+        if searcher.has_vectors:
+            t = time.perf_counter()
+            vec = searcher.embedder.embed([q])[0]
+            times["embed_query"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            searcher.vstore.search(vec, 100)
+            times["vectors"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        info = analyze(q)
+        signals.symbols(store, info)
+        signals.paths(store, info)
+        signals.messages(store, info)
+        times["exact"].append(time.perf_counter() - t)
+        sig = searcher.signals(q, 100, "lexical")
+        t = time.perf_counter()
+        searcher._graph(sig, 100)
+        times["graph"].append(time.perf_counter() - t)
+    meta = store.meta()
+    result = {
+        "repo": str(repo), "commit": meta.get("commit", ""), "queries": len(qs),
+        "chunks": store.counts()["chunks"], "vectors": int(meta.get("vector_count", "0") or 0),
+        "vector_store": meta.get("vector_store", ""), "tokenizer": counter.name,
+        "warmup_seconds": round(warmup, 3),
+        "query_chars_p50": sorted(len(q) for q in qs)[len(qs) // 2],
+        "bundle_32k_tokens_p50": sorted(tokens)[len(tokens) // 2] if tokens else 0,
+        "latency": {k: latency_ms(v) for k, v in times.items() if v},
+    }
+    out = write_result("retrieval_speed", repo, result, args.out)
+    print(f"retrieval_speed on {repo.name}: {len(qs)} queries, {result['chunks']} chunks, "
+          f"{result['vectors']} vectors (warm-up {warmup:.1f} s)")
+    for k, v in result["latency"].items():
+        print(f"  {k:<13} p50 {v['p50_ms']:>8.1f} ms   p99 {v['p99_ms']:>8.1f} ms   max {v['max_ms']:>8.1f} ms")
+    print(f"  wrote {out}")
+    if searcher.vstore is not None:
+        searcher.vstore.close()
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
