@@ -134,7 +134,8 @@ def build_bundle(searcher: Searcher, root: Path, query: str, budget: int, counte
     fixed = counter.count(bundle.render()) + 16
     files = lines if lines is not None else LineCache(store, root, counter)
     map_budget = max(0, min(int(budget * MAP_SHARE), budget - fixed - 64))
-    spans = _select(store, files, fused, paths, int((budget - fixed - map_budget) * 0.99))
+    order = _priorities(store, fused, paths, files_ranked)
+    spans = _select(store, files, order, paths, int((budget - fixed - map_budget) * 0.99))
     relations = _relations(store, spans)
     units = _units(spans, relations)
     bundle.units = _order(units, files_ranked)
@@ -143,6 +144,31 @@ def build_bundle(searcher: Searcher, root: Path, query: str, budget: int, counte
     _fit(bundle, counter)
     bundle.seconds = round(time.perf_counter() - t0, 4)
     return bundle
+
+
+FILE_WEIGHT = 1.0  # how much a unit's file's rank adds to the unit's own when choosing what to show
+TOP_FILES = 3  # files whose unmatched units may fill the bundle too, after the matched ones
+_FILL = 0.5  # those units' priority, as a share of their file's score
+
+
+def _priorities(store: Store, fused: list[Fused], paths: dict[int, str], files_ranked: list[FileHit]) -> list[Fused]:
+    """Units in the order the bundle takes them: a unit's own score plus its file's (the file
+    ranking gathers evidence one unit lacks), then the other units of the best files, which
+    hold what the matched ones call and are called by."""
+    file_score = {f.path: f.score for f in files_ranked}
+    scored = [Fused(f.chunk_id, f.score + FILE_WEIGHT * file_score.get(paths.get(f.chunk_id, ""), 0.0), f.ranks)
+              for f in fused]
+    seen = {f.chunk_id for f in fused}
+    for f in files_ranked[:TOP_FILES]:
+        for (cid,) in store.conn.execute(
+                "SELECT c.id FROM chunks c JOIN files x ON x.id = c.file_id WHERE x.path = ? ORDER BY c.start_line",
+                (f.path,)):
+            if cid not in seen:
+                seen.add(cid)
+                paths[cid] = f.path
+                scored.append(Fused(cid, _FILL * FILE_WEIGHT * f.score, {}))
+    scored.sort(key=lambda f: (-f.score, f.chunk_id))
+    return scored
 
 
 def _snapshot(store: Store) -> str:
@@ -312,6 +338,8 @@ def _reason(s: _Span, relations: list[Relation]) -> str:
         else:
             if "graph" in s.ranks:
                 parts.append(_SIGNAL_WORDS["graph"])
+    if not parts:
+        parts.append("more of a best-ranked file")
     return "; ".join(parts[:3])
 
 

@@ -54,7 +54,7 @@ class FusionWeights:
     path: float = 1.0
     message: float = 0.5
     graph: float = 0.3
-    docs: float = 0.5  # a unit of prose (documentation, changelogs) relative to one of code
+    docs: float = 0.5  # a unit of prose (documentation, changelogs, examples) relative to one of code
     tests: float = 0.7  # a unit in test code relative to one in the code under test
     k: float = 60.0  # the reciprocal-rank constant (Cormack et al. 2009)
     seeds: int = 10  # units the graph walk starts from
@@ -188,7 +188,7 @@ class Searcher:
                 "SELECT c.id, c.kind, f.path FROM chunks c JOIN files f ON f.id = c.file_id "
                 "WHERE c.id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)):
             sig.known.add(cid)
-            if kind == "text":
+            if kind == "text" or is_peripheral(path):
                 sig.prose.add(cid)
             if is_test_path(path):
                 sig.tests.add(cid)
@@ -256,6 +256,16 @@ def _raw_score(sig: Signals, f: Fused) -> float:
         if 0 < rank <= len(ranking):
             return float(ranking[rank - 1][1])
     return f.score
+
+
+# Directories of documentation, examples and benchmarks: code there illustrates or measures the
+# project rather than being it, so it counts as prose does.
+PERIPHERAL_DIRS = frozenset({"doc", "docs", "example", "examples", "demo", "demos", "sample", "samples",
+                             "bench", "benchmark", "benchmarks"})
+
+
+def is_peripheral(path: str) -> bool:
+    return any(part.lower() in PERIPHERAL_DIRS for part in path.split("/")[:-1])
 
 
 def chunk_paths(store: Store, chunk_ids: list[int]) -> dict[int, str]:

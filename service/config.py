@@ -91,10 +91,16 @@ def load_section(cls: type[T], root: Path, section: str, env_prefix: str,
 
 def bundle_options(root: Path, env: Mapping[str, str] | None = None,
                    overrides: Mapping[str, object] | None = None):
-    """[bundle] in repoqa.toml, REPOQA_BUNDLE_<OPTION> variables, flags."""
+    """[bundle] in repoqa.toml, REPOQA_BUNDLE_<OPTION> variables, flags. Without a tokenizer
+    of its own, the bundle counts with the one configured for the generator (the target model)."""
+    import dataclasses
+
     from retrieval.bundle import BundleOptions
 
-    return load_section(BundleOptions, root, "bundle", ENV_PREFIX + "BUNDLE_", env, overrides)
+    opts = load_section(BundleOptions, root, "bundle", ENV_PREFIX + "BUNDLE_", env, overrides)
+    if not opts.tokenizer:
+        opts = dataclasses.replace(opts, tokenizer=generator_options(root, env).tokenizer)
+    return opts
 
 
 def generator_options(root: Path, env: Mapping[str, str] | None = None,
