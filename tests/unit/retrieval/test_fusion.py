@@ -88,7 +88,7 @@ def test_baselines_are_one_signal_alone(shop):
 
 def test_weighted_reciprocal_rank_fusion_and_file_ranking():
     sig = Signals(rankings={"lexical": [(1, 9.0), (2, 5.0), (3, 1.0)], "symbol": [(3, 1.0)]})
-    w = FusionWeights(symbol=2.0, k=1.0, docs=1.0, tests=1.0)
+    w = FusionWeights(symbol=2.0, k=1.0, docs=1.0, tests=1.0, file_decay=0.5)
     fused = fuse_signals(sig, w)
     assert [f.chunk_id for f in fused] == [3, 1, 2]  # 1/4 + 2/2 beats 1/2
     assert fused[0].ranks == {"lexical": 3, "symbol": 1}
