@@ -334,8 +334,6 @@ def _explain(ranks: dict[str, int]) -> str:
 def bundle(ctx: click.Context, query: str, budget: int | None, tokenizer: str | None, as_json: bool) -> None:
     """Print the context bundle a model reads for QUERY: a map of the relevant files, the code
     units with why each is there, the relationships between them, and the snapshot."""
-    from indexer.store import Store
-    from indexer.update import index_dir_for
     from retrieval.bundle import build_bundle
     from retrieval.tokens import counter_for
     from service.config import bundle_options
@@ -345,20 +343,8 @@ def bundle(ctx: click.Context, query: str, budget: int | None, tokenizer: str | 
     root = _root(ctx)
     opts = bundle_options(root, overrides={"budget": budget, "tokenizer": tokenizer})
     counter = counter_for(opts.tokenizer)
-    store = Store.open_reader(index_dir_for(root))
-    searcher = None
-    try:
-        meta = _check_compatible(store, root)
-        searcher = _searcher(store, meta, root, "auto")
-        store.conn.execute("BEGIN")  # one committed state for every part of the bundle
-        try:
-            result = build_bundle(searcher, root, query, opts.budget, counter)
-        finally:
-            store.conn.execute("ROLLBACK")
-    finally:
-        if searcher is not None and searcher.vstore is not None:
-            searcher.vstore.close()
-        store.close()
+    # one committed state of the index for every part of the bundle
+    result = _with_index(root, lambda store, searcher: build_bundle(searcher, root, query, opts.budget, counter))
     if as_json:
         _echo_json(result.to_json())
         return

@@ -136,6 +136,27 @@ class Registry:
             return sorted(self._repos.values(), key=lambda e: e.id)
 
 
+async def _drain(task: asyncio.Future, queue: asyncio.Queue):
+    """The messages a worker puts on `queue` while `task` runs, then the task's own result."""
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # read, so never "never retrieved"
+    getter: asyncio.Future | None = None
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                yield getter.result()
+                continue
+            getter.cancel()
+            while not queue.empty():
+                yield queue.get_nowait()
+            yield task.result()
+            return
+    finally:
+        if getter is not None and not getter.done():
+            getter.cancel()
+
+
 async def run(work: Callable[[threading.Event], T]) -> T:
     """Run `work(stop)` on a worker thread; `stop` is set when the call is cancelled."""
     stop = threading.Event()
@@ -545,28 +566,11 @@ class AssistantServicer(assistant_pb2_grpc.AssistantServicer):
                 citations=[assistant.Citation(path=c["path"], start_line=c["start_line"], end_line=c["end_line"])
                            for c in answer.citations])
 
-        task = loop.run_in_executor(_MODEL_POOL, work)
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        getter: asyncio.Future | None = None
         try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    yield getter.result()
-                    continue
-                getter.cancel()
-                while not queue.empty():
-                    yield queue.get_nowait()
-                yield task.result()
-                return
-        except asyncio.CancelledError:
-            cancel.set()  # the client went away: generation stops at its next token
-            raise
+            async for message in _drain(loop.run_in_executor(_MODEL_POOL, work), queue):
+                yield message
         finally:
-            if getter is not None and not getter.done():
-                getter.cancel()
-            cancel.set()
+            cancel.set()  # done, or the client went away: generation stops at its next token
 
     async def Edit(self, request, context):
         from assistant.edits import apply as apply_edit
@@ -676,24 +680,9 @@ class RepositoriesServicer(repositories_pb2_grpc.RepositoriesServicer):
                                        summary=convert.index_summary(summary, embedded))
 
         # Index runs have their own threads: a long one never holds up queries.
-        task = loop.run_in_executor(_INDEX_POOL, work)
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # read, so never "never retrieved"
-        getter: asyncio.Future | None = None
         try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    yield getter.result()
-                    continue
-                getter.cancel()
-                while not queue.empty():
-                    yield queue.get_nowait()
-                yield task.result()
-                return
+            async for message in _drain(loop.run_in_executor(_INDEX_POOL, work), queue):
+                yield message
         except asyncio.CancelledError:
             stop.set()  # the worker stops at its next progress report and rolls back
             raise
-        finally:
-            if getter is not None and not getter.done():
-                getter.cancel()
