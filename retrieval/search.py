@@ -16,6 +16,7 @@ are ranked by their units (the best counts most) plus the files the question nam
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import sqlite3
@@ -35,6 +36,7 @@ from .query import analyze
 log = logging.getLogger(__name__)
 
 MODES = ("lexical", "dense", "hybrid")
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="repoqa-dense")
 SIGNALS = ("lexical", "dense", "symbol", "usage", "path", "message", "graph")
 
 
@@ -165,19 +167,26 @@ class Searcher:
         """Every signal's ranking for `query` (`mode` lexical or dense: that one alone)."""
         self._check(mode)
         sig = Signals()
-        if mode in ("lexical", "hybrid"):
-            sig.rankings["lexical"] = lexical.ranked(self.store, query, depth)
+        # The query's embedding and vector search run on another thread while SQLite answers
+        # the rest here: both release the GIL, so on two cores they overlap.
+        vectors = None
         if mode in ("dense", "hybrid") and self.has_vectors:
-            sig.rankings["dense"] = dense.ranked(self.vstore, self.embedder, query, depth)  # type: ignore[arg-type]
-        if mode != "hybrid":
-            self._classify(sig)
-            return sig
-        info = analyze(query)
-        sig.rankings["symbol"] = signals.symbols(self.store, info)
-        sig.rankings["usage"] = signals.usages(self.store, info)
-        sig.rankings["path"], sig.files = signals.paths(self.store, info)
-        sig.rankings["message"] = signals.messages(self.store, info)
+            vectors = _POOL.submit(dense.ranked, self.vstore, self.embedder, query, depth)
+        try:
+            if mode in ("lexical", "hybrid"):
+                sig.rankings["lexical"] = lexical.ranked(self.store, query, depth)
+            if mode == "hybrid":
+                info = analyze(query)
+                sig.rankings["symbol"] = signals.symbols(self.store, info)
+                sig.rankings["usage"] = signals.usages(self.store, info)
+                sig.rankings["path"], sig.files = signals.paths(self.store, info)
+                sig.rankings["message"] = signals.messages(self.store, info)
+        finally:
+            if vectors is not None:
+                sig.rankings["dense"] = vectors.result()
         self._classify(sig)
+        if mode != "hybrid":
+            return sig
         sig.rankings["graph"] = self._graph(sig, depth)
         self._classify(sig)
         return sig
