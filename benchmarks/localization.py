@@ -44,8 +44,10 @@ from benchmarks.common import RESULTS, write_result
 from graph.build import GraphIndex
 from indexer.options import IndexOptions
 from indexer.store import Store
+from indexer.text import query_words
 from indexer.update import index_dir_for, update_index
 from retrieval.bundle import LineCache, build_bundle, gold_line_coverage
+from retrieval.hits import packed_order
 from retrieval.search import SIGNALS, Fused, FusionWeights, Searcher, Signals, chunk_paths, fuse_signals, rank_files
 from retrieval.tokens import counter_for
 
@@ -128,10 +130,15 @@ def files_and_units(fused: list[Fused], paths: dict[int, str], symbols: dict[int
     return files, units
 
 
-def chunk_symbols(store: Store, ids: list[int]) -> dict[int, str]:
-    """A chunk's definition, or the small definitions it packs (space-separated)."""
-    return {cid: symbol or packed for cid, symbol, packed in store.conn.execute(
-        "SELECT id, symbol, symbols FROM chunks WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))}
+def chunk_symbols(store: Store, ids: list[int], query: str = "") -> dict[int, str]:
+    """A chunk's definition, or the small definitions it packs (space-separated, the best
+    match for `query` first, as search shows them)."""
+    terms = set(query_words(query))
+    out = {}
+    for cid, symbol, packed in store.conn.execute(
+            "SELECT id, symbol, symbols FROM chunks WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)):
+        out[cid] = symbol or (" ".join(packed_order(store, cid, terms)) if packed else "")
+    return out
 
 
 def _function_hit(units: list[str], gold: set[str], k: int) -> bool:
@@ -215,7 +222,7 @@ def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None, go
         searcher = Searcher(store, vstore, dense.embedder if dense else None)
         sig = searcher.signals(query, DEPTH, "hybrid")
         ids = sorted({c for r in sig.rankings.values() for c, _ in r})
-        paths, symbols = chunk_paths(store, ids), chunk_symbols(store, ids)
+        paths, symbols = chunk_paths(store, ids), chunk_symbols(store, ids, query)
         gold_lines = gold(store) if callable(gold) else gold
         out: dict[str, object] = {"_signals": {
             "rankings": {n: [c for c, _ in r] for n, r in sig.rankings.items()},

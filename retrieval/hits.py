@@ -45,24 +45,44 @@ def load_hits(store: Store, scored: list[tuple[int, float]], terms: set[str]) ->
             continue
         _, path, start, end, symbol, kind, text, file_id, packed = row
         snippet, offset = snippet_of(text, terms)
-        if not symbol and packed:
-            symbol, kind = packed_definition(store, file_id, packed.split(), start + offset) or (symbol, kind)
+        if not symbol and packed:  # small definitions share the chunk: name the best match
+            best = packed_order(store, cid, terms)[:1]
+            found = store.conn.execute("SELECT kind FROM symbols WHERE file_id = ? AND qualname = ? LIMIT 1",
+                                       (file_id, best[0])).fetchone() if best else None
+            if found:
+                symbol, kind = best[0], found[0]
         out.append(Hit(cid, path, start, end, symbol, kind, round(score, 4), snippet, start + offset))
     return out
 
 
-def packed_definition(store: Store, file_id: int, names: list[str], line: int) -> tuple[str, str] | None:
-    """Of the small definitions a chunk packs, the one at `line` (else the last that starts
-    before it, else the first)."""
+def packed_order(store: Store, chunk_id: int, terms: set[str]) -> list[str]:
+    """The definitions a chunk packs, best match first: by how many of the query's words each
+    one's own lines hold (its name counting twice), ties in file order."""
+    row = store.conn.execute("SELECT file_id, start_line, text, symbols FROM chunks WHERE id = ?",
+                             (chunk_id,)).fetchone()
+    if row is None or not row[3]:
+        return []
+    file_id, start, text, packed = row
+    names = packed.split()
     defs = store.conn.execute(
-        "SELECT qualname, kind, start_line, end_line FROM symbols WHERE file_id = ? "
+        "SELECT qualname, start_line, end_line FROM symbols WHERE file_id = ? "
         "AND qualname IN (SELECT value FROM json_each(?)) ORDER BY start_line", (file_id, json.dumps(names))).fetchall()
-    if not defs:
-        return None
-    inside = [d for d in defs if d[2] <= line <= d[3]]
-    before = [d for d in defs if d[2] <= line]
-    q, kind, _, _ = (inside or before or defs)[-1] if (inside or before) else defs[0]
-    return q, kind
+    lines = text.splitlines()
+    scored = []
+    for i, (qualname, a, b) in enumerate(defs):
+        words = _words("\n".join(lines[max(0, a - start):max(0, b - start + 1)]))
+        name = _words(qualname.rsplit(".", 1)[-1])
+        scored.append((-(len(words & terms) + 2 * len(name & terms)), i, qualname))
+    ranked = [q for _, _, q in sorted(scored)]
+    return ranked + [n for n in names if n not in ranked]
+
+
+def _words(text: str) -> set[str]:
+    out: set[str] = set()
+    for w in _WORDS.findall(text):
+        out.update(split_identifier(w))
+        out.add(w.lower())
+    return out
 
 
 def snippet_of(text: str, terms: set[str]) -> tuple[str, int]:
