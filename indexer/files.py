@@ -1,7 +1,8 @@
-"""Durable file writes: fsync a path, and write-to-.tmp-then-rename."""
+"""Durable file writes: fsync a path, and write-to-.tmp-then-rename; a file's sha256."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -24,3 +25,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     fsync_path(tmp)
     os.replace(tmp, path)
     fsync_path(path.parent)
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, read a megabyte at a time."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -15,15 +15,19 @@ MAX_DEFINITIONS = 40  # a name defined more often than this (`__init__`, `get`) 
 _TEST_FACTOR = 0.5  # a definition or file in test code, relative to one in the code itself
 
 
+def chunk_at(store: Store, file_id: int, line: int) -> int | None:
+    """The smallest chunk of the file that holds `line`."""
+    row = store.conn.execute(
+        "SELECT id FROM chunks WHERE file_id = ? AND start_line <= ? AND end_line >= ? "
+        "ORDER BY end_line - start_line LIMIT 1", (file_id, line, line)).fetchone()
+    return row[0] if row else None
+
+
 def _chunk_for(store: Store, file_id: int, qualname: str, line: int) -> int | None:
     row = store.conn.execute(
         "SELECT id FROM chunks WHERE file_id = ? AND symbol = ? ORDER BY start_line LIMIT 1",
         (file_id, qualname)).fetchone()
-    if row is None:
-        row = store.conn.execute(
-            "SELECT id FROM chunks WHERE file_id = ? AND start_line <= ? AND end_line >= ? "
-            "ORDER BY end_line - start_line LIMIT 1", (file_id, line, line)).fetchone()
-    return row[0] if row else None
+    return row[0] if row else chunk_at(store, file_id, line)
 
 
 def _add(scores: dict[int, float], cid: int | None, score: float) -> None:
@@ -79,11 +83,9 @@ def usages(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tupl
         rarity = 1.0 / (1.0 + math.log(len(rows)))
         for file_id, path, line in rows:
             score = m.weight * rarity * (_TEST_FACTOR if is_test_path(path) else 1.0)
-            row = store.conn.execute(
-                "SELECT id FROM chunks WHERE file_id = ? AND start_line <= ? AND end_line >= ? "
-                "ORDER BY end_line - start_line LIMIT 1", (file_id, line, line)).fetchone()
-            if row is not None:
-                scores[row[0]] = scores.get(row[0], 0.0) + score
+            cid = chunk_at(store, file_id, line)
+            if cid is not None:
+                scores[cid] = scores.get(cid, 0.0) + score
     return _ranking(scores)
 
 
@@ -127,10 +129,7 @@ def paths(store: Store, info: QueryInfo) -> tuple[list[tuple[int, float]], dict[
         fid, path = found[0]
         score = 1.0 / (1.0 + 0.1 * i)
         files[path] = max(files.get(path, 0.0), score)
-        row = store.conn.execute(
-            "SELECT id FROM chunks WHERE file_id = ? AND start_line <= ? AND end_line >= ? "
-            "ORDER BY end_line - start_line LIMIT 1", (fid, frame.line, frame.line)).fetchone()
-        _add(scores, row[0] if row else None, score)
+        _add(scores, chunk_at(store, fid, frame.line), score)
     for i, mention in enumerate(info.paths):
         found = resolve_path(store, mention)
         for fid, path in found:

@@ -55,10 +55,16 @@ def prepare(store: Store, searcher, root: Path, question: str, generator: Genera
 
 
 def answer(store: Store, searcher, root: Path, question: str, generator: Generator, options: GeneratorOptions,
-           *, on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None) -> Answer:
-    p = prepare(store, searcher, root, question, generator, options, options.max_tokens)
+           *, max_tokens: int | None = None, on_facts: Callable[[Facts], None] | None = None,
+           on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None) -> Answer:
+    """The model's answer to `question`; `on_facts` hears the graph's exact facts before the
+    model starts, `on_text` each piece of the answer as it streams."""
+    max_tokens = max_tokens or options.max_tokens
+    p = prepare(store, searcher, root, question, generator, options, max_tokens)
+    if on_facts is not None:
+        on_facts(p.facts)
     return ask(generator, p.bundle, question, facts=p.facts.lines, cancel=cancel, on_text=on_text,
-               max_tokens=options.max_tokens)
+               max_tokens=max_tokens)
 
 
 def dependents(store: Store) -> Callable[[str, list[tuple[int, int]]], list[str]]:

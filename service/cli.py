@@ -762,20 +762,16 @@ def ask(ctx: click.Context, question: str, backend, base_url, model, max_tokens,
                 click.secho(f"Answer ({generator.model}, generated):", bold=True)
             click.echo(piece, nl=False)
 
-    def work(store, searcher):
-        p = assist.prepare(store, searcher, root, question, generator, options, options.max_tokens)
-        if p.facts and not as_json:
+    def on_facts(facts) -> None:
+        if facts and not as_json:
             click.secho("Exact, from the graph:", bold=True)
-            for line in p.facts.lines:
+            for line in facts.lines:
                 click.echo(line)
             click.echo()
-        from assistant.answer import ask as ask_model
-
-        return ask_model(generator, p.bundle, question, facts=p.facts.lines, on_text=on_text,
-                         max_tokens=options.max_tokens)
 
     try:
-        result = _with_index(root, work)
+        result = _with_index(root, lambda store, searcher: assist.answer(
+            store, searcher, root, question, generator, options, on_facts=on_facts, on_text=on_text))
     finally:
         generator.close()
     if as_json:

@@ -141,13 +141,19 @@ class OpenAIGenerator:
 
         try:
             return self._client.request(method, path, **kwargs)
-        except httpx.ConnectError as exc:
-            raise GeneratorError(f"cannot reach the model server at {self.base_url}: {_reason(exc)}") from exc
-        except httpx.TimeoutException as exc:
-            raise GeneratorError(f"the model server at {self.base_url} did not answer in time "
-                                 f"({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
-            raise GeneratorError(f"request to the model server at {self.base_url} failed: {exc}") from exc
+            raise self._transport_error(exc) from exc
+
+    def _transport_error(self, exc) -> GeneratorError:
+        """What an httpx failure to reach or hear the server means, for the user."""
+        import httpx
+
+        if isinstance(exc, httpx.ConnectError):
+            return GeneratorError(f"cannot reach the model server at {self.base_url}: {_reason(exc)}")
+        if isinstance(exc, httpx.TimeoutException):
+            return GeneratorError(f"the model server at {self.base_url} did not answer in time "
+                                  f"({type(exc).__name__})")
+        return GeneratorError(f"request to the model server at {self.base_url} failed: {exc}")
 
     def _check(self, res, what: str) -> None:
         if res.status_code >= 400:
@@ -319,14 +325,11 @@ class OpenAIGenerator:
                     if abandon is None or not abandon.is_set():
                         raise GeneratorError(f"the stream from the model server at {self.base_url} "
                                              f"broke off: {_reason(exc)}") from exc
-        except httpx.ConnectError as exc:
-            raise GeneratorError(f"cannot reach the model server at {self.base_url}: {_reason(exc)}") from exc
-        except httpx.TimeoutException as exc:
-            raise GeneratorError(f"the model server at {self.base_url} did not answer in time "
-                                 f"({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
-            if abandon is None or not abandon.is_set():
-                raise GeneratorError(f"request to the model server at {self.base_url} failed: {exc}") from exc
+            # a failure to connect or a timeout is always reported; any other, unless abandoned
+            if isinstance(exc, (httpx.ConnectError, httpx.TimeoutException)) or abandon is None \
+                    or not abandon.is_set():
+                raise self._transport_error(exc) from exc
 
     def complete(self, messages: list[dict], *, max_tokens: int, temperature: float,
                  stop: list[str] | None = None, extra: dict | None = None) -> dict:

@@ -531,7 +531,6 @@ class AssistantServicer(assistant_pb2_grpc.AssistantServicer):
         self.generators = generators or Generators()
 
     async def Ask(self, request, context):
-        from assistant.answer import ask
         from service import assist
 
         entry = self.registry.get(request.repository)
@@ -549,16 +548,16 @@ class AssistantServicer(assistant_pb2_grpc.AssistantServicer):
             options, gen, busy = self.generators.get(entry.root)
             max_tokens = request.max_tokens or options.max_tokens
             with busy, _Query(entry, cancel) as q:
+                snap = q.snapshot()
                 searcher = self.searcher_for(q.store, q.meta, entry.root, "auto")
                 try:
-                    p = assist.prepare(q.store, searcher, entry.root, question, gen, options, max_tokens)
+                    answer = assist.answer(
+                        q.store, searcher, entry.root, question, gen, options, max_tokens=max_tokens, cancel=cancel,
+                        on_facts=lambda facts: put(assistant.AskResponse(exact_facts=facts.lines, snapshot=snap)),
+                        on_text=lambda piece: put(assistant.AskResponse(text=piece)))
                 finally:
                     if searcher.vstore is not None:
                         searcher.vstore.close()
-                snap = q.snapshot()
-                put(assistant.AskResponse(exact_facts=p.facts.lines, snapshot=snap))
-                answer = ask(gen, p.bundle, question, facts=p.facts.lines, cancel=cancel,
-                             on_text=lambda piece: put(assistant.AskResponse(text=piece)), max_tokens=max_tokens)
             return assistant.AskResponse(
                 done=True, snapshot=snap, model=answer.model, dropped_citations=answer.dropped_citations,
                 masked_secrets=answer.masked_secrets, prompt_tokens=answer.prompt_tokens,
