@@ -48,7 +48,7 @@ from indexer.text import query_words
 from indexer.update import index_dir_for, update_index
 from retrieval.bundle import LineCache, build_bundle, gold_line_coverage
 from retrieval.hits import packed_order
-from retrieval.search import SIGNALS, Fused, FusionWeights, Searcher, Signals, chunk_paths, fuse_signals, rank_files
+from retrieval.search import SIGNALS, Fused, FusionWeights, Searcher, Signals, fuse_signals, rank_files
 from retrieval.tokens import counter_for
 
 DEPTH = 100  # chunks each signal ranks per query, before grouping into files and units
@@ -222,7 +222,7 @@ def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None, go
         searcher = Searcher(store, vstore, dense.embedder if dense else None)
         sig = searcher.signals(query, DEPTH, "hybrid")
         ids = sorted({c for r in sig.rankings.values() for c, _ in r})
-        paths, symbols = chunk_paths(store, ids), chunk_symbols(store, ids, query)
+        paths, symbols = sig.paths, chunk_symbols(store, ids, query)
         gold_lines = gold(store) if callable(gold) else gold
         out: dict[str, object] = {"_signals": {
             "rankings": {n: [c for c, _ in r] for n, r in sig.rankings.items()},

@@ -22,7 +22,7 @@ from indexer.store import Store
 from indexer.text import content_hash
 
 from .bundle_types import Bundle, BundleUnit, Relation, render_unit
-from .search import FileHit, Fused, Searcher, Signals, chunk_paths, rank_files
+from .search import FileHit, Fused, Searcher, Signals, rank_files
 from .tokens import TokenCounter
 
 MAP_SHARE = 0.1  # of the budget, at most, for the repository map
@@ -127,7 +127,7 @@ def build_bundle(searcher: Searcher, root: Path, query: str, budget: int, counte
     store = searcher.store
     fused, sig = ranking if ranking is not None else searcher.fused(query, "hybrid", depth=CANDIDATES)
     fused = fused[:CANDIDATES]
-    paths = chunk_paths(store, [f.chunk_id for f in fused])
+    paths = dict(sig.paths)  # the fill below adds the best files' other chunks
     files_ranked = rank_files(fused, paths, sig, searcher.weights)
     snapshot = _snapshot(store)
     bundle = Bundle(query=query, snapshot=snapshot, repo_map="", budget=budget, tokenizer=counter.name)

@@ -79,6 +79,7 @@ class Signals:
     prose: set[int] = field(default_factory=set)  # chunks of documentation
     tests: set[int] = field(default_factory=set)  # chunks of test code
     known: set[int] = field(default_factory=set)  # chunks the store has
+    paths: dict[int, str] = field(default_factory=dict)  # chunk id -> its file, for every known chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,7 @@ class Searcher:
                 "SELECT c.id, c.kind, f.path FROM chunks c JOIN files f ON f.id = c.file_id "
                 "WHERE c.id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)):
             sig.known.add(cid)
+            sig.paths[cid] = path
             if kind == "text" or is_peripheral(path):
                 sig.prose.add(cid)
             if is_test_path(path):
@@ -255,8 +257,7 @@ class Searcher:
 
     def files(self, query: str, mode: str = "hybrid", k: int = 10, depth: int = 100) -> list[FileHit]:
         fused, sig = self.fused(query, mode, depth)
-        paths = chunk_paths(self.store, [f.chunk_id for f in fused])
-        return rank_files(fused, paths, sig, self.weights)[:k]
+        return rank_files(fused, sig.paths, sig, self.weights)[:k]
 
 
 def _raw_score(sig: Signals, f: Fused) -> float:
@@ -276,14 +277,6 @@ PERIPHERAL_DIRS = frozenset({"doc", "docs", "example", "examples", "demo", "demo
 
 def is_peripheral(path: str) -> bool:
     return any(part.lower() in PERIPHERAL_DIRS for part in path.split("/")[:-1])
-
-
-def chunk_paths(store: Store, chunk_ids: list[int]) -> dict[int, str]:
-    if not chunk_ids:
-        return {}
-    return dict(store.conn.execute(
-        "SELECT c.id, f.path FROM chunks c JOIN files f ON f.id = c.file_id "
-        "WHERE c.id IN (SELECT value FROM json_each(?))", (json.dumps(chunk_ids),)).fetchall())
 
 
 def _has_graph(store: Store) -> bool:
