@@ -35,6 +35,7 @@ GRID = {
     "path": (0.0, 0.5, 1.0, 2.0, 3.0),
     "message": (0.0, 0.5, 1.0, 2.0),
     "graph": (0.0, 0.15, 0.3, 0.6, 1.0),
+    "file_lexical": (0.0, 0.5, 1.0, 2.0, 3.0),
     "docs": (0.2, 0.35, 0.5, 0.75, 1.0),
     "tests": (0.3, 0.5, 0.7, 0.85, 1.0),
     "file_decay": (0.0, 0.25, 0.5, 0.75),
@@ -62,6 +63,8 @@ class Task:
         self.symbols = {c: s for c, (_, s) in chunks.items()}
         self.sig = Signals(rankings={n: [(c, 0.0) for c in r] for n, r in row["rankings"].items()},
                            files=row.get("files", {}),
+                           file_rankings=row.get("file_rankings", {}),
+                           prose_files=set(row.get("prose_files", [])),
                            prose={c for c, p in self.paths.items() if p.lower().endswith(_PROSE) or is_peripheral(p)},
                            tests={c for c, p in self.paths.items() if is_test_path(p)})
         self.gold = ({"gold_file": row["gold_files"][0], "gold_function": row["gold_functions"][0]}

@@ -48,7 +48,7 @@ from indexer.text import query_words
 from indexer.update import index_dir_for, update_index
 from retrieval.bundle import LineCache, build_bundle, gold_line_coverage
 from retrieval.hits import packed_order
-from retrieval.search import SIGNALS, Fused, FusionWeights, Searcher, Signals, fuse_signals, rank_files
+from retrieval.search import FILE_SIGNALS, SIGNALS, Fused, FusionWeights, Searcher, Signals, fuse_signals, rank_files
 from retrieval.tokens import counter_for
 
 DEPTH = 100  # chunks each signal ranks per query, before grouping into files and units
@@ -114,7 +114,8 @@ class Dense:
 
 def baseline(name: str) -> FusionWeights:
     """Weights that keep one signal alone: the BM25-only and dense-only baselines."""
-    return FusionWeights(**{n: (1.0 if n == name else 0.0) for n in SIGNALS}, seeds=0, docs=1.0, tests=1.0)
+    return FusionWeights(**{n: (1.0 if n == name else 0.0) for n in SIGNALS + FILE_SIGNALS}, seeds=0, docs=1.0,
+                         tests=1.0)
 
 
 def files_and_units(fused: list[Fused], paths: dict[int, str], symbols: dict[int, str], sig: Signals,
@@ -226,7 +227,8 @@ def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None, go
         gold_lines = gold(store) if callable(gold) else gold
         out: dict[str, object] = {"_signals": {
             "rankings": {n: [c for c, _ in r] for n, r in sig.rankings.items()},
-            "files": sig.files, "chunks": {c: [paths.get(c, ""), symbols.get(c, "")] for c in ids}}}
+            "files": sig.files, "file_rankings": sig.file_rankings, "prose_files": sorted(sig.prose_files),
+            "chunks": {c: [paths.get(c, ""), symbols.get(c, "")] for c in ids}}}
         counter = counter_for()
         lines = LineCache(store, tree, counter)
         for mode in modes:

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass
 # Bumped whenever the store's schema or the meaning of a stored column changes.
 # 1: files, symbols, refs, chunks, chunks_fts (porter + unicode61 over split identifiers).
 # 2: embeddings (a vector cache by chunk text hash); vector_* keys in meta.
-FORMAT_VERSION = 2
+# 3: file_terms and files.terms (file-level BM25).
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True, kw_only=True)

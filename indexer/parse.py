@@ -11,7 +11,7 @@ from .chunk import Piece, chunk_code, chunk_text
 from .languages import LANGUAGES, LanguageSpec, compiled_query, grammar, query_source
 from .options import IndexOptions
 from .records import FileRecord, ParsedFile
-from .text import content_hash, identifier_parts, line_token_estimates
+from .text import content_hash, identifier_parts, line_token_estimates, term_counts
 
 _MAX_SIGNATURE = 240
 _MAX_DOC = 2000
@@ -342,4 +342,6 @@ def _finish(record: FileRecord, lines: list[str], estimates: list[int], symbols:
             content_hash(body.encode("utf-8")), sum(estimates[p.start - 1:p.end]),
             identifier_parts(symbols_text or p.symbol), identifier_parts(body),
         ))
-    return ParsedFile(record=record, symbols=symbols, references=refs, chunks=chunks, parse_errors=errors)
+    terms = list(term_counts("\n".join(lines), record.path).items())
+    return ParsedFile(record=record, symbols=symbols, references=refs, chunks=chunks, parse_errors=errors,
+                      terms=terms)

@@ -77,6 +77,7 @@ class ParsedFile:
     symbols: Symbol fields in order; references: Reference fields in order;
     chunks: Chunk fields in order with `symbols` space-joined, then the identifier parts
     (text.identifier_parts) of its symbols and of its body, for the full-text index.
+    terms: the whole file's (word, count) pairs (text.term_counts), for file-level BM25.
     """
 
     record: FileRecord
@@ -84,6 +85,7 @@ class ParsedFile:
     references: list[tuple]
     chunks: list[tuple]
     parse_errors: int  # ERROR/MISSING nodes tree-sitter recovered from
+    terms: list[tuple[str, int]] = field(default_factory=list)
 
 
 # Why a file was left out of the index. The keys appear in summaries and --json.

@@ -34,7 +34,8 @@ CREATE TABLE files (
     skip_detail TEXT NOT NULL DEFAULT '',
     warnings TEXT NOT NULL DEFAULT '',
     parse_errors INTEGER NOT NULL DEFAULT 0,
-    indexed_ns INTEGER NOT NULL
+    indexed_ns INTEGER NOT NULL,
+    terms INTEGER NOT NULL DEFAULT 0  -- the words file_terms counts in it (its BM25 length)
 );
 CREATE TABLE symbols (
     id INTEGER PRIMARY KEY,
@@ -60,10 +61,15 @@ CREATE TABLE chunks (
     text TEXT NOT NULL, text_hash TEXT NOT NULL, tokens INTEGER NOT NULL
 );
 -- Embedding cache: vectors by chunk text, so an unchanged or moved chunk is not re-embedded.
--- vectors: `windows` float16 rows of the model's dimension.
-CREATE TABLE embeddings (
+-- vectors: `windows` float16 rows of the model's dimension. Kept across rebuilds: it is
+-- keyed by content, not by anything a rebuild renumbers.
+CREATE TABLE IF NOT EXISTS embeddings (
     model TEXT NOT NULL, text_hash TEXT NOT NULL, windows INTEGER NOT NULL, capped INTEGER NOT NULL,
     vectors BLOB NOT NULL, PRIMARY KEY (model, text_hash)
+) WITHOUT ROWID;
+-- Each file's words and how often they occur, for file-level BM25 (text.term_counts).
+CREATE TABLE file_terms (
+    term TEXT NOT NULL, file_id INTEGER NOT NULL, tf INTEGER NOT NULL, PRIMARY KEY (term, file_id)
 ) WITHOUT ROWID;
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
     path, symbols, body, tokenize = 'porter unicode61 remove_diacritics 2'
@@ -79,6 +85,7 @@ _INDEXES = {
     "refs_name": "refs(name)",
     "chunks_file": "chunks(file_id)",
     "chunks_hash": "chunks(text_hash)",
+    "file_terms_file": "file_terms(file_id)",
 }
 
 
@@ -223,10 +230,11 @@ class Store:
             self.conn.execute("COMMIT")
 
     def reset_schema(self) -> None:
-        """Drop everything and create the current schema (inside the caller's transaction)."""
+        """Drop everything but the embedding cache and create the current schema (inside the
+        caller's transaction)."""
         for (name,) in self.conn.execute(
                 "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
-                "AND name NOT LIKE 'chunks_fts_%'").fetchall():
+                "AND name NOT LIKE 'chunks_fts_%' AND name != 'embeddings'").fetchall():
             self.conn.execute(f'DROP TABLE IF EXISTS "{name}"')
         for stmt in _SCHEMA.split(";"):
             if stmt.strip():
@@ -265,6 +273,7 @@ class Store:
         c.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
         c.execute("DELETE FROM symbols WHERE file_id = ?", (file_id,))
         c.execute("DELETE FROM refs WHERE file_id = ?", (file_id,))
+        c.execute("DELETE FROM file_terms WHERE file_id = ?", (file_id,))
 
     def remove_file(self, file_id: int) -> None:
         self._clear_file(file_id)
@@ -281,17 +290,18 @@ class Store:
         c = self.conn
         row = (rec.path, rec.language, rec.size, rec.mtime_ns, rec.content_hash, rec.lines,
                rec.skip_reason, rec.skip_detail, ",".join(rec.warnings),
-               parsed.parse_errors if parsed else 0, indexed_ns)
+               parsed.parse_errors if parsed else 0, indexed_ns,
+               sum(n for _, n in parsed.terms) if parsed else 0)
         if file_id is None:
             file_id = c.execute(
                 "INSERT INTO files(path, language, size, mtime_ns, content_hash, lines, skip_reason, "
-                "skip_detail, warnings, parse_errors, indexed_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "skip_detail, warnings, parse_errors, indexed_ns, terms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 row).lastrowid
         else:
             self._clear_file(file_id)
             c.execute(
                 "UPDATE files SET path=?, language=?, size=?, mtime_ns=?, content_hash=?, lines=?, "
-                "skip_reason=?, skip_detail=?, warnings=?, parse_errors=?, indexed_ns=? WHERE id=?",
+                "skip_reason=?, skip_detail=?, warnings=?, parse_errors=?, indexed_ns=?, terms=? WHERE id=?",
                 (*row, file_id))
         if parsed is None:
             return file_id
@@ -303,6 +313,7 @@ class Store:
         c.executemany(
             "INSERT INTO refs(file_id, name, kind, line, col, end_line, end_col, scope, module, alias, "
             f"enclosing) VALUES ({fid},?,?,?,?,?,?,?,?,?,?)", parsed.references)
+        c.executemany(f"INSERT INTO file_terms(term, file_id, tf) VALUES (?,{fid},?)", parsed.terms)
         if parsed.chunks:
             first = self._next_chunk_id()
             ids = range(first, first + len(parsed.chunks))

@@ -38,6 +38,23 @@ def identifier_parts(text: str) -> str:
     return " ".join(sorted(extra))
 
 
+_RUN = re.compile(r"[A-Za-z0-9]+")
+
+
+def term_counts(text: str, path: str = "") -> dict[str, int]:
+    """A whole file's words for file-level BM25, with how often each occurs: alphanumeric runs
+    case-folded (as the full-text tokenizer splits them, without stemming), plus the parts
+    of identifiers with inner case changes or digits (once per distinct identifier, as
+    identifier_parts adds them), plus the words of the path."""
+    counts: dict[str, int] = {}
+    for run in _RUN.findall(text):
+        w = run.lower()
+        counts[w] = counts.get(w, 0) + 1
+    for w in identifier_parts(text).split() + _RUN.findall(path.lower()):
+        counts[w] = counts.get(w, 0) + 1
+    return counts
+
+
 def search_terms(text: str, parts: str | None = None) -> str:
     """The text as the full-text index sees it: the original plus its identifier parts."""
     parts = identifier_parts(text) if parts is None else parts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import sqlite3
 import threading
 
@@ -24,6 +26,8 @@ _MAX_TERMS = 32
 # slow and drowned by common ones, so it keeps the rarest terms (by document frequency).
 _LONG_QUERY_TERMS = 20
 _COMMON_SHARE = 0.2  # a word in more than this share of chunks is dropped from a long query
+_FILE_TERMS = 40  # file-level BM25 reads the postings of at most this many terms, the rarest
+_FILE_COMMON_SHARE = 0.2  # and of none in more than this share of the files
 
 
 def query_terms(query: str) -> list[str]:
@@ -52,35 +56,41 @@ def fts_query(query: str, terms: list[str] | None = None) -> str | None:
 
 class _Frequencies:
     """Document frequencies of terms, per index (a rough count is enough to choose terms:
-    kept for the life of the index, across updates)."""
+    kept for the life of the index, across updates). `count`: SQL counting the documents
+    holding the term `?`; `totals`: SQL for (documents, mean length)."""
 
-    def __init__(self):
+    def __init__(self, count: str, totals: str):
+        self.count, self.totals = count, totals
         self.lock = threading.Lock()
-        self.by_index: dict[tuple[str, str], dict[str, int]] = {}
+        self.by_index: dict[tuple[str, str], dict[str, float]] = {}
 
-    def get(self, store: Store, terms: list[str]) -> tuple[dict[str, int], int]:
+    def get(self, store: Store, terms: list[str]) -> tuple[dict[str, int], int, float]:
         row = store.conn.execute("SELECT value FROM meta WHERE key = 'created_ns'").fetchone()
         key = (str(store.path), row[0] if row else "")
         with self.lock:
             cache = self.by_index.setdefault(key, {})
             missing = [t for t in terms if t not in cache]
-        found = {}
+        found: dict[str, float] = {}
         for t in missing:
             try:
-                found[t] = store.conn.execute(
-                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{t}"',)).fetchone()[0]
+                found[t] = store.conn.execute(self.count, (t,)).fetchone()[0]
             except sqlite3.DatabaseError:
                 found[t] = 0
+        if "\0total" not in cache:
+            try:
+                n, mean = store.conn.execute(self.totals).fetchone()
+            except sqlite3.DatabaseError:
+                n, mean = 0, 0.0
+            found["\0total"], found["\0mean"] = n or 0, float(mean or 0.0)
         with self.lock:
             cache.update(found)
-            if "\0total" not in cache:
-                cache["\0total"] = store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
             if len(self.by_index) > 16:
                 self.by_index.pop(next(iter(self.by_index)))
-            return {t: cache[t] for t in terms}, cache["\0total"]
+            return {t: int(cache[t]) for t in terms}, int(cache["\0total"]), cache["\0mean"]
 
 
-_FREQ = _Frequencies()
+_FREQ = _Frequencies("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH '\"' || ? || '\"'",
+                     "SELECT count(*), 0 FROM chunks")
 
 
 def select_terms(store: Store, query: str) -> list[str]:
@@ -88,7 +98,7 @@ def select_terms(store: Store, query: str) -> list[str]:
     terms = query_terms(query)
     if len(terms) <= _LONG_QUERY_TERMS:
         return terms
-    df, total = _FREQ.get(store, terms)
+    df, total, _ = _FREQ.get(store, terms)
     common = max(50, int(total * _COMMON_SHARE))
     useful = [t for t in terms if 0 < df[t] <= common]
     keep = set(sorted(useful, key=lambda t: (df[t], terms.index(t)))[:_LONG_QUERY_TERMS])
@@ -111,3 +121,47 @@ def ranked(store: Store, query: str, k: int) -> list[tuple[int, float]]:
 def search(store: Store, query: str, k: int = 10) -> list[Hit]:
     """The k chunks ranking highest by BM25 for `query`, best first."""
     return load_hits(store, ranked(store, query, k), set(query_words(query)))
+
+
+# File-level BM25: each file one document (its words counted at index time, unstemmed, in
+# file_terms). A fix's file often matches a report as a whole (names from several of its
+# functions, its module's words) where no one chunk does.
+_FILE_K1, _FILE_B = 1.2, 0.75
+_FILE_FREQ = _Frequencies("SELECT count(*) FROM file_terms WHERE term = ?",
+                          "SELECT count(*), avg(terms) FROM files WHERE terms > 0")
+
+
+def ranked_files(store: Store, query: str, k: int) -> list[tuple[str, float, str]]:
+    """(path, BM25 score, language) of the k files ranking highest for `query` as a whole,
+    best first; [] for an index without file terms."""
+    terms = [t for t in query_terms(query) if " " not in t]
+    if not terms:
+        return []
+    df, n, mean = _FILE_FREQ.get(store, terms)
+    if not n:
+        return []
+    terms = _file_terms(terms, df, n)
+    if not terms:
+        return []
+    idf = {t: math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
+    scores: dict[int, float] = {}
+    try:
+        rows = store.conn.execute(
+            "SELECT t.file_id, t.term, t.tf, f.terms FROM file_terms t JOIN files f ON f.id = t.file_id "
+            "WHERE t.term IN (SELECT value FROM json_each(?))", (json.dumps(terms),)).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"file search failed: {exc}") from exc
+    for fid, term, tf, length in rows:
+        norm = _FILE_K1 * (1.0 - _FILE_B + _FILE_B * length / mean)
+        scores[fid] = scores.get(fid, 0.0) + idf[term] * tf * (_FILE_K1 + 1.0) / (tf + norm)
+    best = sorted(scores, key=lambda f: (-scores[f], f))[:k]
+    info = {fid: (path, lang) for fid, path, lang in store.conn.execute(
+        "SELECT id, path, language FROM files WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(best),))}
+    return [(info[f][0], scores[f], info[f][1]) for f in best if f in info]
+
+
+def _file_terms(terms: list[str], df: dict[str, int], n: int) -> list[str]:
+    """The terms worth reading postings for: those in at most FILE_COMMON_SHARE of the
+    files, the FILE_TERMS rarest of them."""
+    useful = [t for t in terms if 0 < df[t] <= max(10, n * _FILE_COMMON_SHARE)]
+    return sorted(useful, key=lambda t: (df[t], terms.index(t)))[:_FILE_TERMS]

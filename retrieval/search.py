@@ -9,9 +9,11 @@ every signal the index has:
 - path: the files it names and the stack frames it quotes;
 - message: chunks holding an error message or quoted string of the question;
 - graph: personalized PageRank from the best units of the others, over forward and
-  reverse edges (what they call, what calls them, their tests, their co-changed files).
+  reverse edges (what they call, what calls them, their tests, their co-changed files);
+- file_lexical: BM25 over whole files, for file ranking only.
 Fusion is weighted reciprocal rank: each signal adds weight / (K + rank) to a unit. Files
-are ranked by their units (the best counts most) plus the files the question names.
+are ranked by their units (the best counts most), plus the files the question names and
+the whole-file BM25 ranking, each as if a unit of that rank.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 MODES = ("lexical", "dense", "hybrid")
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="repoqa-dense")
 SIGNALS = ("lexical", "dense", "symbol", "usage", "path", "message", "graph")
+FILE_SIGNALS = ("file_lexical",)  # rankings of whole files, used in file ranking only
 
 
 class SearchError(IndexerError):
@@ -57,6 +60,7 @@ class FusionWeights:
     path: float = 1.0
     message: float = 2.0
     graph: float = 0.15
+    file_lexical: float = 1.0
     docs: float = 0.5  # a unit of prose (documentation, changelogs, examples) relative to one of code
     tests: float = 0.3  # a unit in test code relative to one in the code under test
     k: float = 60.0  # the reciprocal-rank constant (Cormack et al. 2009)
@@ -80,6 +84,8 @@ class Signals:
     tests: set[int] = field(default_factory=set)  # chunks of test code
     known: set[int] = field(default_factory=set)  # chunks the store has
     paths: dict[int, str] = field(default_factory=dict)  # chunk id -> its file, for every known chunk
+    file_rankings: dict[str, list[str]] = field(default_factory=dict)  # FILE_SIGNALS: paths, best first
+    prose_files: set[str] = field(default_factory=set)  # files of documentation among those
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +127,8 @@ def fuse_signals(sig: Signals, weights: FusionWeights, names=SIGNALS) -> list[Fu
 
 def rank_files(fused: list[Fused], chunk_paths: dict[int, str], sig: Signals, weights: FusionWeights) -> list[FileHit]:
     """Files by their units' fused scores, the n-th best unit counting file_decay**n, plus the
-    files the question names (as if each were a unit ranked by the path signal)."""
+    files the question names (as if each were a unit ranked by the path signal), plus the
+    whole-file rankings (each file as if a unit of its rank there, with the same priors)."""
     per: dict[str, list[Fused]] = {}
     for f in fused:
         path = chunk_paths.get(f.chunk_id)
@@ -129,11 +136,21 @@ def rank_files(fused: list[Fused], chunk_paths: dict[int, str], sig: Signals, we
             per.setdefault(path, []).append(f)
     mentioned = sorted(sig.files.items(), key=lambda kv: -kv[1])
     bonus = {p: weights.path / (weights.k + r) for r, (p, _) in enumerate(mentioned, 1)}
+    whole: dict[str, float] = {}
+    whole_ranks: dict[str, dict[str, int]] = {}
+    for name in FILE_SIGNALS:
+        w = weights.of(name)
+        for r, p in enumerate(sig.file_rankings.get(name, []) if w > 0 else [], 1):
+            prior = (weights.docs if p in sig.prose_files or is_peripheral(p) else 1.0) * \
+                (weights.tests if is_test_path(p) else 1.0)
+            whole[p] = whole.get(p, 0.0) + prior * w / (weights.k + r)
+            whole_ranks.setdefault(p, {})[name] = r
     out = []
-    for path in set(per) | set(bonus):
+    for path in set(per) | set(bonus) | set(whole):
         units = per.get(path, [])
-        score = sum(u.score * weights.file_decay ** i for i, u in enumerate(units)) + bonus.get(path, 0.0)
-        ranks: dict[str, int] = {}
+        score = (sum(u.score * weights.file_decay ** i for i, u in enumerate(units)) + bonus.get(path, 0.0)
+                 + whole.get(path, 0.0))
+        ranks: dict[str, int] = dict(whole_ranks.get(path, {}))
         for u in units:
             for name, r in u.ranks.items():
                 ranks[name] = min(r, ranks.get(name, r))
@@ -176,6 +193,10 @@ class Searcher:
         try:
             if mode in ("lexical", "hybrid"):
                 sig.rankings["lexical"] = lexical.ranked(self.store, query, depth)
+            if mode == "hybrid" and self.weights.file_lexical > 0:
+                found = lexical.ranked_files(self.store, query, depth)
+                sig.file_rankings["file_lexical"] = [p for p, _, _ in found]
+                sig.prose_files |= {p for p, _, lang in found if lang == "text"}
             if mode == "hybrid":
                 info = analyze(query)
                 sig.rankings["symbol"] = signals.symbols(self.store, info)

@@ -316,9 +316,9 @@ def search(ctx: click.Context, query: str, limit: int, mode: str, by_file: bool,
 
 
 def _explain(ranks: dict[str, int]) -> str:
-    from retrieval.search import SIGNALS
+    from retrieval.search import FILE_SIGNALS, SIGNALS
 
-    found = ", ".join(f"{name} #{ranks[name]}" for name in SIGNALS if name in ranks)
+    found = ", ".join(f"{name} #{ranks[name]}" for name in SIGNALS + FILE_SIGNALS if name in ranks)
     return f"found by: {found}" if found else "found by: -"
 
 

@@ -237,3 +237,19 @@ def test_dense_updater_follows_a_rebuild(tmp_path, embedder):
     finally:
         vstore.close()
         store.close()
+
+
+def test_a_rebuild_keeps_the_embedding_cache(tmp_path, embedder):
+    """A rebuild (asked for, or for a new index format) renumbers the chunks, but their text
+    is what the cache is keyed by: nothing is embedded again."""
+    from indexer.options import IndexOptions
+    from indexer.update import update_index
+
+    root = copy_fixture(tmp_path, "python")
+    index(root)
+    first = embed_index(root, embedder, VectorOptions())
+    assert first.chunks_embedded > 0
+    update_index(root, IndexOptions(workers=1), rebuild=True)
+    again = embed_index(root, embedder, VectorOptions())
+    assert (again.chunks_embedded, again.chunks_reused) == (0, first.chunks)
+    assert vector_chunks(root, VectorOptions()) == chunk_ids(root)

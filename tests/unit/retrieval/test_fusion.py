@@ -98,5 +98,20 @@ def test_weighted_reciprocal_rank_fusion_and_file_ranking():
     assert a.units == (1, 2) and a.score == pytest.approx(0.5 + 0.5 * (1 / 3))
 
 
+def test_whole_file_ranking_counts_as_a_unit_of_its_rank_with_the_priors():
+    fused = fuse_signals(Signals(rankings={"lexical": [(1, 9.0), (2, 5.0)]}), FusionWeights(k=1.0))
+    sig = Signals(file_rankings={"file_lexical": ["docs/guide.md", "tests/test_b.py", "b.py", "a.py"]},
+                  prose_files={"docs/guide.md"})
+    w = FusionWeights(k=1.0, docs=0.5, tests=0.25, file_decay=0.5, file_lexical=2.0)
+    files = {f.path: f for f in rank_files(fused, {1: "a.py", 2: "b.py"}, sig, w)}
+    assert files["a.py"].score == pytest.approx(1 / 2 + 2 / 5)
+    assert files["b.py"].score == pytest.approx(1 / 3 + 2 / 4)  # b.py overtakes a.py
+    assert files["docs/guide.md"].score == pytest.approx(0.5 * 2 / 2)
+    assert files["tests/test_b.py"].score == pytest.approx(0.25 * 2 / 3)
+    assert files["b.py"].ranks == {"lexical": 2, "file_lexical": 3} and files["docs/guide.md"].units == ()
+    off = rank_files(fused, {1: "a.py", 2: "b.py"}, sig, FusionWeights(k=1.0, file_lexical=0.0))
+    assert [f.path for f in off] == ["a.py", "b.py"]
+
+
 def symbols_of(searcher, cid):
     return searcher.store.conn.execute("SELECT symbol || symbols FROM chunks WHERE id = ?", (cid,)).fetchone()[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import index, reader, write_tree
 
-from retrieval.lexical import fts_query, search
+from retrieval.lexical import fts_query, ranked_files, search
 
 
 def hits(root, query, k=5):
@@ -60,3 +60,49 @@ def test_an_exact_identifier_outranks_its_parts(tmp_path):
     index(tmp_path)
     assert [h.symbol for h in hits(tmp_path, "where is op_3_4 used", k=1)] == ["op_3_4"]
     assert [h.symbol for h in hits(tmp_path, "opThreeFour op_2_5", k=1)] == ["op_2_5"]
+
+
+def _files(root, query, k=10):
+    store = reader(root)
+    try:
+        return ranked_files(store, query, k)
+    finally:
+        store.close()
+
+
+def test_a_file_whose_functions_share_the_question_between_them_ranks_first(tmp_path):
+    """Whole-file BM25: the question's words are spread over three functions of one file,
+    and no other file holds more than one of them."""
+    write_tree(tmp_path, {
+        "pkg/codec.py": "def encode_frame(buf):\n    return buf\n\n\n"
+                        "def checksum_header(buf):\n    return sum(buf)\n\n\n"
+                        "def split_payload(buf):\n    return buf[:4], buf[4:]\n",
+        **{f"pkg/other{i}.py": f"def encode_value_{i}(v):\n    return v\n\n\ndef split_words_{i}(s):\n    return s\n"
+           for i in range(4)},
+        "README.md": "Nothing about the codec here.\n",
+    })
+    index(tmp_path)
+    found = _files(tmp_path, "the frame checksum is wrong after the payload is split and encoded")
+    assert found[0][0] == "pkg/codec.py"
+    assert found[0][2] == "python" and found[0][1] > found[1][1] > 0
+    assert _files(tmp_path, "?!") == [] and _files(tmp_path, "zyzzyva") == []
+
+
+def test_file_terms_follow_edits_and_removals(tmp_path):
+    write_tree(tmp_path, {"a.py": "def frobnicate_widget():\n    pass\n", "b.py": "def other():\n    pass\n"})
+    index(tmp_path)
+    assert [p for p, _, _ in _files(tmp_path, "frobnicate")] == ["a.py"]
+    write_tree(tmp_path, {"a.py": "def plain():\n    pass\n", "b.py": "def frobnicate():\n    pass\n"})
+    index(tmp_path)
+    assert [p for p, _, _ in _files(tmp_path, "frobnicate")] == ["b.py"]
+    (tmp_path / "b.py").unlink()
+    index(tmp_path)
+    assert _files(tmp_path, "frobnicate") == []
+    store = reader(tmp_path)
+    try:  # nothing is left of removed or replaced files, and each file's length is its words
+        assert store.conn.execute("SELECT count(*) FROM file_terms WHERE file_id NOT IN "
+                                  "(SELECT id FROM files)").fetchone()[0] == 0
+        (tf,) = store.conn.execute("SELECT sum(tf) FROM file_terms").fetchone()
+        assert tf == store.conn.execute("SELECT sum(terms) FROM files").fetchone()[0] > 0
+    finally:
+        store.close()
