@@ -23,6 +23,17 @@ def chunk_at(store: Store, file_id: int, line: int) -> int | None:
     return row[0] if row else None
 
 
+def chunks_at(store: Store, points: list[tuple[int, int]]) -> list[int | None]:
+    """chunk_at for many (file id, line) points in one query."""
+    if not points:
+        return []
+    found = dict(store.conn.execute(
+        "WITH p(k, f, l) AS MATERIALIZED (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]') "
+        "FROM json_each(?)) SELECT p.k, (SELECT c.id FROM chunks c WHERE c.file_id = p.f AND c.start_line <= p.l "
+        "AND c.end_line >= p.l ORDER BY c.end_line - c.start_line LIMIT 1) FROM p", (json.dumps(points),)))
+    return [found.get(i) for i in range(len(points))]
+
+
 def _chunk_for(store: Store, file_id: int, qualname: str, line: int) -> int | None:
     row = store.conn.execute(
         "SELECT id FROM chunks WHERE file_id = ? AND symbol = ? ORDER BY start_line LIMIT 1",
@@ -73,7 +84,8 @@ MAX_USES = 200  # a name used more often than this says little about where the q
 def usages(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tuple[int, float]]:
     """Chunks that use the names the question mentions (a call, a type, an import): what
     a question describes often works with the things it names rather than being them."""
-    scores: dict[int, float] = {}
+    uses: list[tuple[int, int]] = []
+    weights: list[float] = []
     for m in info.mentions[:limit_mentions]:
         rows = store.conn.execute(
             "SELECT r.file_id, f.path, r.line FROM refs r JOIN files f ON f.id = r.file_id "
@@ -82,10 +94,12 @@ def usages(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tupl
             continue
         rarity = 1.0 / (1.0 + math.log(len(rows)))
         for file_id, path, line in rows:
-            score = m.weight * rarity * (_TEST_FACTOR if is_test_path(path) else 1.0)
-            cid = chunk_at(store, file_id, line)
-            if cid is not None:
-                scores[cid] = scores.get(cid, 0.0) + score
+            uses.append((file_id, line))
+            weights.append(m.weight * rarity * (_TEST_FACTOR if is_test_path(path) else 1.0))
+    scores: dict[int, float] = {}
+    for cid, score in zip(chunks_at(store, uses), weights):
+        if cid is not None:
+            scores[cid] = scores.get(cid, 0.0) + score
     return _ranking(scores)
 
 
