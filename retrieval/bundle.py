@@ -146,15 +146,19 @@ def build_bundle(searcher: Searcher, root: Path, query: str, budget: int, counte
     return bundle
 
 
-FILE_WEIGHT = 1.0  # how much a unit's file's rank adds to the unit's own when choosing what to show
-TOP_FILES = 3  # files whose unmatched units may fill the bundle too, after the matched ones
-_FILL = 0.5  # those units' priority, as a share of their file's score
+# Chosen on the gold lines of 33 SWE-bench tasks (pytest, sphinx) and 80 commit tasks (flask,
+# requests) among settings of the three; with FILE_WEIGHT 1 and _FILL 0.5 before, the 32k
+# bundle held 55% and 52% of their gold lines, now 71% and 87%.
+FILE_WEIGHT = 2.0  # how much a unit's file's rank adds to the unit's own when choosing what to show
+TOP_FILES = 3  # files whose unmatched units may fill the bundle too, beside the matched ones
+_FILL = 1.0  # those units' priority, as a share of what their file adds to a matched unit
 
 
 def _priorities(store: Store, fused: list[Fused], paths: dict[int, str], files_ranked: list[FileHit]) -> list[Fused]:
     """Units in the order the bundle takes them: a unit's own score plus its file's (the file
-    ranking gathers evidence one unit lacks), then the other units of the best files, which
-    hold what the matched ones call and are called by."""
+    ranking gathers evidence one unit lacks); the other units of the best files count what
+    their file adds, so those files come nearly whole before the weaker matches of other
+    files (a fix's lines are often in a part of the right file that no signal matched)."""
     file_score = {f.path: f.score for f in files_ranked}
     scored = [Fused(f.chunk_id, f.score + FILE_WEIGHT * file_score.get(paths.get(f.chunk_id, ""), 0.0), f.ranks)
               for f in fused]
