@@ -84,3 +84,26 @@ def test_a_file_edited_since_indexing_shows_what_was_indexed(shop):
     b = build_bundle(searcher, root, "`apply_discount` negative amounts", 2000, counter_for())
     pricing = next(u for u in b.units if u.path == "shop/pricing.py")
     assert "raise ValueError('negative amounts cannot be discounted')" in pricing.text
+
+
+
+def test_the_best_file_comes_nearly_whole_before_weak_matches_elsewhere(shop):
+    """A fix often lies in a part of the right file that no signal matched: the unmatched
+    units of the best file go in before a weaker file's matched units."""
+    from retrieval.bundle import _priorities
+    from retrieval.search import FileHit, Fused
+
+    root, searcher = shop
+    ids = {p: [c for (c,) in searcher.store.conn.execute(
+        "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.start_line", (p,))]
+        for p in ("shop/cart.py", "shop/pricing.py")}
+    assert len(ids["shop/cart.py"]) >= 2
+    matched_best, *unmatched = ids["shop/cart.py"]
+    matched_weak = ids["shop/pricing.py"][0]
+    fused = [Fused(matched_best, 0.03, {"lexical": 1}), Fused(matched_weak, 0.02, {"lexical": 2})]
+    paths = {matched_best: "shop/cart.py", matched_weak: "shop/pricing.py"}
+    files = [FileHit("shop/cart.py", 0.04, (matched_best,), {}), FileHit("shop/pricing.py", 0.02, (matched_weak,), {})]
+    order = [f.chunk_id for f in _priorities(searcher.store, fused, paths, files)]
+    assert order[0] == matched_best
+    assert order.index(unmatched[0]) < order.index(matched_weak)  # 2 * 0.04 > 0.02 + 2 * 0.02
+    assert set(order) == set(ids["shop/cart.py"]) | set(ids["shop/pricing.py"])
