@@ -10,7 +10,8 @@ warm-up query that loads the model, the rank matrix and the term statistics):
 - search: `Searcher.search(q, "hybrid", k=10)`, every signal fused;
 - search_files: the same ranked by file;
 - bundle_8k and bundle_32k: `build_bundle` with the default tokenizer;
-- the signals alone: query embedding, BM25, vector search, exact matches, graph walk.
+- the signals alone: query embedding, BM25 over chunks and over whole files, vector search,
+  exact matches (definitions, uses, paths, messages), graph walk.
 Writes JSON under benchmarks/results/.
 """
 
@@ -82,8 +83,8 @@ def main() -> None:
     build_bundle(searcher, repo, qs[0], 32000, counter)
     warmup = time.perf_counter() - t0
     times: dict[str, list[float]] = {k: [] for k in (
-        "search", "search_files", "bundle_8k", "bundle_32k", "embed_query", "lexical", "vectors",
-        "exact", "graph")}
+        "search", "search_files", "bundle_8k", "bundle_32k", "embed_query", "lexical", "file_lexical",
+        "vectors", "exact", "graph")}
     tokens = []
     for q in qs:
         for name, fn in (("search", lambda q=q: searcher.search(q, "hybrid", k=10)),
@@ -98,6 +99,9 @@ def main() -> None:
         t = time.perf_counter()
         lexical.ranked(store, q, 100)
         times["lexical"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        lexical.ranked_files(store, q, 100)
+        times["file_lexical"].append(time.perf_counter() - t)
         if searcher.has_vectors:
             t = time.perf_counter()
             vec = searcher.embedder.embed([q])[0]
@@ -108,6 +112,7 @@ def main() -> None:
         t = time.perf_counter()
         info = analyze(q)
         signals.symbols(store, info)
+        signals.usages(store, info)
         signals.paths(store, info)
         signals.messages(store, info)
         times["exact"].append(time.perf_counter() - t)
