@@ -26,6 +26,8 @@ from pathlib import Path
 from benchmarks.common import RESULTS, write_result
 from benchmarks.localization import baseline, score, summarize
 from graph.model import is_test_path
+from indexer.languages import SHEBANG, language_for
+from indexer.options import IndexOptions
 from retrieval.search import DEFAULT_WEIGHTS, FusionWeights, Signals, fuse_signals, is_peripheral, rank_files
 
 GRID = {
@@ -41,9 +43,15 @@ GRID = {
     "file_decay": (0.0, 0.25, 0.5, 0.75),
     "k": (10.0, 30.0, 60.0, 100.0),
 }
-# Prose by extension (the live search reads the chunk's kind, which the signals do not keep).
-_PROSE = (".md", ".rst", ".txt", ".adoc", ".markdown", ".org", ".html", ".ini", ".cfg", ".toml", ".yml", ".yaml",
-          ".json")
+_OPTIONS = IndexOptions()
+
+
+def _prose_path(path: str) -> bool:
+    """Whether the index reads the file as text (older signal files do not record which
+    chunks live search counted as prose; a file with no suffix counts as a script)."""
+    return is_peripheral(path) or language_for(path, _OPTIONS.languages, True) in ("text", SHEBANG)
+
+
 METRICS = ("file_acc@1", "file_acc@5", "file_mrr", "func_acc@10")
 
 
@@ -65,7 +73,8 @@ class Task:
                            files=row.get("files", {}),
                            file_rankings=row.get("file_rankings", {}),
                            prose_files=set(row.get("prose_files", [])),
-                           prose={c for c, p in self.paths.items() if p.lower().endswith(_PROSE) or is_peripheral(p)},
+                           prose=set(row["prose"]) if "prose" in row else
+                           {c for c, p in self.paths.items() if _prose_path(p)},
                            tests={c for c, p in self.paths.items() if is_test_path(p)})
         self.gold = ({"gold_file": row["gold_files"][0], "gold_function": row["gold_functions"][0]}
                      if self.kind == "needle" else {"gold_files": row["gold_files"],
