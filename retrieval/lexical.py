@@ -55,17 +55,19 @@ def fts_query(query: str, terms: list[str] | None = None) -> str | None:
 
 
 class _Frequencies:
-    """Document frequencies of terms, per index (a rough count is enough to choose terms:
-    kept for the life of the index, across updates). `count`: SQL counting the documents
-    holding the term `?`; `totals`: SQL for (documents, mean length)."""
+    """Document frequencies of terms, per index state: `count`, SQL counting the documents
+    holding the term `?`; `totals`, SQL for (documents, mean length). `state`: the meta key
+    whose change retires the counts: `created_ns` keeps them across updates (rough counts
+    are enough to choose terms), `updated_ns` keeps them until the next update (scores
+    need the counts of the index they rank)."""
 
-    def __init__(self, count: str, totals: str):
-        self.count, self.totals = count, totals
+    def __init__(self, count: str, totals: str, state: str):
+        self.count, self.totals, self.state = count, totals, state
         self.lock = threading.Lock()
         self.by_index: dict[tuple[str, str], dict[str, float]] = {}
 
     def get(self, store: Store, terms: list[str]) -> tuple[dict[str, int], int, float]:
-        row = store.conn.execute("SELECT value FROM meta WHERE key = 'created_ns'").fetchone()
+        row = store.conn.execute("SELECT value FROM meta WHERE key = ?", (self.state,)).fetchone()
         key = (str(store.path), row[0] if row else "")
         with self.lock:
             cache = self.by_index.setdefault(key, {})
@@ -90,7 +92,7 @@ class _Frequencies:
 
 
 _FREQ = _Frequencies("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH '\"' || ? || '\"'",
-                     "SELECT count(*), 0 FROM chunks")
+                     "SELECT count(*), 0 FROM chunks", "created_ns")
 
 
 def select_terms(store: Store, query: str) -> list[str]:
@@ -128,7 +130,7 @@ def search(store: Store, query: str, k: int = 10) -> list[Hit]:
 # functions, its module's words) where no one chunk does.
 _FILE_K1, _FILE_B = 1.2, 0.75
 _FILE_FREQ = _Frequencies("SELECT count(*) FROM file_terms WHERE term = ?",
-                          "SELECT count(*), avg(terms) FROM files WHERE terms > 0")
+                          "SELECT count(*), avg(terms) FROM files WHERE terms > 0", "updated_ns")
 
 
 def ranked_files(store: Store, query: str, k: int) -> list[tuple[str, float, str]]:
@@ -143,7 +145,7 @@ def ranked_files(store: Store, query: str, k: int) -> list[tuple[str, float, str
     terms = _file_terms(terms, df, n)
     if not terms:
         return []
-    idf = {t: math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
+    idf = {t: math.log(1.0 + max(0.0, n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
     scores: dict[int, float] = {}
     try:
         rows = store.conn.execute(

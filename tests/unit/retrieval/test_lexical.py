@@ -106,3 +106,15 @@ def test_file_terms_follow_edits_and_removals(tmp_path):
         assert tf == store.conn.execute("SELECT sum(terms) FROM files").fetchone()[0] > 0
     finally:
         store.close()
+
+
+def test_file_statistics_follow_the_index_as_it_changes(tmp_path):
+    """idf and the mean file length are those of the index being ranked, not of the state
+    the first question saw (a term in most files of a grown index must not count against)."""
+    write_tree(tmp_path, {"a.py": "def alpha():\n    pass\n", "b.py": "def other():\n    pass\n"})
+    index(tmp_path)
+    assert [p for p, _, _ in _files(tmp_path, "alpha")] == ["a.py"]
+    write_tree(tmp_path, {f"m{i}.py": f"def beta_{i}():\n    return 'beta'\n" for i in range(6)})
+    index(tmp_path)
+    found = _files(tmp_path, "beta")
+    assert len(found) == 6 and all(score > 0 for _, score, _ in found)
