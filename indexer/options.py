@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 # 1: files, symbols, refs, chunks, chunks_fts (porter + unicode61 over split identifiers).
 # 2: embeddings (a vector cache by chunk text hash); vector_* keys in meta.
 # 3: file_terms and files.terms (file-level BM25).
-FORMAT_VERSION = 3
+# 4: file_terms keyed by file (written in order), with an index by term.
+FORMAT_VERSION = 4
 
 
 @dataclass(frozen=True, kw_only=True)

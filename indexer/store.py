@@ -67,9 +67,10 @@ CREATE TABLE IF NOT EXISTS embeddings (
     model TEXT NOT NULL, text_hash TEXT NOT NULL, windows INTEGER NOT NULL, capped INTEGER NOT NULL,
     vectors BLOB NOT NULL, PRIMARY KEY (model, text_hash)
 ) WITHOUT ROWID;
--- Each file's words and how often they occur, for file-level BM25 (text.term_counts).
+-- Each file's words and how often they occur, for file-level BM25 (text.term_counts). Keyed by
+-- file, so a file's rows are written (and removed) together, and file_terms_term finds a term's files.
 CREATE TABLE file_terms (
-    term TEXT NOT NULL, file_id INTEGER NOT NULL, tf INTEGER NOT NULL, PRIMARY KEY (term, file_id)
+    file_id INTEGER NOT NULL, term TEXT NOT NULL, tf INTEGER NOT NULL, PRIMARY KEY (file_id, term)
 ) WITHOUT ROWID;
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
     path, symbols, body, tokenize = 'porter unicode61 remove_diacritics 2'
@@ -85,7 +86,7 @@ _INDEXES = {
     "refs_name": "refs(name)",
     "chunks_file": "chunks(file_id)",
     "chunks_hash": "chunks(text_hash)",
-    "file_terms_file": "file_terms(file_id)",
+    "file_terms_term": "file_terms(term, tf)",
 }
 
 
@@ -313,7 +314,7 @@ class Store:
         c.executemany(
             "INSERT INTO refs(file_id, name, kind, line, col, end_line, end_col, scope, module, alias, "
             f"enclosing) VALUES ({fid},?,?,?,?,?,?,?,?,?,?)", parsed.references)
-        c.executemany(f"INSERT INTO file_terms(term, file_id, tf) VALUES (?,{fid},?)", parsed.terms)
+        c.executemany(f"INSERT INTO file_terms(file_id, term, tf) VALUES ({fid},?,?)", sorted(parsed.terms))
         if parsed.chunks:
             first = self._next_chunk_id()
             ids = range(first, first + len(parsed.chunks))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 _PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -46,13 +47,10 @@ def term_counts(text: str, path: str = "") -> dict[str, int]:
     case-folded (as the full-text tokenizer splits them, without stemming), plus the parts
     of identifiers with inner case changes or digits (once per distinct identifier, as
     identifier_parts adds them), plus the words of the path."""
-    counts: dict[str, int] = {}
-    for run in _RUN.findall(text):
-        w = run.lower()
-        counts[w] = counts.get(w, 0) + 1
-    for w in identifier_parts(text).split() + _RUN.findall(path.lower()):
-        counts[w] = counts.get(w, 0) + 1
-    return counts
+    counts = Counter(_RUN.findall(text.lower()))
+    counts.update(identifier_parts(text).split())
+    counts.update(_RUN.findall(path.lower()))
+    return dict(counts)
 
 
 def search_terms(text: str, parts: str | None = None) -> str:
