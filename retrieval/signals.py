@@ -50,17 +50,23 @@ def _ranking(scores: dict[int, float]) -> list[tuple[int, float]]:
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+def _mentioned(store: Store, info: QueryInfo, limit_mentions: int, cap: int, sql: str):
+    """(mention, rarity, rows) for each of the first mentions whose name `sql` finds at most
+    `cap` rows for (`sql` takes the name and a row limit); a rarer name weighs more."""
+    for m in info.mentions[:limit_mentions]:
+        rows = store.conn.execute(sql, (m.name, cap + 1)).fetchall()
+        if rows and len(rows) <= cap:
+            yield m, 1.0 / (1.0 + math.log(len(rows))), rows
+
+
 def symbols(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tuple[int, float]]:
     """Chunks defining the names the question mentions. A rarer name counts more; a
     qualifier that agrees with the definition's class or module counts more still."""
     scores: dict[int, float] = {}
-    for m in info.mentions[:limit_mentions]:
-        rows = store.conn.execute(
+    for m, rarity, rows in _mentioned(
+            store, info, limit_mentions, MAX_DEFINITIONS,
             "SELECT s.file_id, f.path, s.qualname, s.start_line FROM symbols s JOIN files f ON f.id = s.file_id "
-            "WHERE s.name = ? LIMIT ?", (m.name, MAX_DEFINITIONS + 1)).fetchall()
-        if not rows or len(rows) > MAX_DEFINITIONS:
-            continue
-        rarity = 1.0 / (1.0 + math.log(len(rows)))
+            "WHERE s.name = ? LIMIT ?"):
         qual = m.qualifier.split(".") if m.qualifier else []
         for file_id, path, qualname, line in rows:
             score = m.weight * rarity
@@ -86,13 +92,9 @@ def usages(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tupl
     a question describes often works with the things it names rather than being them."""
     uses: list[tuple[int, int]] = []
     weights: list[float] = []
-    for m in info.mentions[:limit_mentions]:
-        rows = store.conn.execute(
-            "SELECT r.file_id, f.path, r.line FROM refs r JOIN files f ON f.id = r.file_id "
-            "WHERE r.name = ? LIMIT ?", (m.name, MAX_USES + 1)).fetchall()
-        if not rows or len(rows) > MAX_USES:
-            continue
-        rarity = 1.0 / (1.0 + math.log(len(rows)))
+    for m, rarity, rows in _mentioned(
+            store, info, limit_mentions, MAX_USES,
+            "SELECT r.file_id, f.path, r.line FROM refs r JOIN files f ON f.id = r.file_id WHERE r.name = ? LIMIT ?"):
         for file_id, path, line in rows:
             uses.append((file_id, line))
             weights.append(m.weight * rarity * (_TEST_FACTOR if is_test_path(path) else 1.0))
