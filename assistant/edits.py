@@ -107,6 +107,23 @@ def _first_lines(text: str, n: int = 3) -> str:
     return "\n".join(f"    {line}" for line in lines) + more
 
 
+def _until(lines: list[str], i: int, end, stray: tuple, where: str, marker: str,
+           what: str) -> tuple[list[str], int]:
+    """The lines from `i` up to the one matching `end` (and that line's index); a line of
+    the `stray` markers first, or the end of the reply, raises EditFormatError."""
+    got: list[str] = []
+    while True:
+        if i >= len(lines):
+            raise EditFormatError(f"{where}: the reply ends before {marker}")
+        if end.match(lines[i]):
+            return got, i
+        if any(m.match(lines[i]) for m in stray):
+            raise EditFormatError(f"{where}, line {i + 1}: expected {marker} after {what}, "
+                                  f"got {lines[i].strip()!r}")
+        got.append(lines[i])
+        i += 1
+
+
 def parse_blocks(text: str) -> list[EditBlock]:
     """The search/replace blocks of a reply, in order. Prose and code fences around the
     blocks are allowed; anything malformed inside or between them raises EditFormatError."""
@@ -135,30 +152,10 @@ def parse_blocks(text: str) -> list[EditBlock]:
             path = blocks[-1].path  # consecutive blocks on the same file
         else:
             raise EditFormatError(f"block {n} (line {i + 1}): no file path before <<<<<<< SEARCH")
-        search: list[str] = []
-        replace: list[str] = []
-        i += 1
-        while True:
-            if i >= len(lines):
-                raise EditFormatError(f"block {n} ({path}): the reply ends before =======")
-            if _DIVIDER.match(lines[i]):
-                break
-            if _SEARCH.match(lines[i]) or _REPLACE.match(lines[i]):
-                raise EditFormatError(f"block {n} ({path}), line {i + 1}: expected ======= after the SEARCH "
-                                      f"lines, got {lines[i].strip()!r}")
-            search.append(lines[i])
-            i += 1
-        i += 1
-        while True:
-            if i >= len(lines):
-                raise EditFormatError(f"block {n} ({path}): the reply ends before >>>>>>> REPLACE")
-            if _REPLACE.match(lines[i]):
-                break
-            if _SEARCH.match(lines[i]) or _DIVIDER.match(lines[i]):
-                raise EditFormatError(f"block {n} ({path}), line {i + 1}: expected >>>>>>> REPLACE after the "
-                                      f"replacement lines, got {lines[i].strip()!r}")
-            replace.append(lines[i])
-            i += 1
+        search, i = _until(lines, i + 1, _DIVIDER, (_SEARCH, _REPLACE), f"block {n} ({path})",
+                           "=======", "the SEARCH lines")
+        replace, i = _until(lines, i + 1, _REPLACE, (_SEARCH, _DIVIDER), f"block {n} ({path})",
+                            ">>>>>>> REPLACE", "the replacement lines")
         blocks.append(EditBlock(path, _join(search), _join(replace)))
         last_end = i
         i += 1
