@@ -64,7 +64,7 @@ def parse_source(path: str, language: str, data: bytes, options: IndexOptions,
     estimates = line_token_estimates(lines)
     if language == "text" or language not in LANGUAGES:
         pieces = chunk_text(lines, estimates, options.chunk_max_tokens)
-        return _finish(record, lines, estimates, [], [], pieces, 0)
+        return _finish(record, text, lines, estimates, [], [], pieces, 0)
 
     tree = _parser(language).parse(data)
     root = tree.root_node
@@ -75,7 +75,7 @@ def parse_source(path: str, language: str, data: bytes, options: IndexOptions,
     pieces = chunk_code(lines, estimates, defs, options.chunk_max_tokens, options.chunk_min_tokens,
                         spec.bodies)
     errors = _count_errors(root) if root.has_error else 0
-    return _finish(record, lines, estimates, _symbols(defs), refs, pieces, errors)
+    return _finish(record, text, lines, estimates, _symbols(defs), refs, pieces, errors)
 
 
 @cache
@@ -331,7 +331,7 @@ def _symbols(defs: list[_Def]) -> list[tuple]:
              d.signature, d.doc, d.parent.qualname if d.parent else "") for d in defs]
 
 
-def _finish(record: FileRecord, lines: list[str], estimates: list[int], symbols: list[tuple],
+def _finish(record: FileRecord, text: str, lines: list[str], estimates: list[int], symbols: list[tuple],
             refs: list[tuple], pieces: list[Piece], errors: int) -> ParsedFile:
     chunks = []
     for p in pieces:
@@ -342,6 +342,6 @@ def _finish(record: FileRecord, lines: list[str], estimates: list[int], symbols:
             content_hash(body.encode("utf-8")), sum(estimates[p.start - 1:p.end]),
             identifier_parts(symbols_text or p.symbol), identifier_parts(body),
         ))
-    terms = list(term_counts("\n".join(lines), record.path).items())
+    terms = list(term_counts(text, record.path).items())
     return ParsedFile(record=record, symbols=symbols, references=refs, chunks=chunks, parse_errors=errors,
                       terms=terms)
