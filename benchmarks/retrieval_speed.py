@@ -10,7 +10,7 @@ warm-up query that loads the model, the rank matrix and the term statistics):
 - search: `Searcher.search(q, "hybrid", k=10)`, every signal fused;
 - search_files: the same ranked by file;
 - bundle_8k and bundle_32k: `build_bundle` with the default tokenizer;
-- the signals alone: query embedding, BM25 over chunks and over whole files, vector search,
+- the signals alone: query embedding (of the part dense search reads), BM25 over chunks and over whole files, vector search,
   exact matches (definitions, uses, paths, messages), graph walk.
 Writes JSON under benchmarks/results/.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 from benchmarks.common import latency_ms, write_result
 from indexer.store import Store
 from indexer.update import index_dir_for
-from retrieval import lexical, signals
+from retrieval import dense, lexical, signals
 from retrieval.bundle import build_bundle
 from retrieval.query import analyze
 from retrieval.search import Searcher
@@ -104,7 +104,7 @@ def main() -> None:
         times["file_lexical"].append(time.perf_counter() - t)
         if searcher.has_vectors:
             t = time.perf_counter()
-            vec = searcher.embedder.embed([q])[0]
+            vec = searcher.embedder.embed([searcher.embedder.head(q, dense.QUERY_TOKENS)])[0]
             times["embed_query"].append(time.perf_counter() - t)
             t = time.perf_counter()
             searcher.vstore.search(vec, 100)

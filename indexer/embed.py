@@ -42,6 +42,10 @@ class Embedder(Protocol):
         """One L2-normalised float32 row per text."""
         ...
 
+    def head(self, text: str, tokens: int) -> str:
+        """The start of `text` that the model reads as at most `tokens` tokens."""
+        ...
+
 
 @dataclass(frozen=True, kw_only=True)
 class EmbedOptions:
@@ -190,6 +194,10 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(e.ids) for e in self._tok().encode_batch(texts, add_special_tokens=False)]
+
+    def head(self, text: str, tokens: int) -> str:
+        offsets = self._tok().encode(text, add_special_tokens=False).offsets
+        return text if len(offsets) <= tokens else text[:offsets[max(1, tokens) - 1][1]]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -5,12 +5,19 @@ from __future__ import annotations
 from indexer.embed import Embedder
 from indexer.vectors import WINDOWS, VectorStore, chunk_of
 
+# The model reads a question's first 128 tokens, the length it was trained on. A long issue
+# text says what it is about first; its tail (tracebacks, sessions) is for the exact and
+# lexical signals. On 75 sympy SWE-bench issue texts (one index), 128 tokens instead of 254
+# ranked files as well (dense MRR 0.508 vs 0.498, hybrid 0.608 vs 0.596) and halved the
+# embedding (17 vs 32 ms, bf16, 2 cores).
+QUERY_TOKENS = 128
+
 
 def ranked(vstore: VectorStore, embedder: Embedder, query: str, k: int) -> list[tuple[int, float]]:
     """(chunk id, cosine) of the k best chunks, a chunk scored by its best window."""
     if not query.strip() or vstore.count() == 0:
         return []
-    q = embedder.embed([query])[0]
+    q = embedder.embed([embedder.head(query, QUERY_TOKENS)])[0]
     best: dict[int, float] = {}
     fetch = k * 3
     while True:

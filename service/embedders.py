@@ -8,6 +8,7 @@ from indexer.embed import Embedder, EmbedderError, EmbedOptions, strided
 from indexer.embed import open_embedder as open_local_embedder
 
 _OVERLAP_CHARS = 100
+_CHARS_PER_TOKEN = 3  # the remote tokenizer is unknown; a rough rate for code and English
 
 
 class OpenAIEmbedder:
@@ -37,6 +38,9 @@ class OpenAIEmbedder:
             return [prefix + text], False
         pieces = [prefix + text[i:i + size] for i in range(0, len(text), size - _OVERLAP_CHARS)]
         return strided(pieces)
+
+    def head(self, text: str, tokens: int) -> str:
+        return text[:max(1, tokens) * _CHARS_PER_TOKEN]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -14,6 +14,8 @@ from indexer.embed import SentenceTransformerEmbedder, default_model_path
 from indexer.store import Store
 from indexer.update import index_dir_for
 from indexer.vectors import WINDOWS, VectorOptions, chunk_of, open_vector_store
+from retrieval import dense
+from retrieval.dense import QUERY_TOKENS
 from retrieval.search import Searcher
 
 
@@ -91,6 +93,27 @@ def test_dense_and_hybrid_search_find_the_function(tmp_path, embedder):
             # Cart is small enough to be one chunk, Cart.add included
             assert (top[0].path, top[0].symbol) == ("shop/models.py", "Cart"), (mode, top)
         assert Searcher(store).search("cart", "lexical", k=3)
+    finally:
+        vstore.close()
+        store.close()
+
+
+def test_a_long_question_is_embedded_by_its_head(tmp_path, embedder):
+    question = "merge an item into the cart when the SKU is already there. "
+    tail = "Traceback (most recent call last): File shop/models.py, line 12, in add " * 40
+    head = embedder.head(question + tail, QUERY_TOKENS)
+    assert head.startswith(question) and len(head) < len(question + tail)
+    assert embedder.count_tokens([head])[0] <= QUERY_TOKENS
+    assert embedder.head(question, QUERY_TOKENS) == question  # a short one is whole
+    root = copy_fixture(tmp_path, "python")
+    index(root)
+    embed_index(root, embedder)
+    store = Store.open_reader(index_dir_for(root))
+    vstore = open_vector_store(VectorOptions(), index_dir_for(root), embedder.dim)
+    try:
+        # the tail beyond the head changes nothing: the ranking is the head's own
+        assert dense.ranked(vstore, embedder, question + tail, 5) == dense.ranked(vstore, embedder, head, 5)
+        assert dense.ranked(vstore, embedder, question + tail, 5) != dense.ranked(vstore, embedder, tail, 5)
     finally:
         vstore.close()
         store.close()
