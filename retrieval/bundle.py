@@ -12,6 +12,8 @@ The whole rendered text never exceeds the budget as the counter counts it.
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,9 +23,12 @@ from indexer.gitinfo import Snapshot
 from indexer.store import Store
 from indexer.text import content_hash
 
+from . import lexical
 from .bundle_types import Bundle, BundleUnit, Relation, render_unit
 from .search import FileHit, Fused, Searcher, Signals, rank_files
 from .tokens import TokenCounter
+
+log = logging.getLogger(__name__)
 
 MAP_SHARE = 0.1  # of the budget, at most, for the repository map
 MAP_FILES = 15
@@ -134,7 +139,7 @@ def build_bundle(searcher: Searcher, root: Path, query: str, budget: int, counte
     fixed = counter.count(bundle.render()) + 16
     files = lines if lines is not None else LineCache(store, root, counter)
     map_budget = max(0, min(int(budget * MAP_SHARE), budget - fixed - 64))
-    order = _priorities(store, fused, paths, files_ranked)
+    order = _priorities(store, query, fused, paths, files_ranked)
     spans = _select(store, files, order, paths, int((budget - fixed - map_budget) * 0.99))
     relations = _relations(store, spans)
     units = _units(spans, relations)
@@ -154,25 +159,50 @@ TOP_FILES = 3  # files whose unmatched units may fill the bundle too, beside the
 _FILL = 1.0  # those units' priority, as a share of what their file adds to a matched unit
 
 
-def _priorities(store: Store, fused: list[Fused], paths: dict[int, str], files_ranked: list[FileHit]) -> list[Fused]:
+def _priorities(store: Store, query: str, fused: list[Fused], paths: dict[int, str],
+                files_ranked: list[FileHit]) -> list[Fused]:
     """Units in the order the bundle takes them: a unit's own score plus its file's (the file
     ranking gathers evidence one unit lacks); the other units of the best files count what
     their file adds, so those files come nearly whole before the weaker matches of other
-    files (a fix's lines are often in a part of the right file that no signal matched)."""
+    files (a fix's lines are often in a part of the right file that no signal matched).
+    Among one file's other units, those sharing the question's words come first, so a file
+    too large to show whole shows its most relevant parts."""
     file_score = {f.path: f.score for f in files_ranked}
     scored = [Fused(f.chunk_id, f.score + FILE_WEIGHT * file_score.get(paths.get(f.chunk_id, ""), 0.0), f.ranks)
               for f in fused]
     seen = {f.chunk_id for f in fused}
+    local: dict[int, float] = {}
     for f in files_ranked[:TOP_FILES]:
-        for (cid,) in store.conn.execute(
-                "SELECT c.id FROM chunks c JOIN files x ON x.id = c.file_id WHERE x.path = ? ORDER BY c.start_line",
-                (f.path,)):
-            if cid not in seen:
-                seen.add(cid)
-                paths[cid] = f.path
-                scored.append(Fused(cid, _FILL * FILE_WEIGHT * f.score, {}))
-    scored.sort(key=lambda f: (-f.score, f.chunk_id))
+        rest = [cid for (cid,) in store.conn.execute(
+            "SELECT c.id FROM chunks c JOIN files x ON x.id = c.file_id WHERE x.path = ?", (f.path,))
+            if cid not in seen]
+        seen.update(rest)
+        for cid in rest:
+            paths[cid] = f.path
+            scored.append(Fused(cid, _FILL * FILE_WEIGHT * f.score, {}))
+        local.update(_local_bm25(store, query, rest))
+    scored.sort(key=lambda f: (-f.score, -local.get(f.chunk_id, 0.0), f.chunk_id))
     return scored
+
+
+def _local_bm25(store: Store, query: str, ids: list[int]) -> dict[int, float]:
+    """BM25 of the given chunks (one file's) for `query`; those matching no word are left out.
+    A file's chunks are written together, so their ids span a short range that the full-text
+    index reads alone."""
+    if not ids:
+        return {}
+    match = lexical.fts_query(query, lexical.select_terms(store, query))
+    if match is None:
+        return {}
+    wanted = set(ids)
+    try:
+        rows = store.conn.execute(
+            "SELECT rowid, -rank FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid BETWEEN ? AND ?",
+            (match, min(ids), max(ids))).fetchall()
+    except sqlite3.DatabaseError as exc:
+        log.info("no lexical order for a file's other units: %s", exc)
+        return {}
+    return {cid: score for cid, score in rows if cid in wanted}
 
 
 def _snapshot(store: Store) -> str:

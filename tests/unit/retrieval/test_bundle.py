@@ -103,7 +103,41 @@ def test_the_best_file_comes_nearly_whole_before_weak_matches_elsewhere(shop):
     fused = [Fused(matched_best, 0.03, {"lexical": 1}), Fused(matched_weak, 0.02, {"lexical": 2})]
     paths = {matched_best: "shop/cart.py", matched_weak: "shop/pricing.py"}
     files = [FileHit("shop/cart.py", 0.04, (matched_best,), {}), FileHit("shop/pricing.py", 0.02, (matched_weak,), {})]
-    order = [f.chunk_id for f in _priorities(searcher.store, fused, paths, files)]
+    order = [f.chunk_id for f in _priorities(searcher.store, "", fused, paths, files)]
     assert order[0] == matched_best
     assert order.index(unmatched[0]) < order.index(matched_weak)  # 2 * 0.04 > 0.02 + 2 * 0.02
     assert set(order) == set(ids["shop/cart.py"]) | set(ids["shop/pricing.py"])
+
+
+def test_a_large_files_units_that_share_the_questions_words_come_first(tmp_path):
+    """When the best file is too large to show whole, its unmatched units that share the
+    question's words go before the rest of it, which keeps the order of the file."""
+    from retrieval.bundle import _priorities
+    from retrieval.search import FileHit, Fused
+
+    body = "".join(f"    total_{j} = ledger.entry({j}) + ledger.balance({j})\n" for j in range(12))
+    names = [f"handle_step_{i}" for i in range(30)]
+    names[24] = "refund_twice"
+    code = "".join(f"def {n}(ledger):\n{body}    return ledger\n\n\n" for n in names)
+    code = code.replace("def refund_twice(ledger):\n", "def refund_twice(ledger):\n    # refund a duplicated charge\n")
+    git_repo(tmp_path, {"orders.py": code, "other.py": "def unrelated():\n    return 1\n"})
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        rows = store.conn.execute(
+            "SELECT c.id, c.symbol FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = 'orders.py' "
+            "ORDER BY c.start_line").fetchall()
+        ids = [cid for cid, _ in rows]
+        refund = next(cid for cid, sym in rows if sym == "refund_twice")
+        assert len(ids) >= 20 and ids.index(refund) > 10
+        fused = [Fused(ids[0], 0.03, {"lexical": 1})]
+        files = [FileHit("orders.py", 0.04, (ids[0],), {})]
+        order = [f.chunk_id for f in _priorities(store, "refund a duplicated charge", fused, {ids[0]: "orders.py"},
+                                                 files)]
+        assert order[:2] == [ids[0], refund]
+        assert [c for c in order if c not in (ids[0], refund)] == [c for c in ids if c not in (ids[0], refund)]
+        # a question sharing no word keeps the file's order
+        order = [f.chunk_id for f in _priorities(store, "zebra", fused, {ids[0]: "orders.py"}, files)]
+        assert order == ids
+    finally:
+        store.close()
