@@ -10,8 +10,9 @@ warm-up query that loads the model, the rank matrix and the term statistics):
 - search: `Searcher.search(q, "hybrid", k=10)`, every signal fused;
 - search_files: the same ranked by file;
 - bundle_8k and bundle_32k: `build_bundle` with the default tokenizer;
-- the signals alone: query embedding (of the part dense search reads), BM25 over chunks and over whole files, vector search,
-  exact matches (definitions, uses, paths, messages), graph walk.
+- the signals alone: query embedding (of the part dense search reads), BM25 over chunks and
+  over whole files, vector search, exact matches (definitions, uses, paths, messages), graph
+  walk.
 Writes JSON under benchmarks/results/.
 """
 

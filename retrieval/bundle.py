@@ -172,6 +172,7 @@ def _priorities(store: Store, query: str, fused: list[Fused], paths: dict[int, s
               for f in fused]
     seen = {f.chunk_id for f in fused}
     local: dict[int, float] = {}
+    match = lexical.fts_query(query, lexical.select_terms(store, query)) if files_ranked else None
     for f in files_ranked[:TOP_FILES]:
         rest = [cid for (cid,) in store.conn.execute(
             "SELECT c.id FROM chunks c JOIN files x ON x.id = c.file_id WHERE x.path = ?", (f.path,))
@@ -180,19 +181,16 @@ def _priorities(store: Store, query: str, fused: list[Fused], paths: dict[int, s
         for cid in rest:
             paths[cid] = f.path
             scored.append(Fused(cid, _FILL * FILE_WEIGHT * f.score, {}))
-        local.update(_local_bm25(store, query, rest))
+        local.update(_local_bm25(store, match, rest))
     scored.sort(key=lambda f: (-f.score, -local.get(f.chunk_id, 0.0), f.chunk_id))
     return scored
 
 
-def _local_bm25(store: Store, query: str, ids: list[int]) -> dict[int, float]:
-    """BM25 of the given chunks (one file's) for `query`; those matching no word are left out.
-    A file's chunks are written together, so their ids span a short range that the full-text
-    index reads alone."""
-    if not ids:
-        return {}
-    match = lexical.fts_query(query, lexical.select_terms(store, query))
-    if match is None:
+def _local_bm25(store: Store, match: str | None, ids: list[int]) -> dict[int, float]:
+    """BM25 of the given chunks (one file's) for the full-text query `match`; those matching
+    no word are left out. A file's chunks are written together, so their ids span a short
+    range that the full-text index reads alone."""
+    if not ids or match is None:
         return {}
     wanted = set(ids)
     try:
