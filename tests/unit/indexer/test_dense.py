@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -80,22 +81,29 @@ def test_every_chunk_gets_vectors_and_only_new_text_is_embedded(tmp_path, embedd
     assert vector_chunks(root, options) == chunk_ids(root)
 
 
-def test_dense_and_hybrid_search_find_the_function(tmp_path, embedder):
+@contextmanager
+def embedded_shop(tmp_path: Path, embedder):
+    """The python fixture indexed and embedded: its store and vector store, open."""
     root = copy_fixture(tmp_path, "python")
     index(root)
     embed_index(root, embedder)
     store = Store.open_reader(index_dir_for(root))
     vstore = open_vector_store(VectorOptions(), index_dir_for(root), embedder.dim)
     try:
+        yield store, vstore
+    finally:
+        vstore.close()
+        store.close()
+
+
+def test_dense_and_hybrid_search_find_the_function(tmp_path, embedder):
+    with embedded_shop(tmp_path, embedder) as (store, vstore):
         searcher = Searcher(store, vstore, embedder)
         for mode in ("dense", "hybrid"):
             top = searcher.search("merge an item into the cart when the SKU is already there", mode, k=3)
             # Cart is small enough to be one chunk, Cart.add included
             assert (top[0].path, top[0].symbol) == ("shop/models.py", "Cart"), (mode, top)
         assert Searcher(store).search("cart", "lexical", k=3)
-    finally:
-        vstore.close()
-        store.close()
 
 
 def test_a_long_question_is_embedded_by_its_head(tmp_path, embedder):
@@ -105,18 +113,10 @@ def test_a_long_question_is_embedded_by_its_head(tmp_path, embedder):
     assert head.startswith(question) and len(head) < len(question + tail)
     assert embedder.count_tokens([head])[0] <= QUERY_TOKENS
     assert embedder.head(question, QUERY_TOKENS) == question  # a short one is whole
-    root = copy_fixture(tmp_path, "python")
-    index(root)
-    embed_index(root, embedder)
-    store = Store.open_reader(index_dir_for(root))
-    vstore = open_vector_store(VectorOptions(), index_dir_for(root), embedder.dim)
-    try:
+    with embedded_shop(tmp_path, embedder) as (_, vstore):
         # the tail beyond the head changes nothing: the ranking is the head's own
         assert dense.ranked(vstore, embedder, question + tail, 5) == dense.ranked(vstore, embedder, head, 5)
         assert dense.ranked(vstore, embedder, question + tail, 5) != dense.ranked(vstore, embedder, tail, 5)
-    finally:
-        vstore.close()
-        store.close()
 
 
 def test_long_chunks_are_windows_not_truncated(embedder):
