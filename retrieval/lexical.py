@@ -101,10 +101,15 @@ def select_terms(store: Store, query: str) -> list[str]:
     if len(terms) <= _LONG_QUERY_TERMS:
         return terms
     df, total, _ = _FREQ.get(store, terms)
-    common = max(50, int(total * _COMMON_SHARE))
-    useful = [t for t in terms if 0 < df[t] <= common]
-    keep = set(sorted(useful, key=lambda t: (df[t], terms.index(t)))[:_LONG_QUERY_TERMS])
+    keep = set(_rarest(terms, df, max(50, int(total * _COMMON_SHARE)), _LONG_QUERY_TERMS))
     return [t for t in terms if t in keep] or terms[:_LONG_QUERY_TERMS]
+
+
+def _rarest(terms: list[str], df: dict[str, int], cap: int, n: int) -> list[str]:
+    """The n rarest of the (distinct) terms found in 1 to `cap` documents, rarest first; ties
+    in the query's order."""
+    order = {t: i for i, t in enumerate(terms)}
+    return sorted((t for t in terms if 0 < df[t] <= cap), key=lambda t: (df[t], order[t]))[:n]
 
 
 def ranked(store: Store, query: str, k: int) -> list[tuple[int, float]]:
@@ -142,7 +147,7 @@ def ranked_files(store: Store, query: str, k: int) -> list[tuple[str, float, str
     df, n, mean = _FILE_FREQ.get(store, terms)
     if not n:
         return []
-    terms = _file_terms(terms, df, n)
+    terms = _rarest(terms, df, max(10, n * _FILE_COMMON_SHARE), _FILE_TERMS)
     if not terms:
         return []
     idf = {t: math.log(1.0 + max(0.0, n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
@@ -160,10 +165,3 @@ def ranked_files(store: Store, query: str, k: int) -> list[tuple[str, float, str
     info = {fid: (path, lang) for fid, path, lang in store.conn.execute(
         "SELECT id, path, language FROM files WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(best),))}
     return [(info[f][0], scores[f], info[f][1]) for f in best if f in info]
-
-
-def _file_terms(terms: list[str], df: dict[str, int], n: int) -> list[str]:
-    """The terms worth reading postings for: those in at most FILE_COMMON_SHARE of the
-    files, the FILE_TERMS rarest of them."""
-    useful = [t for t in terms if 0 < df[t] <= max(10, n * _FILE_COMMON_SHARE)]
-    return sorted(useful, key=lambda t: (df[t], terms.index(t)))[:_FILE_TERMS]
