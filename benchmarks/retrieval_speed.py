@@ -105,7 +105,7 @@ def main() -> None:
         times["file_lexical"].append(time.perf_counter() - t)
         if searcher.has_vectors:
             t = time.perf_counter()
-            vec = searcher.embedder.embed([searcher.embedder.head(q, dense.QUERY_TOKENS)])[0]
+            vec = dense.embed_query(searcher.embedder, q)
             times["embed_query"].append(time.perf_counter() - t)
             t = time.perf_counter()
             searcher.vstore.search(vec, 100)

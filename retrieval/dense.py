@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from indexer.embed import Embedder
 from indexer.vectors import WINDOWS, VectorStore, chunk_of
 
@@ -17,7 +19,7 @@ def ranked(vstore: VectorStore, embedder: Embedder, query: str, k: int) -> list[
     """(chunk id, cosine) of the k best chunks, a chunk scored by its best window."""
     if not query.strip() or vstore.count() == 0:
         return []
-    q = embedder.embed([embedder.head(query, QUERY_TOKENS)])[0]
+    q = embed_query(embedder, query)
     best: dict[int, float] = {}
     fetch = k * 3
     while True:
@@ -30,3 +32,8 @@ def ranked(vstore: VectorStore, embedder: Embedder, query: str, k: int) -> list[
             break
         fetch *= 2
     return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+def embed_query(embedder: Embedder, query: str) -> np.ndarray:
+    """The vector dense search looks for: the question's head, embedded."""
+    return embedder.embed([embedder.head(query, QUERY_TOKENS)])[0]
