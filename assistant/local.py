@@ -19,7 +19,6 @@ import logging
 import os
 import queue
 import shutil
-import sys
 import threading
 import time
 import uuid
@@ -28,6 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from indexer.files import sha256_file
+from indexer.openmp import passive_waits
 
 from .errors import GeneratorError, PromptTooLong
 from .generators import POLL_S, StopMatcher, TextStream
@@ -176,13 +176,10 @@ class LocalGenerator:
     def _import_torch(self):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        if "torch" not in sys.modules:
-            # OpenMP threads that spin while they wait are ruinous when another process holds
-            # a core: measured on 2 cores beside a busy indexer, 1.3 tokens/s spinning against
-            # 15 passive, and a 500-token prefill 9.4 s against 1.1 s. libgomp reads this once,
-            # when torch is first imported.
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        elif os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        # OpenMP threads that spin while they wait are ruinous when another process holds a
+        # core: measured on 2 cores beside a busy indexer, 1.3 tokens/s spinning against 15
+        # passive, and a 500-token prefill 9.4 s against 1.1 s.
+        if not passive_waits() and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
             log.debug("torch was imported before OMP_WAIT_POLICY=PASSIVE could be set; generation may "
                       "crawl while other processes use the CPU")
         try:

@@ -100,9 +100,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    import os
+    from indexer.openmp import passive_waits
 
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    passive_waits()
     from benchmarks.retrieval_speed import open_searcher
     from service import assist
     from service.config import generator_options

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from .errors import IndexerError
+from .openmp import passive_waits
 from .vectors import WINDOWS
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ class SentenceTransformerEmbedder:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                passive_waits()
                 try:
                     import torch
                     from sentence_transformers import SentenceTransformer

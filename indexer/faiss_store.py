@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from .files import atomic_write
+from .openmp import passive_waits
 from .vectors import VectorHit, VectorStoreError, as_matrix
 
 log = logging.getLogger(__name__)
 
 
 def _faiss():
+    passive_waits()
     try:
         import faiss
     except ImportError as exc:

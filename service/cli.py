@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from indexer.errors import IndexerError
+from indexer.openmp import passive_waits
 
 log = logging.getLogger("repoqa")
 
@@ -852,9 +853,7 @@ def edit(ctx: click.Context, instruction: str, apply_: bool, backend, base_url, 
 
 
 def main() -> None:
-    # torch threads must not spin while they wait (the local model and the embedder share the
-    # cores with the rest of the process): set before anything imports torch.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    passive_waits()  # before anything imports torch or faiss
     cli(prog_name="repoqa")
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -218,6 +220,19 @@ def test_the_cache_forgets_old_text_once_it_piles_up(tmp_path, embedder, monkeyp
     finally:
         store.close()
     assert cached == live
+
+
+def test_openmp_threads_sleep_while_they_wait_unless_told_otherwise():
+    """Opening faiss (or torch) first asks OpenMP threads not to spin while they wait: a spinning
+    thread takes the core the rest of a search needs. A setting of the user's own stays."""
+    code = ("import os; from indexer.faiss_store import gpu_count; gpu_count(); "
+            "print(os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    for given, expected in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):
+        run_env = env if given is None else {**env, "OMP_WAIT_POLICY": given}
+        out = subprocess.run([sys.executable, "-c", code], env=run_env, capture_output=True, text=True,
+                             check=True, cwd=Path(__file__).resolve().parents[3])
+        assert out.stdout.strip() == expected
 
 
 @pytest.mark.gpu
