@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -220,6 +221,25 @@ def test_the_cache_forgets_old_text_once_it_piles_up(tmp_path, embedder, monkeyp
     finally:
         store.close()
     assert cached == live
+
+
+def test_a_lone_text_is_embedded_on_one_thread(embedder):
+    """A search's question runs on one torch thread, so the search's other signals have the
+    other core; a batch runs on all of them. The setting belongs to the calling thread, and
+    the vectors are the same either way."""
+    torch = pytest.importorskip("torch")
+    texts = ["def add(a, b):\n    return a + b", "class Parser:\n    pass"]
+    batch = embedder.embed(texts)
+    assert torch.get_num_threads() == embedder.threads
+
+    def lone():
+        return embedder.embed(texts[:1]), torch.get_num_threads()
+
+    with ThreadPoolExecutor(1) as pool:
+        vector, threads = pool.submit(lone).result()
+    assert threads == 1
+    assert torch.get_num_threads() == embedder.threads  # this thread's own count is untouched
+    assert float(vector[0] @ batch[0]) == pytest.approx(1.0, abs=5e-3)
 
 
 def test_openmp_threads_sleep_while_they_wait_unless_told_otherwise():
