@@ -150,18 +150,17 @@ def ranked_files(store: Store, query: str, k: int) -> list[tuple[str, float, str
     terms = _rarest(terms, df, max(10, n * _FILE_COMMON_SHARE), _FILE_TERMS)
     if not terms:
         return []
-    idf = {t: math.log(1.0 + max(0.0, n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
-    scores: dict[int, float] = {}
+    idf = [[t, math.log(1.0 + max(0.0, n - df[t] + 0.5) / (df[t] + 0.5))] for t in terms]
+    # Scored in SQLite: no Python loop over the postings, so the query's embedding (on
+    # another thread) keeps the GIL meanwhile.
     try:
-        rows = store.conn.execute(
-            "SELECT t.file_id, t.term, t.tf, f.terms FROM file_terms t JOIN files f ON f.id = t.file_id "
-            "WHERE t.term IN (SELECT value FROM json_each(?))", (json.dumps(terms),)).fetchall()
+        return store.conn.execute(
+            "WITH q(term, idf) AS MATERIALIZED (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
+            "FROM json_each(:terms)), s(file_id, score) AS (SELECT t.file_id, sum(q.idf * t.tf * (:k1 + 1.0) "
+            "/ (t.tf + :k1 * (1.0 - :b + :b * f.terms / :mean))) FROM q JOIN file_terms t ON t.term = q.term "
+            "JOIN files f ON f.id = t.file_id GROUP BY t.file_id) "
+            "SELECT f.path, s.score, f.language FROM s JOIN files f ON f.id = s.file_id "
+            "ORDER BY s.score DESC, s.file_id LIMIT :k",
+            {"terms": json.dumps(idf), "k1": _FILE_K1, "b": _FILE_B, "mean": mean, "k": k}).fetchall()
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"file search failed: {exc}") from exc
-    for fid, term, tf, length in rows:
-        norm = _FILE_K1 * (1.0 - _FILE_B + _FILE_B * length / mean)
-        scores[fid] = scores.get(fid, 0.0) + idf[term] * tf * (_FILE_K1 + 1.0) / (tf + norm)
-    best = sorted(scores, key=lambda f: (-scores[f], f))[:k]
-    info = {fid: (path, lang) for fid, path, lang in store.conn.execute(
-        "SELECT id, path, language FROM files WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(best),))}
-    return [(info[f][0], scores[f], info[f][1]) for f in best if f in info]
