@@ -217,19 +217,15 @@ def chunk_nodes(store: Store, chunk_ids: list[int]) -> dict[int, list[int]]:
 
 
 def node_chunks(store: Store, node_ids: list[int]) -> dict[int, int]:
-    """The chunk that holds each symbol node's definition (file and package nodes have none)."""
+    """The chunk that holds each symbol node's definition (file and package nodes have none):
+    the smallest chunk at its first line, one that is that symbol's own before any other."""
     if not node_ids:
         return {}
-    rows = store.conn.execute(
-        "SELECT n.id, n.file_id, n.qualname, min(s.start_line) FROM graph_nodes n "
-        "JOIN symbols s ON s.file_id = n.file_id AND s.qualname = n.qualname "
-        "WHERE n.id IN (SELECT value FROM json_each(?)) AND n.qualname != '' AND n.file_id != 0 GROUP BY n.id",
-        (json.dumps(node_ids),)).fetchall()
-    out: dict[int, int] = {}
-    for nid, file_id, qualname, line in rows:
-        row = store.conn.execute(
-            "SELECT id FROM chunks WHERE file_id = ? AND start_line <= ? AND end_line >= ? "
-            "ORDER BY symbol != ?, end_line - start_line LIMIT 1", (file_id, line, line, qualname)).fetchone()
-        if row is not None:
-            out[nid] = row[0]
-    return out
+    return dict(store.conn.execute(
+        "WITH d(nid, file_id, qualname, line) AS MATERIALIZED (SELECT n.id, n.file_id, n.qualname, "
+        "min(s.start_line) FROM graph_nodes n JOIN symbols s ON s.file_id = n.file_id AND s.qualname = n.qualname "
+        "WHERE n.id IN (SELECT value FROM json_each(?)) AND n.qualname != '' AND n.file_id != 0 GROUP BY n.id) "
+        "SELECT nid, cid FROM (SELECT d.nid, c.id AS cid, row_number() OVER (PARTITION BY d.nid "
+        "ORDER BY c.symbol != d.qualname, c.end_line - c.start_line, c.id) AS r FROM d JOIN chunks c "
+        "ON c.file_id = d.file_id AND c.start_line <= d.line AND c.end_line >= d.line) WHERE r = 1",
+        (json.dumps(node_ids),)).fetchall())
