@@ -21,6 +21,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
+import re
 import sqlite3
 from dataclasses import dataclass, field, replace
 
@@ -296,8 +297,14 @@ PERIPHERAL_DIRS = frozenset({"doc", "docs", "example", "examples", "demo", "demo
                              "bench", "benchmark", "benchmarks"})
 
 
+# A file named for a release of something (jquery-3.5.1.js, underscore-1.13.1.js) is another
+# project's code copied in: long, and full of every word, it counts as prose does too.
+_RELEASE_NAME = re.compile(r"[-_.]v?\d+\.\d+(\.\d+)*([-.](min|slim))?\.\w+$")
+
+
 def is_peripheral(path: str) -> bool:
-    return any(part.lower() in PERIPHERAL_DIRS for part in path.split("/")[:-1])
+    parts = path.split("/")
+    return any(part.lower() in PERIPHERAL_DIRS for part in parts[:-1]) or bool(_RELEASE_NAME.search(parts[-1]))
 
 
 def _has_graph(store: Store) -> bool:

@@ -77,6 +77,27 @@ def test_prose_and_tests_rank_below_code_that_matches_as_well(shop):
     assert [f.path for f in no_priors.files("total of a cart", "hybrid", k=10)] != files
 
 
+def test_a_vendored_release_of_a_library_ranks_below_the_projects_own_code(tmp_path):
+    """A copy of another project's release (jquery-3.5.1.js) is long and full of every word:
+    it counts as prose does, so the project's own code that matches comes first."""
+    kit = "\n\n".join(f"function cartTotal{i}(cart) {{\n  // the total of a cart, variant {i}\n"
+                       f"  return cart.items.reduce((total, item) => total + item.price * {i}, 0);\n}}"
+                       for i in range(12))
+    write_tree(tmp_path, {
+        "shop/cart.js": "function cartTotal(cart) {\n  return cart.items.reduce((t, i) => t + i.price, 0);\n}\n",
+        "shop/static/cartkit-2.4.1.js": kit + "\n",
+    })
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        files = [f.path for f in Searcher(store).files("the total of a cart", "hybrid", k=5)]
+        assert files[0] == "shop/cart.js", files
+        no_priors = Searcher(store, weights=FusionWeights(docs=1.0))
+        assert no_priors.files("the total of a cart", "hybrid", k=5)[0].path == "shop/static/cartkit-2.4.1.js"
+    finally:
+        store.close()
+
+
 def test_baselines_are_one_signal_alone(shop):
     lexical = shop.search("apply_discount", "lexical", k=3)
     assert all(set(h.ranks) == {"lexical"} for h in lexical)
