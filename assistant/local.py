@@ -361,6 +361,7 @@ class LocalGenerator:
 
         def work() -> None:
             try:
+                torch.set_num_threads(self.threads)  # a new thread: its own count, not the last one set
                 with torch.inference_mode():
                     self._model.generate(**kwargs)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer

@@ -229,16 +229,19 @@ def test_a_lone_text_is_embedded_on_one_thread(embedder):
     the vectors are the same either way."""
     torch = pytest.importorskip("torch")
     texts = ["def add(a, b):\n    return a + b", "class Parser:\n    pass"]
-    batch = embedder.embed(texts)
+    running: list[int] = []  # the thread count while the model runs
+    hook = embedder._load()[0].register_forward_pre_hook(lambda *_: running.append(torch.get_num_threads()))
+    try:
+        batch = embedder.embed(texts)
+        with ThreadPoolExecutor(1) as pool:
+            vector = pool.submit(embedder.embed, texts[:1]).result()
+            assert pool.submit(torch.get_num_threads).result() == embedder.threads  # put back after
+    finally:
+        hook.remove()
+    assert running == [embedder.threads, 1]
     assert torch.get_num_threads() == embedder.threads
-
-    def lone():
-        return embedder.embed(texts[:1]), torch.get_num_threads()
-
-    with ThreadPoolExecutor(1) as pool:
-        vector, threads = pool.submit(lone).result()
-    assert threads == 1
-    assert torch.get_num_threads() == embedder.threads  # this thread's own count is untouched
+    with ThreadPoolExecutor(1) as fresh:  # a thread torch has not met starts from the last count set
+        assert fresh.submit(torch.get_num_threads).result() == embedder.threads
     assert float(vector[0] @ batch[0]) == pytest.approx(1.0, abs=5e-3)
 
 
