@@ -179,9 +179,10 @@ class LocalGenerator:
         # OpenMP threads that spin while they wait are ruinous when another process holds a
         # core: measured on 2 cores beside a busy indexer, 1.3 tokens/s spinning against 15
         # passive, and a 500-token prefill 9.4 s against 1.1 s.
-        if not passive_waits() and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
-            log.debug("torch was imported before OMP_WAIT_POLICY=PASSIVE could be set; generation may "
-                      "crawl while other processes use the CPU")
+        if not passive_waits():
+            log.debug("torch's OpenMP threads spin while they wait (torch was imported before "
+                      "OMP_WAIT_POLICY=PASSIVE was set, or the environment asks otherwise); generation "
+                      "may crawl while other processes use the CPU")
         try:
             import torch
             import transformers  # noqa: F401
@@ -361,7 +362,10 @@ class LocalGenerator:
 
         def work() -> None:
             try:
-                torch.set_num_threads(self.threads)  # a new thread: its own count, not the last one set
+                # A new thread starts from the count last set anywhere (a search sets 1 for its
+                # question): its first torch call takes that, then this sets its own.
+                torch.get_num_threads()
+                torch.set_num_threads(self.threads)
                 with torch.inference_mode():
                     self._model.generate(**kwargs)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer

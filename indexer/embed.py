@@ -211,19 +211,14 @@ class SentenceTransformerEmbedder:
         # on the other core meanwhile. Alone, two threads embed a 128-token question faster
         # (16 vs 27 ms), but in hybrid search one is as fast or faster (sympy, 60 issue texts
         # back to back, interleaved: p50 52.1 vs 52.9 and 52.7 vs 56.0 ms). The count is the
-        # calling thread's, but torch also keeps the last one set for threads it has not met
-        # yet (the local model generates on a new one): put back what was there.
-        before = torch.get_num_threads()
+        # calling thread's; a thread new to torch starts from the count last set anywhere, so
+        # every user of torch here sets its own (after that first call, which would reset it).
         threads = 1 if len(texts) == 1 else self.threads
-        if before != threads:
+        if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-        try:
-            with torch.inference_mode():
-                out = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                   convert_to_tensor=True, show_progress_bar=False)
-        finally:
-            if before != threads:
-                torch.set_num_threads(before)
+        with torch.inference_mode():
+            out = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                               convert_to_tensor=True, show_progress_bar=False)
         out = out.float().cpu().numpy()
         # bf16 rounding leaves norms a hair off 1; re-normalise so scores are cosines
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)

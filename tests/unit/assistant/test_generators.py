@@ -140,6 +140,28 @@ def test_local_model_streams_a_few_tokens(local_generator):
 
 
 @pytest.mark.slow
+def test_local_model_generates_on_its_threads_after_a_search(local_generator, embedder):
+    """A search embeds its question on one torch thread, and torch starts a thread it has not
+    met from the count last set: the model's own generation thread must still use all of its."""
+    torch = pytest.importorskip("torch")
+    search = threading.Thread(target=embedder.embed, args=(["where is the cart total computed"],))
+    search.start()
+    search.join()
+    fresh: list[int] = []
+    probe = threading.Thread(target=lambda: fresh.append(torch.get_num_threads()))
+    probe.start()
+    probe.join()
+    assert fresh == [1]  # what a search leaves as the last count set
+    running: list[int] = []
+    hook = local_generator._model.register_forward_pre_hook(lambda *_: running.append(torch.get_num_threads()))
+    try:
+        local_generator.stream(MESSAGES, max_tokens=2, temperature=0.0).text()
+    finally:
+        hook.remove()
+    assert running and set(running) == {local_generator.threads}
+
+
+@pytest.mark.slow
 def test_local_model_stops_at_a_stop_string(local_generator):
     full = local_generator.stream(MESSAGES, max_tokens=12, temperature=0.0).text()
     word = full.split()[1]
