@@ -297,9 +297,10 @@ PERIPHERAL_DIRS = frozenset({"doc", "docs", "example", "examples", "demo", "demo
                              "bench", "benchmark", "benchmarks"})
 
 
-# A file named for a release of something (jquery-3.5.1.js, underscore-1.13.1.js) is another
-# project's code copied in: long, and full of every word, it counts as prose does too.
-_RELEASE_NAME = re.compile(r"[-_.]v?\d+\.\d+(\.\d+)*([-.](min|slim))?\.\w+$")
+# A script or stylesheet named for a release of a library (jquery-3.5.1.js,
+# bootstrap-4.6.2.bundle.min.js) is another project's code copied in: long, and full of every
+# word, it counts as prose does too. Other languages vendor by directory (the scan skips those).
+_RELEASE_NAME = re.compile(r"^[A-Za-z][\w.-]*?[A-Za-z]-v?\d+(?:\.\d+)+(?:[.-][A-Za-z]\w*)*\.(?:js|mjs|cjs|css)$")
 
 
 def is_peripheral(path: str) -> bool:
