@@ -6,9 +6,9 @@ import numpy as np
 
 from indexer.embed import Embedder, EmbedderError, EmbedOptions, strided
 from indexer.embed import open_embedder as open_local_embedder
+from indexer.text import CHARS_PER_TOKEN
 
 _OVERLAP_CHARS = 100
-_CHARS_PER_TOKEN = 3  # the remote tokenizer is unknown; a rough rate for code and English
 
 
 class OpenAIEmbedder:
@@ -40,7 +40,8 @@ class OpenAIEmbedder:
         return strided(pieces)
 
     def head(self, text: str, tokens: int) -> str:
-        return text[:max(1, tokens) * _CHARS_PER_TOKEN]
+        # the remote tokenizer is unknown: the project's stated rate for code and English
+        return text[:int(max(1, tokens) * CHARS_PER_TOKEN)]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
