@@ -29,7 +29,11 @@ def _faiss():
 
 
 def gpu_count() -> int:
-    faiss = _faiss()
+    """CUDA devices that faiss can use: 0 without faiss, with the CPU wheel, or without a driver."""
+    try:
+        faiss = _faiss()
+    except VectorStoreError:
+        return 0
     try:
         return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
     except Exception:  # a GPU build without a usable driver

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexer.embed import Embedder, EmbedderError, EmbedOptions, strided
+from indexer.embed import BATCH, Embedder, EmbedderError, EmbedOptions, strided
 from indexer.embed import open_embedder as open_local_embedder
 from indexer.text import CHARS_PER_TOKEN
 
@@ -75,5 +75,6 @@ class OpenAIEmbedder:
 def open_embedder(options: EmbedOptions) -> Embedder:
     if options.backend == "openai":
         return OpenAIEmbedder(options.openai_url, options.openai_model, api_key=options.openai_api_key,
-                              window_chars=options.openai_window_chars, batch_size=options.batch_size)
+                              window_chars=options.openai_window_chars,
+                              batch_size=options.batch_size or BATCH)
     return open_local_embedder(options)

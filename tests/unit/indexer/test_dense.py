@@ -14,7 +14,7 @@ import pytest
 from conftest import FIXTURES, index, reader, write_tree
 
 from indexer.dense import embed_index
-from indexer.embed import SentenceTransformerEmbedder, default_model_path
+from indexer.embed import BATCH, GPU_BATCH, SentenceTransformerEmbedder, default_model_path
 from indexer.store import Store
 from indexer.update import index_dir_for
 from indexer.vectors import WINDOWS, VectorOptions, chunk_of, open_vector_store
@@ -228,6 +228,7 @@ def test_a_lone_text_is_embedded_on_one_thread(embedder):
     other core; a batch runs on all of them, whichever thread asks and whatever another
     thread set before. The vectors are the same either way."""
     torch = pytest.importorskip("torch")
+    assert embedder.batch_size == BATCH  # none configured: the CPU's
     texts = ["def add(a, b):\n    return a + b", "class Parser:\n    pass"]
     running: list[int] = []  # the thread count while the model runs
     hook = embedder._load()[0].register_forward_pre_hook(lambda *_: running.append(torch.get_num_threads()))
@@ -272,13 +273,20 @@ def test_openmp_threads_sleep_while_they_wait_unless_told_otherwise():
 
 
 @pytest.mark.gpu
-def test_embedding_on_a_gpu_matches_the_cpu(embedder):
+def test_embedding_on_a_gpu_matches_the_cpu():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device here (the CPU build of torch is installed)")
-    gpu = SentenceTransformerEmbedder(device="cuda")
-    texts = ["def add(a, b):\n    return a + b", "class Parser:\n    pass"]
-    assert np.allclose((gpu.embed(texts) * embedder.embed(texts)).sum(axis=1), 1.0, atol=5e-3)
+    auto = SentenceTransformerEmbedder()  # where torch sees a GPU, the model goes there, in bf16
+    cpu = SentenceTransformerEmbedder(device="cpu", precision="fp32")
+    code = Path(__file__).read_text()  # longer than the model reads: both cut it at 256 tokens
+    # texts of very different lengths in one batch (padding), and a lone question
+    texts = ["def add(a, b):\n    return a + b", "class Parser:\n    pass", code[:4000], "where is X parsed?"]
+    on_gpu = auto.embed(texts)
+    assert auto._model.device.type == "cuda" and auto._bf16 and auto.batch_size == GPU_BATCH
+    assert on_gpu.dtype == np.float32 and on_gpu.shape == (len(texts), auto.dim)
+    assert np.allclose((on_gpu * cpu.embed(texts)).sum(axis=1), 1.0, atol=5e-3)
+    assert np.allclose(auto.embed([texts[-1]])[0] @ on_gpu[-1], 1.0, atol=5e-3)
 
 
 def test_dense_updater_follows_a_rebuild(tmp_path, embedder):

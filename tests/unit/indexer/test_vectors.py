@@ -94,12 +94,25 @@ def test_open_vector_store_by_name(tmp_path):
         open_vector_store(VectorOptions(backend="milvus"), tmp_path, DIM)
 
 
+def test_no_faiss_means_no_faiss_gpu(monkeypatch):
+    """Where faiss is missing (a machine using Qdrant or NumPy), there is no GPU for it,
+    rather than an error from the question."""
+    import sys
+
+    from indexer.faiss_store import gpu_count
+
+    monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` raises ImportError
+    assert gpu_count() == 0
+    with pytest.raises(VectorStoreError, match="faiss is not installed"):
+        FaissStore(None, DIM)
+
+
 @pytest.mark.gpu
 def test_faiss_gpu_search_matches_cpu(tmp_path):
     from indexer.faiss_store import gpu_count
 
     if gpu_count() == 0:
-        pytest.skip("no GPU build of faiss with a CUDA device here (faiss-cpu is installed)")
+        pytest.skip("no GPU build of faiss with a CUDA device here")
     gpu = FaissStore(None, DIM, ivf_threshold=10**9, use_gpu=True)
     ref = NumpyStore(None, DIM)
     ids, x = data(2000)
