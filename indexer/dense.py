@@ -174,10 +174,11 @@ def _write(store: Store, vstore: VectorStore, embedder: Embedder, todo: list, su
         if deadline is not None and time.monotonic() >= deadline:
             return fresh[i:]
         part = fresh[i:i + batch_chunks]
-        new_hashes: dict[str, tuple[list[str], bool]] = {}
+        first: dict[str, tuple] = {}  # text hash -> the first chunk with that text
         for r in part:
-            if r[1] not in new_hashes:
-                new_hashes[r[1]] = embedder.windows(texts[r[1]], embedding_head(r[2], r[5]))
+            first.setdefault(r[1], r)
+        new_hashes = dict(zip(first, embedder.windows_many(
+            [(texts[h], embedding_head(r[2], r[5])) for h, r in first.items()])))
         flat = [w for ws, _ in new_hashes.values() for w in ws]
         vectors = embedder.embed(flat)
         cached: dict[str, np.ndarray] = {}

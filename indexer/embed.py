@@ -43,6 +43,10 @@ class Embedder(Protocol):
         than covering all of it."""
         ...
 
+    def windows_many(self, items: list[tuple[str, str]]) -> list[tuple[list[str], bool]]:
+        """`windows(text, head)` for each (text, head), in one go."""
+        ...
+
     def embed(self, texts: list[str]) -> np.ndarray:
         """One L2-normalised float32 row per text."""
         ...
@@ -184,11 +188,21 @@ class SentenceTransformerEmbedder:
         return self._tokenizer
 
     def windows(self, text: str, head: str = "") -> tuple[list[str], bool]:
+        return self.windows_many([(text, head)])[0]
+
+    def windows_many(self, items: list[tuple[str, str]]) -> list[tuple[list[str], bool]]:
+        # one tokenizer call for all the texts and one for their heads: the Rust side runs a
+        # batch on every core (sympy's 47,400 chunks: 13 s one by one, 2 cores)
         tok = self._tok()
-        prefix = f"{head}\n" if head else ""
-        reserve = len(tok.encode(prefix, add_special_tokens=False).ids) if prefix else 0
+        prefixes = [f"{head}\n" if head else "" for _, head in items]
+        reserves = [len(e.ids) for e in tok.encode_batch(prefixes, add_special_tokens=False)]
+        texts = [text for text, _ in items]
+        encodings = tok.encode_batch(texts, add_special_tokens=False)
+        return [self._cut(text, prefix, reserve, e.offsets)
+                for text, prefix, reserve, e in zip(texts, prefixes, reserves, encodings)]
+
+    def _cut(self, text: str, prefix: str, reserve: int, offsets: list[tuple[int, int]]) -> tuple[list[str], bool]:
         size = max(32, self.max_tokens - 2 - reserve)  # [CLS] and [SEP]
-        offsets = tok.encode(text, add_special_tokens=False).offsets
         if len(offsets) <= size:
             return [prefix + text], False
         pieces = []

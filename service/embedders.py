@@ -39,6 +39,9 @@ class OpenAIEmbedder:
         pieces = [prefix + text[i:i + size] for i in range(0, len(text), size - _OVERLAP_CHARS)]
         return strided(pieces)
 
+    def windows_many(self, items: list[tuple[str, str]]) -> list[tuple[list[str], bool]]:
+        return [self.windows(text, head) for text, head in items]
+
     def head(self, text: str, tokens: int) -> str:
         # the remote tokenizer is unknown: the project's stated rate for code and English
         return text[:int(max(1, tokens) * CHARS_PER_TOKEN)]
