@@ -134,6 +134,10 @@ def test_long_chunks_are_windows_not_truncated(embedder):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     huge, capped = embedder.windows(body * 20)
     assert len(huge) == WINDOWS and capped
+    # a batch cuts each text as it would be cut alone, whatever its neighbours' lengths and heads
+    items = [(body, "big.py pipeline"), ("x = 1", ""), (body * 20, "a/much/longer/path.py Class.method"), ("", "")]
+    assert embedder.windows_many(items) == [embedder.windows(text, head) for text, head in items]
+    assert embedder.windows_many([]) == []
 
 
 def test_changing_the_model_rebuilds_the_vectors(tmp_path, embedder):
