@@ -25,6 +25,7 @@ from indexer.text import content_hash
 
 from . import lexical
 from .bundle_types import Bundle, BundleUnit, Relation, render_unit
+from .query import without_banners
 from .search import FileHit, Fused, Searcher, Signals, rank_files
 from .tokens import TokenCounter
 
@@ -139,7 +140,7 @@ def build_bundle(searcher: Searcher, root: Path, query: str, budget: int, counte
     fixed = counter.count(bundle.render()) + 16
     files = lines if lines is not None else LineCache(store, root, counter)
     map_budget = max(0, min(int(budget * MAP_SHARE), budget - fixed - 64))
-    order = _priorities(store, query, fused, paths, files_ranked)
+    order = _priorities(store, without_banners(query), fused, paths, files_ranked)
     spans = _select(store, files, order, paths, int((budget - fixed - map_budget) * 0.99))
     relations = _relations(store, spans)
     units = _units(spans, relations)

@@ -31,6 +31,28 @@ _WORD = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?![\w])")
 _QUOTED = re.compile(r"""(?<![\w])(['"])([^'"\n]{6,120})\1""")
 
 
+# The start-up banners of the interactive interpreters people paste sessions from (Python,
+# IPython, Node): the same lines in every such question, whatever it is about, and made of
+# words rare in code (copyright, credits, Anaconda, quickref), so BM25 would pick them first
+# and match the few files that print a banner (an interactive console, a launcher script).
+_BANNER = re.compile(
+    r"^[ \t]*(?:"
+    r"Python \d+\.\d+[\w.+]*[ \t]+[|(].*"  # Python 3.6.4 |Anaconda custom (64-bit)| (default, ...)
+    r"|\[(?:GCC|Clang|MSC|PyPy)[^\]\n]*\](?: on \w+)?"  # [GCC 8.4.0] on linux
+    r"|Type .{1,80}? for more information\.?"  # Type "help", "copyright", ... / Type ".help" ...
+    r"|IPython \d+[\w.]* -- An enhanced Interactive Python\..*"
+    r"|(?:\?|%quickref|help|object\?)[ \t]+-> .*"  # IPython 5's help lines
+    r"|Welcome to Node\.js v[\d.]+\.?"
+    r")[ \t]*\r?$", re.M)
+
+
+def without_banners(text: str) -> str:
+    """The question without interpreter start-up banners (the session itself stays); the
+    question as it is when it holds nothing else."""
+    out = _BANNER.sub("", text)
+    return out if out.strip() else text
+
+
 def code_like(word: str) -> bool:
     """A word that reads as an identifier rather than prose: snake_case, camelCase,
     CamelCase with an inner capital, dunder, or with digits inside."""

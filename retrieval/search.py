@@ -34,7 +34,7 @@ from indexer.vectors import VectorStore
 
 from . import dense, lexical, signals
 from .hits import Hit, load_hits
-from .query import analyze
+from .query import analyze, without_banners
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +185,7 @@ class Searcher:
     def signals(self, query: str, depth: int = 100, mode: str = "hybrid") -> Signals:
         """Every signal's ranking for `query` (`mode` lexical or dense: that one alone)."""
         self._check(mode)
+        query = without_banners(query)
         sig = Signals()
         # The query's embedding and vector search run on another thread while SQLite answers
         # the rest here: both release the GIL, so on two cores they overlap.

@@ -136,3 +136,36 @@ def test_whole_file_ranking_counts_as_a_unit_of_its_rank_with_the_priors():
 
 def symbols_of(searcher, cid):
     return searcher.store.conn.execute("SELECT symbol || symbols FROM chunks WHERE id = ?", (cid,)).fetchone()[0]
+
+
+def test_an_interpreter_banner_pasted_with_a_session_does_not_pick_the_files(tmp_path):
+    """A console that prints the interpreter's banner shares the banner's rare words (copyright,
+    credits, Anaconda); the question's own words must decide."""
+    write_tree(tmp_path, {
+        "shop/console.py": (
+            "BANNER = (\n"
+            "    'Python 3.6 |Anaconda custom (64-bit)| (default)\\n'\n"
+            "    \"Type 'copyright', 'credits' or 'license' for more information\\n\"\n"
+            "    'IPython 6.2.1 -- An enhanced Interactive Python.')\n\n\n"
+            "def interact():\n    print(BANNER)\n"),
+        "shop/refunds.py": (
+            "def refund_total(order):\n"
+            '    """The refund of an order: its paid amount less the restocking fee."""\n'
+            "    return order.paid - order.fee\n"),
+    })
+    index(tmp_path)
+    store = reader(tmp_path)
+    question = ("The refund total ignores the fee\n```\n"
+                "Python 3.6.4 |Anaconda custom (64-bit)| (default, Dec 21 2017, 15:39:08)\n"
+                "Type 'copyright', 'credits' or 'license' for more information\n"
+                "IPython 6.2.1 -- An enhanced Interactive Python. Type '?' for help.\n\n"
+                "In [1]: o = Order(paid=10, fee=2)\nIn [2]: refund(o)\nOut[2]: 10\n```\n")
+    try:
+        searcher = Searcher(store)
+        files = searcher.files(question, "hybrid", k=5)
+        assert files[0].path == "shop/refunds.py", files
+        sig = searcher.signals(question)  # no word of the question is in the console any more
+        assert "shop/console.py" not in {sig.paths[c] for c, _ in sig.rankings["lexical"]}
+        assert "shop/console.py" not in sig.file_rankings["file_lexical"]
+    finally:
+        store.close()

@@ -50,3 +50,30 @@ def test_empty_and_odd_questions():
     for q in ("", "   ", "???", "`", "``` unterminated", "é∂ƒ ©"):
         info = analyze(q)
         assert info.mentions == [] and info.frames == []
+
+
+def test_interpreter_banners_are_not_part_of_the_question():
+    from retrieval.query import without_banners
+
+    session = "In [1]: from shop import Cart\n\nIn [2]: Cart().total()\nOut[2]: 0\n"
+    pasted = [
+        'Python 3.6.9 (default, Jan 26 2021, 15:33:00)\r\n[GCC 8.4.0] on linux\r\n'
+        'Type "help", "copyright", "credits" or "license" for more information.\r\n',
+        "Python 3.6.4 |Anaconda custom (64-bit)| (default, Dec 21 2017, 15:39:08) \n"
+        "Type 'copyright', 'credits' or 'license' for more information\n"
+        "IPython 6.2.1 -- An enhanced Interactive Python. Type '?' for help.\n",
+        'IPython 5.1.0 -- An enhanced Interactive Python.\n'
+        "?         -> Introduction and overview of IPython's features.\n"
+        "%quickref -> Quick reference.\nhelp      -> Python's own help system.\n"
+        "object?   -> Details about 'object', use 'object??' for extra details.\n",
+        'Welcome to Node.js v20.11.1.\nType ".help" for more information.\n',
+    ]
+    for banner in pasted:
+        question = f"Cart.total is wrong\n```\n{banner}\n{session}```\nIt should be 3."
+        cleaned = without_banners(question)
+        assert not {"copyright", "IPython", "quickref", "Node.js", "GCC"} & set(cleaned.replace(".", " ").split())
+        assert session in cleaned and cleaned.startswith("Cart.total is wrong") and cleaned.endswith("be 3.")
+    # prose about an interpreter is not a banner, and a question that is only a banner stays
+    prose = "On Python 3.11 the help text says nothing; see `help` -> options. Type hints break."
+    assert without_banners(prose) == prose
+    assert without_banners(pasted[0]) == pasted[0]
