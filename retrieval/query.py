@@ -20,6 +20,10 @@ _PATH = re.compile(rf"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.(?:{_EXT}))(?![\w])")
 # Frames: Python `File "x.py", line 12, in f`; JS `at f (x.js:12:3)`; Java `at a.b.C.f(C.java:12)`;
 # Go/Rust/C `x.go:12`, `src/x.rs:12:5`.
 _PY_FRAME = re.compile(r'File "([^"]+)", line (\d+)(?:, in ([\w<>.]+))?')
+# IPython and Jupyter print a frame as `/path/x.py in f(args)` and mark its line with an
+# arrow below (`--> 651     return ...`); since IPython 8 as `File /path/x.py:651, in f(args)`.
+_IPY_FRAME = re.compile(r"^[ \t]*(?:File[ \t]+)?(\S+\.(?:py|pyx)):?(\d+)?,? in ([\w<>.]+)\(.*$", re.M)
+_IPY_ARROW = re.compile(r"^[ \t]*-*>[ \t]*(\d+)", re.M)
 _COLON_FRAME = re.compile(rf"((?:[\w.-]+/)*[\w.-]+\.(?:{_EXT})):(\d+)(?::\d+)?")
 _JAVA_FRAME = re.compile(r"at ([\w$.]+)\.([\w$<>]+)\(([\w]+\.(?:java|kt|scala)):(\d+)\)")
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|Warning|Exit|Interrupt))\b:?\s*(.*)$", re.M)
@@ -118,12 +122,21 @@ def analyze(text: str) -> QueryInfo:
         info.frames.append(Frame(m.group(1), int(m.group(2)), m.group(3) or ""))
         if m.group(3) and not m.group(3).startswith("<"):
             mention(m.group(3), 1.0)
+    for m in _IPY_FRAME.finditer(text):
+        line = m.group(2)
+        if line is None:  # the arrowed line of this frame, before the next frame starts
+            nxt = _IPY_FRAME.search(text, m.end())
+            arrow = _IPY_ARROW.search(text, m.end(), nxt.start() if nxt else len(text))
+            line = arrow.group(1) if arrow else "0"
+        info.frames.append(Frame(m.group(1), int(line), m.group(3)))
+        if not m.group(3).startswith("<"):
+            mention(m.group(3), 1.0)
     for m in _JAVA_FRAME.finditer(text):
         info.frames.append(Frame(m.group(3), int(m.group(4)), m.group(2)))
         mention(f"{m.group(1).rsplit('.', 1)[-1]}.{m.group(2)}", 1.0)
-    seen_frames = {(f.path, f.line) for f in info.frames}
-    for m in _COLON_FRAME.finditer(text):
-        if (m.group(1), int(m.group(2))) not in seen_frames:
+    seen_frames = [(f.path, f.line) for f in info.frames]
+    for m in _COLON_FRAME.finditer(text):  # `x.go:12`, unless a frame above has it already
+        if not any(line == int(m.group(2)) and path.endswith(m.group(1)) for path, line in seen_frames):
             info.frames.append(Frame(m.group(1), int(m.group(2)), ""))
     for m in _ERROR_LINE.finditer(text):
         msg = m.group(2).strip()

@@ -77,3 +77,25 @@ def test_interpreter_banners_are_not_part_of_the_question():
     prose = "On Python 3.11 the help text says nothing; see `help` -> options. Type hints break."
     assert without_banners(prose) == prose
     assert without_banners(pasted[0]) == pasted[0]
+
+
+def test_ipython_and_jupyter_frames():
+    """IPython's frames: `path in f(args)` with an arrow at the line (before IPython 8), and
+    `File path:line, in f(args)` (since); the function is named, the line is the arrow's."""
+    q = ("<ipython-input-3-e2060d5eec73> in <module>\n"
+         "----> 1 point.vel(A)\n\n"
+         "~/miniconda3/lib/python3.6/site-packages/pkg/vector/point.py in vel(self, frame)\n"
+         "    453         if not (frame in self._vel_dict):\n"
+         "--> 455             raise ValueError('Velocity of point has not been defined')\n\n"
+         "/Users/me/src/pkg/polys/options.py in build_options(gens, args)\n"
+         "    718     x = 1\n\n"
+         "File ~/venv/lib/python3.11/site-packages/pkg/core/dataset.py:1234, in Dataset.sel(self, indexers)\n"
+         "   1232 x = 1\n-> 1234 return self.isel(indexers)\n")
+    info = analyze(q)
+    assert [(f.path, f.line, f.function) for f in info.frames] == [
+        ("~/miniconda3/lib/python3.6/site-packages/pkg/vector/point.py", 455, "vel"),
+        ("/Users/me/src/pkg/polys/options.py", 0, "build_options"),  # no arrow: the file alone
+        ("~/venv/lib/python3.11/site-packages/pkg/core/dataset.py", 1234, "Dataset.sel"),
+    ]
+    got = names(info)
+    assert ("vel", "") in got and ("build_options", "") in got and ("sel", "Dataset") in got
