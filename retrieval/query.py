@@ -122,10 +122,10 @@ def analyze(text: str) -> QueryInfo:
         info.frames.append(Frame(m.group(1), int(m.group(2)), m.group(3) or ""))
         if m.group(3) and not m.group(3).startswith("<"):
             mention(m.group(3), 1.0)
-    for m in _IPY_FRAME.finditer(text):
+    ipy = list(_IPY_FRAME.finditer(text))
+    for m, nxt in zip(ipy, ipy[1:] + [None]):
         line = m.group(2)
         if line is None:  # the arrowed line of this frame, before the next frame starts
-            nxt = _IPY_FRAME.search(text, m.end())
             arrow = _IPY_ARROW.search(text, m.end(), nxt.start() if nxt else len(text))
             line = arrow.group(1) if arrow else "0"
         info.frames.append(Frame(m.group(1), int(line), m.group(3)))
