@@ -31,7 +31,8 @@ import numpy as np
 
 from benchmarks.common import write_result
 
-STORES = ("faiss-flat", "faiss-ivf", "numpy", "qdrant-local")
+# The stores compared, and where each keeps its data in the run's temporary folder.
+STORES = {"faiss-flat": "flat.faiss", "faiss-ivf": "ivf.faiss", "numpy": "np.npz", "qdrant-local": "qdrant"}
 
 
 def gpu_name() -> str | None:
@@ -202,18 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="repoqa-embed-bench-"))
     stores = {}
     for name in wanted:
+        where = tmp / STORES[name]
         if name.startswith("faiss"):
             from indexer.faiss_store import FaissStore
 
-            stores[name] = (FaissStore(tmp / "flat.faiss", embedder.dim, ivf_threshold=10**12)
-                            if name == "faiss-flat" else
-                            FaissStore(tmp / "ivf.faiss", embedder.dim, ivf_threshold=0, nprobe=stores_nprobe))
+            stores[name] = (FaissStore(where, embedder.dim, ivf_threshold=10**12) if name == "faiss-flat" else
+                            FaissStore(where, embedder.dim, ivf_threshold=0, nprobe=stores_nprobe))
         elif name == "numpy":
-            stores[name] = NumpyStore(tmp / "np.npz", embedder.dim)
+            stores[name] = NumpyStore(where, embedder.dim)
         elif len(ids) <= 60_000:  # local Qdrant upserts are slow on disk (about 1,000 points/s here)
             from indexer.qdrant_store import QdrantStore
 
-            stores[name] = QdrantStore(embedder.dim, path=tmp / "qdrant")
+            stores[name] = QdrantStore(embedder.dim, path=where)
     build, latency, sizes = {}, {}, {}
     for name, store in stores.items():
         t0 = time.perf_counter()
@@ -235,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             recall.append(len(want & got) / max(1, len(want)))
     for store in stores.values():
         store.close()
-    files = {"faiss-flat": "flat.faiss", "faiss-ivf": "ivf.faiss", "numpy": "np.npz", "qdrant-local": "qdrant"}
-    sizes = {name: dir_size(tmp / files[name]) for name in stores}
+    sizes = {name: dir_size(tmp / STORES[name]) for name in stores}
     shutil.rmtree(tmp, ignore_errors=True)
 
     result = {
