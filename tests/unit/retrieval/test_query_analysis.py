@@ -99,3 +99,13 @@ def test_ipython_and_jupyter_frames():
     ]
     got = names(info)
     assert ("vel", "") in got and ("build_options", "") in got and ("sel", "Dataset") in got
+
+
+def test_code_in_a_fence_counts_less_than_the_prose():
+    q = ("`apply_discount` rounds wrongly\n"
+         "```python\nfrom shop import init_shop\ninit_shop()\nprint(apply_discount(101))\n```\n"
+         "The result should be exact, see `apply_discount`.\n```unterminated\nlast_call()\n")
+    info = analyze(q)
+    weight = {m.name: m.weight for m in info.mentions if not m.qualifier}
+    assert weight["apply_discount"] == 1.0 and weight["init_shop"] == 0.5 and weight["last_call"] == 0.5
+    assert "init_shop" not in info.prose and "last_call" not in info.prose and "exact" in info.prose
