@@ -9,6 +9,7 @@ identifiers and of the stack-trace formats of the languages the indexer parses.
 
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass, field
 
@@ -27,7 +28,11 @@ _IPY_ARROW = re.compile(r"^[ \t]*-*>[ \t]*(\d+)", re.M)
 _COLON_FRAME = re.compile(rf"((?:[\w.-]+/)*[\w.-]+\.(?:{_EXT})):(\d+)(?::\d+)?")
 _JAVA_FRAME = re.compile(r"at ([\w$.]+)\.([\w$<>]+)\(([\w]+\.(?:java|kt|scala)):(\d+)\)")
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|Warning|Exit|Interrupt))\b:?\s*(.*)$", re.M)
-_FENCE = re.compile(r"```.*?(?:```|\Z)|^(?: {4}|\t).+$", re.S | re.M)
+_FENCE = re.compile(r"```.*?(?:```|\Z)|^(?: {4}|\t)[^\n]+$", re.S | re.M)
+# Keywords a call pattern catches (`if (x)`, `return (a, b)`, `import (`): never a definition.
+_KEYWORDS = frozenset(keyword.kwlist) | {"function", "typeof", "instanceof", "switch", "catch", "sizeof"}
+# `from pkg.mod import a, b as c` in a snippet (also after a `>>>` or `In [1]:` prompt)
+_IMPORT = re.compile(r"^[ \t]*(?:>>>[ \t]*|In \[\d+\]:[ \t]*)?from[ \t]+[\w.]+[ \t]+import[ \t]+\(?([\w, \t]+)", re.M)
 _TICKS = re.compile(r"`([^`\n]{1,200})`")
 _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?![\w])")
 _CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\s*\(")
@@ -102,7 +107,8 @@ def analyze(text: str) -> QueryInfo:
     info = QueryInfo(text=text)
     mentions: dict[tuple[str, str], float] = {}
 
-    def mention(token: str, weight: float) -> None:
+    def mention(token: str, weight: float, code: bool = False) -> None:
+        """`code`: the syntax around it says it is code (a call, an import), whatever it looks like."""
         token = token.strip(".")
         if not token:
             return
@@ -110,7 +116,9 @@ def analyze(text: str) -> QueryInfo:
         if not parts:
             return
         name = parts[-1]
-        if len(name) < 2 or (not code_like(name) and weight < 1.0 and len(parts) == 1):
+        if len(name) < 2 or name in _KEYWORDS:
+            return
+        if not code_like(name) and not code and weight < 1.0 and len(parts) == 1:
             return
         qual = ".".join(parts[:-1])
         key = (name, qual)
@@ -176,7 +184,11 @@ def analyze(text: str) -> QueryInfo:
             mention(tok, 0.7)
     for span in code_spans:
         for tok in _CALL.findall(span):
-            mention(tok, 0.5)
+            mention(tok, 0.5, code=True)
+        for names in _IMPORT.findall(span):
+            for item in names.split(","):  # `b as c` imports b
+                if item.split():
+                    mention(item.split()[0], 0.5, code=True)
         for tok in _DOTTED.findall(span):
             mention(tok, 0.4)
         for tok in _WORD.findall(span):

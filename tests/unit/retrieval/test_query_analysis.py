@@ -102,10 +102,18 @@ def test_ipython_and_jupyter_frames():
 
 
 def test_code_in_a_fence_counts_less_than_the_prose():
+    """A snippet's calls and imports are code whatever they look like (`total(x)`), weighing
+    less than what the prose names; an indented line is code up to its end only."""
     q = ("`apply_discount` rounds wrongly\n"
-         "```python\nfrom shop import init_shop\ninit_shop()\nprint(apply_discount(101))\n```\n"
-         "The result should be exact, see `apply_discount`.\n```unterminated\nlast_call()\n")
+         "```python\n>>> from shop.pricing import rebate, coupon as c\ninit_shop()\n"
+         "if (total(apply_discount(101)) > 1): pass\n```\n"
+         "The result should be exact, see `apply_discount`.\n    refund()\nas the docs say\n"
+         "```unterminated\nlast_call()\n")
     info = analyze(q)
     weight = {m.name: m.weight for m in info.mentions if not m.qualifier}
-    assert weight["apply_discount"] == 1.0 and weight["init_shop"] == 0.5 and weight["last_call"] == 0.5
-    assert "init_shop" not in info.prose and "last_call" not in info.prose and "exact" in info.prose
+    assert weight["apply_discount"] == 1.0
+    assert weight["init_shop"] == weight["total"] == weight["rebate"] == weight["coupon"] == 0.5
+    assert weight["refund"] == weight["last_call"] == 0.5
+    assert not {"if", "import", "as", "c"} & set(weight)
+    assert "init_shop" not in info.prose and "last_call" not in info.prose and "refund" not in info.prose
+    assert "exact" in info.prose and "docs say" in info.prose
