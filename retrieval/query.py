@@ -9,9 +9,10 @@ identifiers and of the stack-trace formats of the languages the indexer parses.
 
 from __future__ import annotations
 
+import bisect
 import keyword
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Source file extensions a path mention may end with (those the indexer parses, and a few
 # that travel with them in tracebacks and questions).
@@ -27,6 +28,12 @@ _IPY_FRAME = re.compile(r"^[ \t]*(?:File[ \t]+)?(\S+\.(?:py|pyx)):?(\d+)?,? in (
 _IPY_ARROW = re.compile(r"^[ \t]*-*>[ \t]*(\d+)", re.M)
 _COLON_FRAME = re.compile(rf"((?:[\w.-]+/)*[\w.-]+\.(?:{_EXT})):(\d+)(?::\d+)?")
 _JAVA_FRAME = re.compile(r"at ([\w$.]+)\.([\w$<>]+)\(([\w]+\.(?:java|kt|scala)):(\d+)\)")
+# Where one trace ends and the next begins: Python's header (also after "During handling of
+# the above exception"), an error line (Python's ends a trace, Java's and JavaScript's begin
+# one), Java's chained cause, a Go goroutine, a Rust panic.
+_AT = re.compile(r"[ \t]*(?:\d+:[ \t]*)?at\b")
+_TRACE_START = re.compile(r"Traceback \(most recent call last\)|^[ \t]*Caused by:|^goroutine \d+ \[|panicked at|"
+                          r"^[ \t]*(?:[\w.]+\.)?\w*(?:Error|Exception)\b", re.M)
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|Warning|Exit|Interrupt))\b:?\s*(.*)$", re.M)
 _FENCE = re.compile(r"```.*?(?:```|\Z)|^(?: {4}|\t)[^\n]+$", re.S | re.M)
 # Keywords a call pattern catches (`if (x)`, `return (a, b)`, `import (`): never a definition.
@@ -62,6 +69,16 @@ def without_banners(text: str) -> str:
     return out if out.strip() else text
 
 
+def title_of(text: str) -> str:
+    """The question's title: its first line of prose when more follows (an issue's title
+    over its body, a commit's subject over its message); "" for a question of one line."""
+    lines = [ln.strip() for ln in _FENCE.sub("\n", text).splitlines()]
+    lines = [ln for ln in lines if ln]
+    if not lines or len(text.strip()) <= len(lines[0]):
+        return ""
+    return lines[0]
+
+
 def code_like(word: str) -> bool:
     """A word that reads as an identifier rather than prose: snake_case, camelCase,
     CamelCase with an inner capital, dunder, or with digits inside."""
@@ -91,6 +108,8 @@ class Frame:
     path: str  # as the trace wrote it (absolute, site-packages, ...): matched by suffix
     line: int
     function: str
+    trace: int = 0  # which trace of the question it is in, in the order they appear; -1: none
+    recency: int = 0  # 0 for its trace's most recent call (where the error was raised), 1 the caller...
 
 
 @dataclass
@@ -101,6 +120,26 @@ class QueryInfo:
     frames: list[Frame] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)  # error messages and quoted strings
     prose: str = ""  # the question without fenced code and tracebacks
+
+
+def _in_traces(text: str, found: list[tuple[int, bool | None, Frame]]) -> list[Frame]:
+    """The frames, in the order found, each told its trace and how recent a call it is there.
+    Python and IPython print the most recent call last; Java, JavaScript, Go and Rust first.
+    A `file:line` (`last` None) is in a trace after a trace's header, else it stays trace -1."""
+    starts = [m.start() for m in _TRACE_START.finditer(text)]
+    groups: dict[tuple[int, bool], list[int]] = {}
+    for i, (pos, last, frame) in enumerate(found):
+        trace = bisect.bisect_right(starts, pos)
+        if last is None and trace == 0:
+            found[i] = (pos, last, replace(frame, trace=-1))
+            continue
+        groups.setdefault((trace, bool(last)), []).append(i)
+    out = [f for _, _, f in found]
+    for (trace, last), members in groups.items():
+        members.sort(key=lambda i: found[i][0])
+        for n, i in enumerate(reversed(members) if last else members):
+            out[i] = replace(out[i], trace=trace, recency=n)
+    return out
 
 
 def analyze(text: str) -> QueryInfo:
@@ -126,8 +165,9 @@ def analyze(text: str) -> QueryInfo:
         if qual:  # `a.b.c` also names `c` alone, less surely
             mentions[(name, "")] = max(mentions.get((name, ""), 0.0), weight * 0.8)
 
+    found: list[tuple[int, bool | None, Frame]] = []  # (where in the text, most recent call last?, frame)
     for m in _PY_FRAME.finditer(text):
-        info.frames.append(Frame(m.group(1), int(m.group(2)), m.group(3) or ""))
+        found.append((m.start(), True, Frame(m.group(1), int(m.group(2)), m.group(3) or "")))
         if m.group(3) and not m.group(3).startswith("<"):
             mention(m.group(3), 1.0)
     ipy = list(_IPY_FRAME.finditer(text))
@@ -136,16 +176,19 @@ def analyze(text: str) -> QueryInfo:
         if line is None:  # the arrowed line of this frame, before the next frame starts
             arrow = _IPY_ARROW.search(text, m.end(), nxt.start() if nxt else len(text))
             line = arrow.group(1) if arrow else "0"
-        info.frames.append(Frame(m.group(1), int(line), m.group(3)))
+        found.append((m.start(), True, Frame(m.group(1), int(line), m.group(3))))
         if not m.group(3).startswith("<"):
             mention(m.group(3), 1.0)
     for m in _JAVA_FRAME.finditer(text):
-        info.frames.append(Frame(m.group(3), int(m.group(4)), m.group(2)))
+        found.append((m.start(), False, Frame(m.group(3), int(m.group(4)), m.group(2))))
         mention(f"{m.group(1).rsplit('.', 1)[-1]}.{m.group(2)}", 1.0)
-    seen_frames = [(f.path, f.line) for f in info.frames]
+    seen_frames = [(f.path, f.line) for _, _, f in found]
     for m in _COLON_FRAME.finditer(text):  # `x.go:12`, unless a frame above has it already
         if not any(line == int(m.group(2)) and path.endswith(m.group(1)) for path, line in seen_frames):
-            info.frames.append(Frame(m.group(1), int(m.group(2)), ""))
+            line_start = text.rfind("\n", 0, m.start()) + 1
+            in_trace = _AT.match(text, line_start, m.start()) is not None  # JS `at f (x.js:1:2)`, Rust `at src/x.rs:3`
+            found.append((m.start(), False if in_trace else None, Frame(m.group(1), int(m.group(2)), "")))
+    info.frames = _in_traces(text, found)
     for m in _ERROR_LINE.finditer(text):
         msg = m.group(2).strip()
         if 8 <= len(msg) <= 200:

@@ -10,10 +10,14 @@ every signal the index has:
 - message: chunks holding an error message or quoted string of the question;
 - graph: personalized PageRank from the best units of the others, over forward and
   reverse edges (what they call, what calls them, their tests, their co-changed files);
-- file_lexical: BM25 over whole files, for file ranking only.
+- file_lexical: BM25 over whole files, for file ranking only;
+- title: the same for the question's title alone (its first line, when a body follows: an
+  issue's title, a commit's subject), whose words a long body would outnumber;
+- crash: the file where each stack trace the question quotes was raised (its most recent
+  call in the repository), for file ranking only.
 Fusion is weighted reciprocal rank: each signal adds weight / (K + rank) to a unit. Files
 are ranked by their units (the best counts most), plus the files the question names and
-the whole-file BM25 ranking, each as if a unit of that rank.
+the whole-file rankings (file_lexical, title, crash), each as if a unit of that rank.
 """
 
 from __future__ import annotations
@@ -34,14 +38,14 @@ from indexer.vectors import VectorStore
 
 from . import dense, lexical, signals
 from .hits import Hit, load_hits
-from .query import analyze, without_banners
+from .query import analyze, title_of, without_banners
 
 log = logging.getLogger(__name__)
 
 MODES = ("lexical", "dense", "hybrid")
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="repoqa-dense")
 SIGNALS = ("lexical", "dense", "symbol", "usage", "path", "message", "graph")
-FILE_SIGNALS = ("file_lexical",)  # rankings of whole files, used in file ranking only
+FILE_SIGNALS = ("file_lexical", "title", "crash")  # rankings of whole files, used in file ranking only
 
 
 class SearchError(IndexerError):
@@ -52,7 +56,8 @@ class SearchError(IndexerError):
 class FusionWeights:
     """How much each signal's ranking counts: chosen by benchmarks.fusion_tune on one half of
     the development tasks (962 tasks, 6 repositories; coordinate descent from hand-set
-    starting values, then again when whole-file BM25 came in) and reported on the other."""
+    starting values, then again when whole-file BM25 came in, and when the title and crash
+    signals did: title 2.0 chosen from 0, crash left at 2.0) and reported on the other."""
 
     lexical: float = 1.0
     dense: float = 1.0
@@ -62,6 +67,8 @@ class FusionWeights:
     message: float = 2.0
     graph: float = 0.15
     file_lexical: float = 0.5
+    title: float = 2.0
+    crash: float = 2.0
     docs: float = 0.2  # a unit of prose (documentation, changelogs, examples) relative to one of code
     tests: float = 0.3  # a unit in test code relative to one in the code under test
     k: float = 60.0  # the reciprocal-rank constant (Cormack et al. 2009)
@@ -195,15 +202,17 @@ class Searcher:
         try:
             if mode in ("lexical", "hybrid"):
                 sig.rankings["lexical"] = lexical.ranked(self.store, query, depth)
-            if mode == "hybrid" and self.weights.file_lexical > 0:
-                found = lexical.ranked_files(self.store, query, depth)
-                sig.file_rankings["file_lexical"] = [p for p, _, _ in found]
-                sig.prose_files |= {p for p, _, lang in found if lang == "text"}
             if mode == "hybrid":
+                for name, text in (("file_lexical", query), ("title", title_of(query))):
+                    if self.weights.of(name) > 0 and text:
+                        found = lexical.ranked_files(self.store, text, depth)
+                        sig.file_rankings[name] = [p for p, _, _ in found]
+                        sig.prose_files |= {p for p, _, lang in found if lang == "text"}
                 info = analyze(query)
                 sig.rankings["symbol"] = signals.symbols(self.store, info)
                 sig.rankings["usage"] = signals.usages(self.store, info)
-                sig.rankings["path"], sig.files = signals.paths(self.store, info)
+                sig.rankings["path"], sig.files, crash = signals.paths(self.store, info)
+                sig.file_rankings["crash"] = crash
                 sig.rankings["message"] = signals.messages(self.store, info)
         finally:
             if vectors is not None:

@@ -133,19 +133,27 @@ def resolve_path(store: Store, mention: str) -> list[tuple[int, str]]:
     return []
 
 
-def paths(store: Store, info: QueryInfo) -> tuple[list[tuple[int, float]], dict[str, float]]:
-    """Chunks at the stack frames the question quotes, and the first chunk of each file it
-    names; with the files themselves and their scores, for ranking files."""
+def paths(store: Store, info: QueryInfo) -> tuple[list[tuple[int, float]], dict[str, float], list[str]]:
+    """Chunks at the stack frames the question quotes (the most recent calls first), and the
+    first chunk of each file it names; with the files themselves and their scores, for
+    ranking files; and each trace's crash site: the file of its most recent call in the
+    repository (a trace's last frames are often in the standard library or another
+    package), the last trace's first."""
     scores: dict[int, float] = {}
     files: dict[str, float] = {}
-    for i, frame in enumerate(info.frames):
+    crash: dict[int, str] = {}  # trace -> the file of its most recent frame here
+    order = sorted(range(len(info.frames)), key=lambda i: (info.frames[i].recency, i))
+    for rank, i in enumerate(order):
+        frame = info.frames[i]
         found = resolve_path(store, frame.path)
         if len(found) != 1:
             continue
         fid, path = found[0]
-        score = 1.0 / (1.0 + 0.1 * i)
+        score = 1.0 / (1.0 + 0.1 * rank)
         files[path] = max(files.get(path, 0.0), score)
         _add(scores, chunk_at(store, fid, frame.line), score)
+        if frame.trace >= 0:  # frames come most recent first: the first found of a trace is its crash site
+            crash.setdefault(frame.trace, path)
     for i, mention in enumerate(info.paths):
         found = resolve_path(store, mention)
         for fid, path in found:
@@ -157,7 +165,7 @@ def paths(store: Store, info: QueryInfo) -> tuple[list[tuple[int, float]], dict[
                 "SELECT id FROM chunks WHERE file_id = ? ORDER BY (symbol = '') , start_line LIMIT 1",
                 (fid,)).fetchone()
             _add(scores, row[0] if row else None, score * 0.5)
-    return _ranking(scores), files
+    return _ranking(scores), files, list(dict.fromkeys(crash[t] for t in sorted(crash, reverse=True)))
 
 
 def messages(store: Store, info: QueryInfo, k: int = 20) -> list[tuple[int, float]]:

@@ -169,3 +169,74 @@ def test_an_interpreter_banner_pasted_with_a_session_does_not_pick_the_files(tmp
         assert "shop/console.py" not in sig.file_rankings["file_lexical"]
     finally:
         store.close()
+
+
+def test_the_file_a_trace_was_raised_in_ranks_first(tmp_path):
+    """A pasted traceback passes through the code that happened to run first (here a parser the
+    question's words are all about); the error comes from its most recent call in the
+    repository, below the frames of another package."""
+    write_tree(tmp_path, {
+        "geo/parsing.py": (
+            "from geo.point import Point\n\n\n"
+            "def parse_expr(text, evaluate=True):\n"
+            "    code = transform_tokens(text)\n    return eval_expr(code, evaluate)\n\n\n"
+            "def transform_tokens(text):\n    return text.replace('^', '**')\n\n\n"
+            "def eval_expr(code, evaluate):\n    return eval(code, {'Point': Point, 'evaluate': evaluate})\n"),
+        "geo/point.py": (
+            "class Point:\n"
+            "    def __init__(self, x, y):\n"
+            "        if isinstance(x, complex) or isinstance(y, complex):\n"
+            "            raise ValueError('coordinates must be real')\n"
+            "        self.x, self.y = x, y\n"),
+    })
+    index(tmp_path)
+    store = reader(tmp_path)
+    question = ("parse_expr fails when evaluate is off: parsing the text gives an error\n"
+                "Traceback (most recent call last):\n"
+                '  File "/home/me/venv/lib/python3.11/site-packages/geo/parsing.py", line 6, in parse_expr\n'
+                "    return eval_expr(code, evaluate)\n"
+                '  File "/home/me/venv/lib/python3.11/site-packages/geo/parsing.py", line 14, in eval_expr\n'
+                "    return eval(code, {'Point': Point, 'evaluate': evaluate})\n"
+                '  File "<string>", line 1, in <module>\n'
+                '  File "/home/me/venv/lib/python3.11/site-packages/geo/point.py", line 4, in __init__\n'
+                "    raise ValueError('not here')\n"
+                '  File "/usr/lib/python3.11/abc.py", line 119, in __instancecheck__\n'
+                "TypeError: unexpected\n")
+    try:
+        sig = Searcher(store).signals(question)
+        assert sig.file_rankings["crash"] == ["geo/point.py"]
+        files = Searcher(store).files(question, "hybrid", k=2)
+        assert [f.path for f in files] == ["geo/point.py", "geo/parsing.py"] and files[0].ranks["crash"] == 1
+        without = Searcher(store, weights=FusionWeights(crash=0.0)).files(question, "hybrid", k=2)
+        assert without[0].path == "geo/parsing.py"
+    finally:
+        store.close()
+
+
+def test_the_title_of_a_long_question_ranks_files_by_its_own_words(tmp_path):
+    """A long body's many words outnumber the title's few: the title says what the question is
+    about (an issue's title, a commit's subject) and ranks whole files by itself too."""
+    write_tree(tmp_path, {
+        "shop/refunds.py": (
+            "def refund(order):\n"
+            "    return order.paid - restocking_fee(order)\n\n\n"
+            "def restocking_fee(order):\n    return order.paid * 0.1\n"),
+        "shop/session.py": (
+            "def open_session(user):\n    log_session(user, 'opened')\n    return {'user': user, 'cart': []}\n\n\n"
+            "def log_session(user, event):\n    print(user, event, 'session', 'browser', 'login')\n"),
+    })
+    index(tmp_path)
+    store = reader(tmp_path)
+    question = ("Refund forgets the restocking fee\n\n"
+                "I log in, the session opens in the browser, my session shows the cart, the session "
+                "log says the session opened after login, then in the same browser session I ask for a "
+                "refund and the session ends.\n")
+    try:
+        sig = Searcher(store).signals(question)
+        assert sig.file_rankings["title"][0] == "shop/refunds.py"
+        ranked = [f.path for f in Searcher(store).files(question, "hybrid", k=2)]
+        assert ranked == ["shop/refunds.py", "shop/session.py"]
+        without = Searcher(store, weights=FusionWeights(title=0.0)).files(question, "hybrid", k=2)
+        assert without[0].path == "shop/session.py"
+    finally:
+        store.close()

@@ -101,6 +101,37 @@ def test_ipython_and_jupyter_frames():
     assert ("vel", "") in got and ("build_options", "") in got and ("sel", "Dataset") in got
 
 
+def test_each_frame_knows_its_trace_and_how_recent_a_call_it_is():
+    """Python prints the most recent call last, Java, JavaScript and Rust first; a chained
+    exception starts a new trace; a `file:line` outside any trace belongs to none."""
+    q = ("See src/term.go:120 too.\n"
+         "Traceback (most recent call last):\n"
+         '  File "app/main.py", line 10, in main\n    run()\n'
+         '  File "app/run.py", line 20, in run\n    parse(text)\n'
+         "ValueError: bad\n\nDuring handling of the above exception, another exception occurred:\n\n"
+         "Traceback (most recent call last):\n"
+         '  File "app/cli.py", line 5, in cli\n    main()\n'
+         '  File "app/errors.py", line 7, in report\n    raise SystemError\n'
+         "java.lang.IllegalStateException: boom\n"
+         "\tat com.acme.Parser.parse(Parser.java:40)\n"
+         "\tat com.acme.App.main(App.java:12)\n"
+         "Caused by: java.io.IOException\n"
+         "\tat com.acme.Reader.read(Reader.java:7)\n"
+         "TypeError: x is undefined\n"
+         "    at render (src/view.js:12:5)\n"
+         "    at main (src/app.js:3:1)\n")
+    got = {f.path: (f.trace, f.recency) for f in analyze(q).frames}
+    recency = {p: r for p, (_, r) in got.items()}
+    assert recency == {"app/run.py": 0, "app/main.py": 1, "app/errors.py": 0, "app/cli.py": 1, "Parser.java": 0,
+                       "App.java": 1, "Reader.java": 0, "src/view.js": 0, "src/app.js": 1, "src/term.go": 0}
+    groups = (["app/run.py", "app/main.py"], ["app/errors.py", "app/cli.py"], ["Parser.java", "App.java"],
+              ["Reader.java"], ["src/view.js", "src/app.js"])
+    assert all(len({got[p][0] for p in group}) == 1 for group in groups)
+    traces = [got[group[0]][0] for group in groups]
+    assert traces == sorted(set(traces)) and traces[0] >= 0  # five traces, in the order of the text
+    assert got["src/term.go"][0] == -1
+
+
 def test_code_in_a_fence_counts_less_than_the_prose():
     """A snippet's calls and imports are code whatever they look like (`total(x)`), weighing
     less than what the prose names; an indented line is code up to its end only."""
@@ -117,3 +148,11 @@ def test_code_in_a_fence_counts_less_than_the_prose():
     assert not {"if", "import", "as", "c"} & set(weight)
     assert "init_shop" not in info.prose and "last_call" not in info.prose and "refund" not in info.prose
     assert "exact" in info.prose and "docs say" in info.prose
+
+
+def test_the_title_is_the_first_line_of_prose_over_a_body():
+    from retrieval.query import title_of
+
+    assert title_of("Refunds ignore the fee\n\nWhen an order is refunded ...") == "Refunds ignore the fee"
+    assert title_of("```\ntrace()\n```\n## Refunds ignore the fee\nbody") == "## Refunds ignore the fee"
+    assert title_of("Refunds ignore the fee") == "" and title_of("  \n") == ""
