@@ -26,20 +26,27 @@ _PY_FRAME = re.compile(r'File "([^"]+)", line (\d+)(?:, in ([\w<>.]+))?')
 # arrow below (`--> 651     return ...`); since IPython 8 as `File /path/x.py:651, in f(args)`.
 _IPY_FRAME = re.compile(r"^[ \t]*(?:File[ \t]+)?(\S+\.(?:py|pyx)):?(\d+)?,? in ([\w<>.]+)\(.*$", re.M)
 _IPY_ARROW = re.compile(r"^[ \t]*-*>[ \t]*(\d+)", re.M)
-_COLON_FRAME = re.compile(rf"((?:[\w.-]+/)*[\w.-]+\.(?:{_EXT})):(\d+)(?::\d+)?")
+_COLON_FRAME = re.compile(rf"(?<![\w.-])((?:[\w.-]+/)*[\w.-]+\.(?:{_EXT})):(\d+)(?::\d+)?")
 _JAVA_FRAME = re.compile(r"at ([\w$.]+)\.([\w$<>]+)\(([\w]+\.(?:java|kt|scala)):(\d+)\)")
 # Where one trace ends and the next begins: Python's header (also after "During handling of
 # the above exception"), an error line (Python's ends a trace, Java's and JavaScript's begin
 # one), Java's chained cause, a Go goroutine, a Rust panic.
-_AT = re.compile(r"[ \t]*(?:\d+:[ \t]*)?at\b")
 _TRACE_START = re.compile(r"Traceback \(most recent call last\)|^[ \t]*Caused by:|^goroutine \d+ \[|panicked at|"
-                          r"^[ \t]*(?:[\w.]+\.)?\w*(?:Error|Exception)\b", re.M)
-_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|Warning|Exit|Interrupt))\b:?\s*(.*)$", re.M)
-_FENCE = re.compile(r"```.*?(?:```|\Z)|^(?: {4}|\t)[^\n]+$", re.S | re.M)
+                          r"^[ \t]*(?:Uncaught[ \t]+)?(?:[\w.]+\.)?\w*(?:Error|Exception)\b", re.M)
+# A `file:line` on a line of a trace: JavaScript's and Rust's `at`, Go's `+0x1d` after it, a Rust panic.
+_AT = re.compile(r"[ \t]*(?:\d+:[ \t]*)?at\b")
+_GO_OFFSET = re.compile(r"[ \t]+\+0x[0-9a-f]+")
+_ERROR_LINE = re.compile(r"^[ \t]*(?:[\w.]+\.)?(\w*(?:Error|Exception|Warning|Exit|Interrupt))\b:?\s*(.*)$", re.M)
+# A fence opens and closes at the start of a line (CommonMark); an unclosed one runs to the end.
+_FENCE = re.compile(r"^[ \t]{0,3}```.*?(?:^[ \t]{0,3}```[^\n]*$|\Z)|^(?: {4}|\t)[^\n]+$", re.S | re.M)
 # Keywords a call pattern catches (`if (x)`, `return (a, b)`, `import (`): never a definition.
-_KEYWORDS = frozenset(keyword.kwlist) | {"function", "typeof", "instanceof", "switch", "catch", "sizeof"}
+_KEYWORDS = frozenset(keyword.kwlist) | {"function", "typeof", "instanceof", "switch", "catch", "sizeof",
+                                          "synchronized"}
 # `from pkg.mod import a, b as c` in a snippet (also after a `>>>` or `In [1]:` prompt)
-_IMPORT = re.compile(r"^[ \t]*(?:>>>[ \t]*|In \[\d+\]:[ \t]*)?from[ \t]+[\w.]+[ \t]+import[ \t]+\(?([\w, \t]+)", re.M)
+_IMPORT = re.compile(r"^[ \t]*(?:>>>[ \t]*|In \[\d+\]:[ \t]*)?from[ \t]+[\w.]+[ \t]+import[ \t]+"
+                     r"(?:\(([\w,\s]+)\)|([\w, \t]+))", re.M)
+# Lines that open a question without being its title: a trace's header or frame, a prompt.
+_NOT_TITLE = re.compile(r"^(?:Traceback \(most recent call last\)|File \"|>>>|\.\.\.|In \[\d+\]:|Out\[\d+\]:|\$ )")
 _TICKS = re.compile(r"`([^`\n]{1,200})`")
 _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?![\w])")
 _CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\s*\(")
@@ -74,7 +81,7 @@ def title_of(text: str) -> str:
     over its body, a commit's subject over its message); "" for a question of one line."""
     lines = [ln.strip() for ln in _FENCE.sub("\n", text).splitlines()]
     lines = [ln for ln in lines if ln]
-    if not lines or len(text.strip()) <= len(lines[0]):
+    if not lines or len(text.strip()) <= len(lines[0]) or _NOT_TITLE.match(lines[0]):
         return ""
     return lines[0]
 
@@ -119,22 +126,19 @@ class QueryInfo:
     paths: list[str] = field(default_factory=list)  # file paths and dotted module names
     frames: list[Frame] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)  # error messages and quoted strings
-    prose: str = ""  # the question without fenced code and tracebacks
+    prose: str = ""  # the question without its code (fenced blocks, indented lines)
 
 
 def _in_traces(text: str, found: list[tuple[int, bool | None, Frame]]) -> list[Frame]:
     """The frames, in the order found, each told its trace and how recent a call it is there.
     Python and IPython print the most recent call last; Java, JavaScript, Go and Rust first.
-    A `file:line` (`last` None) is in a trace after a trace's header, else it stays trace -1."""
+    A `file:line` on a line that is not a frame's (`last` None) is in no trace: -1."""
     starts = [m.start() for m in _TRACE_START.finditer(text)]
     groups: dict[tuple[int, bool], list[int]] = {}
-    for i, (pos, last, frame) in enumerate(found):
-        trace = bisect.bisect_right(starts, pos)
-        if last is None and trace == 0:
-            found[i] = (pos, last, replace(frame, trace=-1))
-            continue
-        groups.setdefault((trace, bool(last)), []).append(i)
-    out = [f for _, _, f in found]
+    out = [f if last is not None else replace(f, trace=-1) for _, last, f in found]
+    for i, (pos, last, _) in enumerate(found):
+        if last is not None:
+            groups.setdefault((bisect.bisect_right(starts, pos), last), []).append(i)
     for (trace, last), members in groups.items():
         members.sort(key=lambda i: found[i][0])
         for n, i in enumerate(reversed(members) if last else members):
@@ -155,7 +159,7 @@ def analyze(text: str) -> QueryInfo:
         if not parts:
             return
         name = parts[-1]
-        if len(name) < 2 or name in _KEYWORDS:
+        if len(name) < 2 or (len(parts) == 1 and name in _KEYWORDS):
             return
         if not code_like(name) and not code and weight < 1.0 and len(parts) == 1:
             return
@@ -186,7 +190,8 @@ def analyze(text: str) -> QueryInfo:
     for m in _COLON_FRAME.finditer(text):  # `x.go:12`, unless a frame above has it already
         if not any(line == int(m.group(2)) and path.endswith(m.group(1)) for path, line in seen_frames):
             line_start = text.rfind("\n", 0, m.start()) + 1
-            in_trace = _AT.match(text, line_start, m.start()) is not None  # JS `at f (x.js:1:2)`, Rust `at src/x.rs:3`
+            in_trace = (_AT.match(text, line_start, m.start()) is not None or _GO_OFFSET.match(text, m.end())
+                        is not None or "panicked at" in text[line_start:m.start()])
             found.append((m.start(), False if in_trace else None, Frame(m.group(1), int(m.group(2)), "")))
     info.frames = _in_traces(text, found)
     for m in _ERROR_LINE.finditer(text):
@@ -228,7 +233,7 @@ def analyze(text: str) -> QueryInfo:
     for span in code_spans:
         for tok in _CALL.findall(span):
             mention(tok, 0.5, code=True)
-        for names in _IMPORT.findall(span):
+        for names in map("".join, _IMPORT.findall(span)):
             for item in names.split(","):  # `b as c` imports b
                 if item.split():
                     mention(item.split()[0], 0.5, code=True)

@@ -57,7 +57,8 @@ class FusionWeights:
     """How much each signal's ranking counts: chosen by benchmarks.fusion_tune on one half of
     the development tasks (962 tasks, 6 repositories; coordinate descent from hand-set
     starting values, then again when whole-file BM25 came in, and when the title and crash
-    signals did: title 2.0 chosen from 0, crash left at 2.0) and reported on the other."""
+    signals did: title 2.0 chosen from 0; for crash the tuner is indifferent between 0 and
+    2.0, kept for the questions whose title says little) and reported on the other."""
 
     lexical: float = 1.0
     dense: float = 1.0

@@ -117,19 +117,21 @@ def test_each_frame_knows_its_trace_and_how_recent_a_call_it_is():
          "\tat com.acme.App.main(App.java:12)\n"
          "Caused by: java.io.IOException\n"
          "\tat com.acme.Reader.read(Reader.java:7)\n"
-         "TypeError: x is undefined\n"
+         "Uncaught TypeError: x is undefined\n"
          "    at render (src/view.js:12:5)\n"
-         "    at main (src/app.js:3:1)\n")
+         "    at main (src/app.js:3:1)\n"
+         "ValueError: and then I think the fault is in app/helpers.py:40\n")
     got = {f.path: (f.trace, f.recency) for f in analyze(q).frames}
     recency = {p: r for p, (_, r) in got.items()}
     assert recency == {"app/run.py": 0, "app/main.py": 1, "app/errors.py": 0, "app/cli.py": 1, "Parser.java": 0,
-                       "App.java": 1, "Reader.java": 0, "src/view.js": 0, "src/app.js": 1, "src/term.go": 0}
+                       "App.java": 1, "Reader.java": 0, "src/view.js": 0, "src/app.js": 1, "src/term.go": 0,
+                       "app/helpers.py": 0}
     groups = (["app/run.py", "app/main.py"], ["app/errors.py", "app/cli.py"], ["Parser.java", "App.java"],
               ["Reader.java"], ["src/view.js", "src/app.js"])
     assert all(len({got[p][0] for p in group}) == 1 for group in groups)
     traces = [got[group[0]][0] for group in groups]
     assert traces == sorted(set(traces)) and traces[0] >= 0  # five traces, in the order of the text
-    assert got["src/term.go"][0] == -1
+    assert got["src/term.go"][0] == got["app/helpers.py"][0] == -1  # prose, not a frame: no trace
 
 
 def test_code_in_a_fence_counts_less_than_the_prose():
@@ -138,16 +140,19 @@ def test_code_in_a_fence_counts_less_than_the_prose():
     q = ("`apply_discount` rounds wrongly\n"
          "```python\n>>> from shop.pricing import rebate, coupon as c\ninit_shop()\n"
          "if (total(apply_discount(101)) > 1): pass\n```\n"
-         "The result should be exact, see `apply_discount`.\n    refund()\nas the docs say\n"
+         "The result should be exact, see `apply_discount`.\n    refund()\nas the docs say; an inline ``` "
+         "opens no fence, `Promise.catch` is a name\n"
+         "```\nfrom shop.tax import (\n    vat_rate,\n    duty,\n)\n```\n"
          "```unterminated\nlast_call()\n")
     info = analyze(q)
     weight = {m.name: m.weight for m in info.mentions if not m.qualifier}
     assert weight["apply_discount"] == 1.0
     assert weight["init_shop"] == weight["total"] == weight["rebate"] == weight["coupon"] == 0.5
-    assert weight["refund"] == weight["last_call"] == 0.5
+    assert weight["refund"] == weight["last_call"] == weight["vat_rate"] == weight["duty"] == 0.5
+    assert ("catch", "Promise") in {(m.name, m.qualifier) for m in info.mentions}
     assert not {"if", "import", "as", "c"} & set(weight)
     assert "init_shop" not in info.prose and "last_call" not in info.prose and "refund" not in info.prose
-    assert "exact" in info.prose and "docs say" in info.prose
+    assert "exact" in info.prose and "docs say" in info.prose and "is a name" in info.prose
 
 
 def test_the_title_is_the_first_line_of_prose_over_a_body():
@@ -156,3 +161,5 @@ def test_the_title_is_the_first_line_of_prose_over_a_body():
     assert title_of("Refunds ignore the fee\n\nWhen an order is refunded ...") == "Refunds ignore the fee"
     assert title_of("```\ntrace()\n```\n## Refunds ignore the fee\nbody") == "## Refunds ignore the fee"
     assert title_of("Refunds ignore the fee") == "" and title_of("  \n") == ""
+    assert title_of('Traceback (most recent call last):\n  File "x.py", line 1, in f\nValueError') == ""
+    assert title_of(">>> from shop import Cart\n>>> Cart().total()\n0") == ""
