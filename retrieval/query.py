@@ -76,14 +76,13 @@ def without_banners(text: str) -> str:
     return out if out.strip() else text
 
 
-def title_of(text: str) -> str:
+def _title(text: str, prose: str) -> str:
     """The question's title: its first line of prose when more follows (an issue's title
     over its body, a commit's subject over its message); "" for a question of one line."""
-    lines = [ln.strip() for ln in _FENCE.sub("\n", text).splitlines()]
-    lines = [ln for ln in lines if ln]
-    if not lines or len(text.strip()) <= len(lines[0]) or _NOT_TITLE.match(lines[0]):
+    first = next((ln.strip() for ln in prose.splitlines() if ln.strip()), "")
+    if not first or len(text.strip()) <= len(first) or _NOT_TITLE.match(first):
         return ""
-    return lines[0]
+    return first
 
 
 def code_like(word: str) -> bool:
@@ -127,6 +126,7 @@ class QueryInfo:
     frames: list[Frame] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)  # error messages and quoted strings
     prose: str = ""  # the question without its code (fenced blocks, indented lines)
+    title: str = ""  # its first line of prose when more follows; "" for a question of one line
 
 
 def _in_traces(text: str, found: list[tuple[int, bool | None, Frame]]) -> list[Frame]:
@@ -208,7 +208,8 @@ def analyze(text: str) -> QueryInfo:
         p = m.group(1)
         if p not in paths and not p.startswith("."):
             paths.append(p)
-    code_spans = [m.group(0) for m in _FENCE.finditer(text)]
+    fences = list(_FENCE.finditer(text))
+    code_spans = [m.group(0) for m in fences]
     for span in _TICKS.findall(text):
         for tok in _DOTTED.findall(span):
             mention(tok, 1.0)
@@ -218,8 +219,9 @@ def analyze(text: str) -> QueryInfo:
             mention(tok, 1.0)
         for tok in _WORD.findall(span):
             mention(tok, 1.0 if code_like(tok) or len(_WORD.findall(span)) == 1 else 0.7)
-    prose = _FENCE.sub(" ", text)
-    info.prose = prose
+    ends = [0] + [e for m in fences for e in (m.start(), m.end())] + [len(text)]
+    prose = " ".join(text[a:b] for a, b in zip(ends[::2], ends[1::2]))  # the text between the code
+    info.prose, info.title = prose, _title(text, prose)
     for tok in _CALL.findall(prose):
         mention(tok, 1.0)
     for tok in _DOTTED.findall(prose):

@@ -38,7 +38,7 @@ from indexer.vectors import VectorStore
 
 from . import dense, lexical, signals
 from .hits import Hit, load_hits
-from .query import analyze, title_of, without_banners
+from .query import analyze, without_banners
 
 log = logging.getLogger(__name__)
 
@@ -204,12 +204,12 @@ class Searcher:
             if mode in ("lexical", "hybrid"):
                 sig.rankings["lexical"] = lexical.ranked(self.store, query, depth)
             if mode == "hybrid":
-                for name, text in (("file_lexical", query), ("title", title_of(query))):
+                info = analyze(query)
+                for name, text in (("file_lexical", query), ("title", info.title)):
                     if self.weights.of(name) > 0 and text:
                         found = lexical.ranked_files(self.store, text, depth)
                         sig.file_rankings[name] = [p for p, _, _ in found]
                         sig.prose_files |= {p for p, _, lang in found if lang == "text"}
-                info = analyze(query)
                 sig.rankings["symbol"] = signals.symbols(self.store, info)
                 sig.rankings["usage"] = signals.usages(self.store, info)
                 sig.rankings["path"], sig.files, crash = signals.paths(self.store, info)

@@ -156,7 +156,8 @@ def test_code_in_a_fence_counts_less_than_the_prose():
 
 
 def test_the_title_is_the_first_line_of_prose_over_a_body():
-    from retrieval.query import title_of
+    def title_of(question):
+        return analyze(question).title
 
     assert title_of("Refunds ignore the fee\n\nWhen an order is refunded ...") == "Refunds ignore the fee"
     assert title_of("```\ntrace()\n```\n## Refunds ignore the fee\nbody") == "## Refunds ignore the fee"
