@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 
 from graph.model import is_test_path
 from indexer.store import Store
@@ -105,13 +106,46 @@ def usages(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tupl
     return _ranking(scores)
 
 
+_STATE_LOCK = threading.Lock()
+_BY_STATE: dict[tuple[str, str], object] = {}
+
+
+def _per_state(store: Store, what: str, build):
+    """build(store), kept until the index changes (its `updated_ns`), one per store and `what`."""
+    row = store.conn.execute("SELECT value FROM meta WHERE key = 'updated_ns'").fetchone()
+    key, state = (str(store.path), what), row[0] if row else ""
+    with _STATE_LOCK:
+        found = _BY_STATE.get(key)
+    if found is not None and found[0] == state:
+        return found[1]
+    value = build(store)
+    with _STATE_LOCK:
+        _BY_STATE[key] = (state, value)
+    return value
+
+
+def _files_named(store: Store) -> dict[str, list[tuple[int, str]]]:
+    """The indexed files by lowercased base name, read once per index state: a traceback's
+    frames try several suffixes each, and one scan of the files table per suffix cost
+    sympy's 22-frame tracebacks 40 ms."""
+    def build(store: Store) -> dict[str, list[tuple[int, str]]]:
+        out: dict[str, list[tuple[int, str]]] = {}
+        for fid, path in store.conn.execute("SELECT id, path FROM files WHERE skip_reason = '' ORDER BY id"):
+            out.setdefault(path.rsplit("/", 1)[-1].lower(), []).append((fid, path))
+        return out
+
+    return _per_state(store, "files_named", build)
+
+
 def _files_by_suffix(store: Store, suffix: str) -> list[tuple[int, str]]:
+    """Files whose path is `suffix` or ends in /`suffix` (letters' case aside, as on the
+    file systems that ignore it)."""
     suffix = suffix.lstrip("./")
     if not suffix:
         return []
-    return store.conn.execute(
-        "SELECT id, path FROM files WHERE skip_reason = '' AND (path = ? OR path LIKE ? ESCAPE '\\')",
-        (suffix, "%/" + suffix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))).fetchall()
+    low = suffix.lower()
+    return [(fid, path) for fid, path in _files_named(store).get(low.rsplit("/", 1)[-1], [])
+            if (p := path.lower()) == low or p.endswith("/" + low)]
 
 
 def resolve_path(store: Store, mention: str) -> list[tuple[int, str]]:

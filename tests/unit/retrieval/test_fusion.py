@@ -240,3 +240,33 @@ def test_the_title_of_a_long_question_ranks_files_by_its_own_words(tmp_path):
         assert without[0].path == "shop/session.py"
     finally:
         store.close()
+
+
+def test_a_frame_finds_its_file_by_the_longest_suffix_the_index_knows(tmp_path):
+    """A frame's path is the installed copy's (site-packages/geo/point.py), a Windows one, or
+    differs in case; it resolves to the index's file by suffix, the index as it is now."""
+    from retrieval.signals import resolve_path
+
+    write_tree(tmp_path, {"geo/point.py": "class Point:\n    pass\n", "geo/my_point.py": "X = 1\n",
+                          "other/point.py": "Y = 2\n", "geo/mypoint.py": "Z = 3\n"})
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        def paths_of(mention):
+            return sorted(p for _, p in resolve_path(store, mention))
+
+        assert paths_of("/home/me/venv/lib/python3.11/site-packages/geo/point.py") == ["geo/point.py"]
+        assert paths_of("C:\\Users\\me\\geo\\Point.py") == ["geo/point.py"]
+        assert paths_of("point.py") == ["geo/point.py", "other/point.py"]
+        assert paths_of("geo/my_point.py") == ["geo/my_point.py"]  # `_` is no wildcard
+        assert paths_of("geo.point.Point") == ["geo/point.py"]
+        assert paths_of("/usr/lib/python3.11/abc.py") == []
+    finally:
+        store.close()
+    write_tree(tmp_path, {"abc.py": "def f():\n    pass\n"})
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:  # a file indexed since the last question is found
+        assert [p for _, p in resolve_path(store, "/usr/lib/python3.11/abc.py")] == ["abc.py"]
+    finally:
+        store.close()
