@@ -89,12 +89,12 @@ class Signals:
 
     rankings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     files: dict[str, float] = field(default_factory=dict)
-    prose: set[int] = field(default_factory=set)  # chunks of documentation
+    prose: set[int] = field(default_factory=set)  # chunks of documentation, examples, vendored code
     tests: set[int] = field(default_factory=set)  # chunks of test code
     known: set[int] = field(default_factory=set)  # chunks the store has
     paths: dict[int, str] = field(default_factory=dict)  # chunk id -> its file, for every known chunk
     file_rankings: dict[str, list[str]] = field(default_factory=dict)  # FILE_SIGNALS: paths, best first
-    prose_files: set[str] = field(default_factory=set)  # files of documentation among those
+    prose_files: set[str] = field(default_factory=set)  # files of documentation or vendored code among those
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,14 +226,17 @@ class Searcher:
         return sig
 
     def _classify(self, sig: Signals) -> None:
-        """Mark prose and test chunks; drop ids the store no longer has (vectors may lag)."""
+        """Mark prose and test chunks (a vendored package's code counts as prose does: another
+        project's, copied in); drop ids the store no longer has (vectors may lag)."""
         ids = sorted({c for r in sig.rankings.values() for c, _ in r} - sig.known)
+        vendored = signals.vendored_dirs(self.store)
+        sig.prose_files |= {p for r in sig.file_rankings.values() for p in r if p.startswith(vendored)}
         for cid, kind, path in self.store.conn.execute(
                 "SELECT c.id, c.kind, f.path FROM chunks c JOIN files f ON f.id = c.file_id "
                 "WHERE c.id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)):
             sig.known.add(cid)
             sig.paths[cid] = path
-            if kind == "text" or is_peripheral(path):
+            if kind == "text" or is_peripheral(path) or path.startswith(vendored):
                 sig.prose.add(cid)
             if is_test_path(path):
                 sig.tests.add(cid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 
 from graph.model import is_test_path
@@ -135,6 +136,32 @@ def _files_named(store: Store) -> dict[str, list[tuple[int, str]]]:
         return out
 
     return _per_state(store, "files_named", build)
+
+
+_RELEASED = re.compile(r"""^__version__\s*(?::\s*str\s*)?=\s*[rbu]?['"]""")
+
+
+def vendored_dirs(store: Store) -> tuple[str, ...]:
+    """Python packages copied into another package (requests/packages/urllib3, a project's
+    own copy of a small library): a package whose __init__.py sets a `__version__` string
+    of its own while its directory is inside another package. A project's own top package
+    sets its version too, but not inside another package; a subpackage of the project has
+    no release of its own. Vendor directories by name (vendor/, _vendor/) the scan skips."""
+    def build(store: Store) -> tuple[str, ...]:
+        rows = store.conn.execute(
+            "SELECT f.path, s.signature FROM symbols s JOIN files f ON f.id = s.file_id "
+            "WHERE s.name = '__version__' AND s.parent = '' AND (f.path = '__init__.py' OR f.path LIKE '%/__init__.py')"
+        ).fetchall()
+        out = []
+        for path, signature in rows:
+            package = path.rsplit("/", 1)[0] if "/" in path else ""
+            outer = package.rsplit("/", 1)[0] if "/" in package else ""
+            if package and outer and _RELEASED.match(signature) and store.conn.execute(
+                    "SELECT 1 FROM files WHERE path = ?", (outer + "/__init__.py",)).fetchone():
+                out.append(package + "/")
+        return tuple(sorted(out))
+
+    return _per_state(store, "vendored_dirs", build)
 
 
 def _files_by_suffix(store: Store, suffix: str) -> list[tuple[int, str]]:

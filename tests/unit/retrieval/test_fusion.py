@@ -98,6 +98,36 @@ def test_a_vendored_release_of_a_library_ranks_below_the_projects_own_code(tmp_p
         store.close()
 
 
+def test_a_python_package_copied_into_the_project_ranks_below_the_projects_own_code(tmp_path):
+    """A package inside another package that sets a release of its own (__version__ = "1.26.0")
+    is another project's copy (requests/packages/urllib3): it counts as prose does. The
+    project's own top package sets its version too, and is the project."""
+    from retrieval.signals import vendored_dirs
+
+    pool = "\n\n".join(f"def connection_pool_retry_{i}(pool, retries):\n"
+                        f"    \"\"\"Retry the pool's connection, variant {i}.\"\"\"\n"
+                        f"    return pool.urlopen(retries=retries - {i})\n" for i in range(12))
+    write_tree(tmp_path, {
+        "client/__init__.py": '__version__ = "2.3.0"\n',
+        "client/adapters.py": "def retry_connection(pool, retries):\n    return pool.send(retries)\n",
+        "client/packages/__init__.py": "",
+        "client/packages/urllib9/__init__.py": '__author__ = "someone else"\n__version__ = "1.26.0"\n',
+        "client/packages/urllib9/pool.py": pool + "\n",
+        "client/sub/__init__.py": "__version__ = VERSION\n",  # not a release string: the project's
+    })
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        assert vendored_dirs(store) == ("client/packages/urllib9/",)
+        question = "retry the connection pool when retries run out"
+        files = [f.path for f in Searcher(store).files(question, "hybrid", k=5)]
+        assert files[0] == "client/adapters.py", files
+        no_priors = Searcher(store, weights=FusionWeights(docs=1.0))
+        assert no_priors.files(question, "hybrid", k=5)[0].path == "client/packages/urllib9/pool.py"
+    finally:
+        store.close()
+
+
 def test_baselines_are_one_signal_alone(shop):
     lexical = shop.search("apply_discount", "lexical", k=3)
     assert all(set(h.ranks) == {"lexical"} for h in lexical)
