@@ -67,12 +67,15 @@ def identifiers(text: str) -> list[str]:
 def query_words(query: str) -> list[str]:
     """Lower-cased words of a query, identifiers split the way search_terms splits them."""
     words: list[str] = []
+    present: set[str] = set()
     for token in _WORD.findall(query):
         parts = split_identifier(token)
         words.extend(parts)
+        present.update(parts)
         joined = "".join(parts)
-        if len(parts) > 1 and joined not in words:
+        if len(parts) > 1 and joined not in present:
             words.append(joined)  # a query for `parse_http_response` also matches `parsehttpresponse`
+            present.add(joined)
     return words
 
 
