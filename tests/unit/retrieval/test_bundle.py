@@ -141,3 +141,30 @@ def test_a_large_files_units_that_share_the_questions_words_come_first(tmp_path)
         assert order == ids
     finally:
         store.close()
+
+
+def test_the_five_best_files_may_fill_the_bundle_and_no_more(tmp_path):
+    """The unmatched units of the five best files are candidates (the right file is often
+    second to fifth, and a 32k bundle has room for more than three); a sixth file's are not."""
+    from retrieval.bundle import _priorities
+    from retrieval.search import FileHit, Fused
+
+    files = {f"m{i}.py": f"def matched_{i}():\n    return {i}\n\n\n" + "".join(
+        f"def other_{i}_{j}(x):\n    y = x + {j}\n    z = y * {i}\n    return z - {j}\n\n\n" for j in range(8))
+        for i in range(6)}
+    git_repo(tmp_path, files)
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        ids = {p: [c for (c,) in store.conn.execute(
+            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.start_line",
+            (p,))] for p in files}
+        assert all(len(v) >= 2 for v in ids.values())
+        fused = [Fused(ids[p][0], 0.03 - 0.001 * i, {"lexical": i + 1}) for i, p in enumerate(files)]
+        paths = {ids[p][0]: p for p in files}
+        ranked = [FileHit(p, 0.04 - 0.002 * i, (ids[p][0],), {}) for i, p in enumerate(files)]
+        order = {f.chunk_id for f in _priorities(store, "", fused, paths, ranked)}
+        for i, p in enumerate(files):
+            assert (set(ids[p][1:]) <= order) == (i < 5), p
+    finally:
+        store.close()
