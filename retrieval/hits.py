@@ -85,15 +85,22 @@ def _words(text: str) -> set[str]:
     return out
 
 
-@functools.lru_cache(maxsize=1 << 14)
 def _line_words(line: str) -> frozenset[str]:
     """A line's words and their identifier parts, lowercased: the hits of one question and
-    the next show the same units, so their lines are split once (a tenth of a search)."""
+    the next show the same units, so their lines are split once (a tenth of a search); a
+    long line (a data blob) is split each time rather than kept."""
+    return _split_line(line) if len(line) > 1000 else _kept_line_words(line)
+
+
+def _split_line(line: str) -> frozenset[str]:
     out: set[str] = set()
     for w in _WORDS.findall(line):
         out.update(split_identifier(w))
         out.add(w.lower())
     return frozenset(out)
+
+
+_kept_line_words = functools.lru_cache(maxsize=1 << 14)(_split_line)
 
 
 def snippet_of(text: str, terms: set[str]) -> tuple[str, int]:

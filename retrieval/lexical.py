@@ -74,22 +74,40 @@ class _Frequencies:
             cache = self.by_index.setdefault(key, {})
             missing = [t for t in terms if t not in cache]
         found: dict[str, float] = {}
+        failed: dict[str, float] = {}  # counted 0 for this question, not kept
         for t in missing:
             try:
                 found[t] = store.conn.execute(self.count, (t,)).fetchone()[0]
-            except sqlite3.DatabaseError:
-                found[t] = 0
+            except sqlite3.DatabaseError as exc:
+                _reraise_interrupt(exc)
+                failed[t] = 0
         if "\0total" not in cache:
             try:
                 n, mean = store.conn.execute(self.totals).fetchone()
-            except sqlite3.DatabaseError:
-                n, mean = 0, 0.0
-            found["\0total"], found["\0mean"] = n or 0, float(mean or 0.0)
+                found["\0total"], found["\0mean"] = n or 0, float(mean or 0.0)
+            except sqlite3.DatabaseError as exc:
+                _reraise_interrupt(exc)
+                failed["\0total"], failed["\0mean"] = 0, 0.0
         with self.lock:
+            if len(cache) + len(found) > _MAX_COUNTED:  # a long-lived index asked every word there is
+                kept = {k: cache[k] for k in ("\0total", "\0mean") if k in cache}
+                cache.clear()
+                cache.update(kept)
             cache.update(found)
             if len(self.by_index) > 16:
                 self.by_index.pop(next(iter(self.by_index)))
-            return {t: int(cache[t]) for t in terms}, int(cache["\0total"]), cache["\0mean"]
+            got = {**cache, **failed}
+            return {t: int(got[t]) for t in terms}, int(got["\0total"]), got["\0mean"]
+
+
+_MAX_COUNTED = 200_000  # terms whose counts are kept per index state
+
+
+def _reraise_interrupt(exc: sqlite3.DatabaseError) -> None:
+    """A call cancelled or past its deadline (the service's progress handler) stops here too,
+    rather than leaving a count of 0 for the index's lifetime."""
+    if isinstance(exc, sqlite3.OperationalError) and "interrupt" in str(exc).lower():
+        raise exc
 
 
 _FREQ = _Frequencies("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH '\"' || ? || '\"'",

@@ -121,8 +121,14 @@ def _per_state(store: Store, what: str, build):
         return found[1]
     value = build(store)
     with _STATE_LOCK:
+        _BY_STATE.pop(key, None)
         _BY_STATE[key] = (state, value)
+        while len(_BY_STATE) > _STATES_KEPT:  # the least recently built first
+            _BY_STATE.pop(next(iter(_BY_STATE)))
     return value
+
+
+_STATES_KEPT = 32  # (index, what) pairs: a service with many repositories rebuilds the rest on use
 
 
 def _files_named(store: Store) -> dict[str, list[tuple[int, str]]]:
@@ -139,13 +145,17 @@ def _files_named(store: Store) -> dict[str, list[tuple[int, str]]]:
 
 
 _RELEASED = re.compile(r"""^__version__\s*(?::\s*str\s*)?=\s*[rbu]?['"]""")
+# An outer __init__.py that only declares a namespace (pkgutil's extend_path, pkg_resources'
+# declare_namespace): the packages inside it are the project's own (sphinxcontrib.foo).
+_NAMESPACE = re.compile(r"\b(?:extend_path|declare_namespace)\b")
 
 
 def vendored_dirs(store: Store) -> tuple[str, ...]:
     """Python packages copied into another package (requests/packages/urllib3, a project's
     own copy of a small library): a package whose __init__.py sets a `__version__` string
     of its own while its directory is inside another package. A project's own top package
-    sets its version too, but not inside another package; a subpackage of the project has
+    sets its version too, but not inside another package (a namespace package's __init__,
+    which declares the namespace, does not count as one); a subpackage of the project has
     no release of its own. Vendor directories by name (vendor/, _vendor/) the scan skips."""
     def build(store: Store) -> tuple[str, ...]:
         rows = store.conn.execute(
@@ -156,8 +166,12 @@ def vendored_dirs(store: Store) -> tuple[str, ...]:
         for path, signature in rows:
             package = path.rsplit("/", 1)[0] if "/" in path else ""
             outer = package.rsplit("/", 1)[0] if "/" in package else ""
-            if package and outer and _RELEASED.match(signature) and store.conn.execute(
-                    "SELECT 1 FROM files WHERE path = ?", (outer + "/__init__.py",)).fetchone():
+            if not (package and outer and _RELEASED.match(signature)):
+                continue
+            init = store.conn.execute(
+                "SELECT (SELECT group_concat(c.text, char(10)) FROM chunks c WHERE c.file_id = f.id) "
+                "FROM files f WHERE f.path = ?", (outer + "/__init__.py",)).fetchone()
+            if init is not None and not _NAMESPACE.search(init[0] or ""):
                 out.append(package + "/")
         return tuple(sorted(out))
 

@@ -114,6 +114,11 @@ def test_a_python_package_copied_into_the_project_ranks_below_the_projects_own_c
         "client/packages/urllib9/__init__.py": '__author__ = "someone else"\n__version__ = "1.26.0"\n',
         "client/packages/urllib9/pool.py": pool + "\n",
         "client/sub/__init__.py": "__version__ = VERSION\n",  # not a release string: the project's
+        # a namespace package (pkgutil or pkg_resources style) holds the project's own package
+        "nsp/__init__.py": "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n",
+        "nsp/tool/__init__.py": '__version__ = "0.3"\n',
+        "old/__init__.py": "__import__('pkg_resources').declare_namespace(__name__)\n",
+        "old/tool/__init__.py": "__version__ = '1.1.6'\n",
     })
     index(tmp_path)
     store = reader(tmp_path)
@@ -124,6 +129,13 @@ def test_a_python_package_copied_into_the_project_ranks_below_the_projects_own_c
         assert files[0] == "client/adapters.py", files
         no_priors = Searcher(store, weights=FusionWeights(docs=1.0))
         assert no_priors.files(question, "hybrid", k=5)[0].path == "client/packages/urllib9/pool.py"
+    finally:
+        store.close()
+    write_tree(tmp_path, {"client/packages/six9/__init__.py": "__version__ = '1.16.0'\n"})
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:  # the index as it is now
+        assert vendored_dirs(store) == ("client/packages/six9/", "client/packages/urllib9/")
     finally:
         store.close()
 

@@ -141,3 +141,29 @@ def test_a_word_in_half_the_chunks_or_more_is_not_searched_unless_nothing_else_i
         assert lexical.ranked(store, "pkg", 20)  # a lone common word still finds its chunks
     finally:
         store.close()
+
+
+def test_a_count_cut_short_by_a_cancelled_call_stops_the_call_and_is_not_kept(tmp_path):
+    """The service stops a cancelled call inside SQLite: a word count cut short stops the
+    call too, and the next question counts the word again rather than reading a 0."""
+    import sqlite3
+
+    import pytest
+
+    from retrieval import lexical
+
+    write_tree(tmp_path, {"a.py": "def evict_stale_entries(cache):\n    return cache\n"})
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        cancel = {"now": True}
+        store.conn.create_function("cancelled", 0, lambda: (store.conn.interrupt() if cancel["now"] else None) or 0)
+        freq = lexical._Frequencies(lexical._FREQ.count.replace("SELECT count(*)", "SELECT count(*) + cancelled()"),
+                                    lexical._FREQ.totals, lexical._FREQ.state)
+        with pytest.raises(sqlite3.OperationalError, match="interrupt"):
+            freq.get(store, ["evict", "stale"])
+        cancel["now"] = False
+        df, total, _ = freq.get(store, ["evict", "stale"])
+        assert df == {"evict": 1, "stale": 1} and total >= 1
+    finally:
+        store.close()
