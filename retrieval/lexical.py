@@ -90,7 +90,7 @@ class _Frequencies:
                 failed["\0total"], failed["\0mean"] = 0, 0.0
         with self.lock:
             if len(cache) + len(found) > _MAX_COUNTED:  # a long-lived index asked every word there is
-                kept = {k: cache[k] for k in ("\0total", "\0mean") if k in cache}
+                kept = {k: cache[k] for k in ("\0total", "\0mean", *terms) if k in cache}
                 cache.clear()
                 cache.update(kept)
             cache.update(found)

@@ -143,7 +143,7 @@ def test_a_word_in_half_the_chunks_or_more_is_not_searched_unless_nothing_else_i
         store.close()
 
 
-def test_a_count_cut_short_by_a_cancelled_call_stops_the_call_and_is_not_kept(tmp_path):
+def test_a_count_cut_short_by_a_cancelled_call_stops_the_call_and_is_not_kept(tmp_path, monkeypatch):
     """The service stops a cancelled call inside SQLite: a word count cut short stops the
     call too, and the next question counts the word again rather than reading a 0."""
     import sqlite3
@@ -165,5 +165,8 @@ def test_a_count_cut_short_by_a_cancelled_call_stops_the_call_and_is_not_kept(tm
         cancel["now"] = False
         df, total, _ = freq.get(store, ["evict", "stale"])
         assert df == {"evict": 1, "stale": 1} and total >= 1
+        monkeypatch.setattr(lexical, "_MAX_COUNTED", 3)  # full: the counts are forgotten, not the question's
+        df, _, _ = freq.get(store, ["evict", "cache", "entries"])
+        assert df == {"evict": 1, "cache": 1, "entries": 1}
     finally:
         store.close()
