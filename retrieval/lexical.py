@@ -96,8 +96,10 @@ class _Frequencies:
             cache.update(found)
             if len(self.by_index) > 16:
                 self.by_index.pop(next(iter(self.by_index)))
-            got = {**cache, **failed}
-            return {t: int(got[t]) for t in terms}, int(got["\0total"]), got["\0mean"]
+            def count(t: str) -> float:
+                return failed[t] if t in failed else cache[t]
+
+            return {t: int(count(t)) for t in terms}, int(count("\0total")), count("\0mean")
 
 
 _MAX_COUNTED = 200_000  # terms whose counts are kept per index state

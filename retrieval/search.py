@@ -218,19 +218,20 @@ class Searcher:
         finally:
             if vectors is not None:
                 sig.rankings["dense"] = vectors.result()
-        self._classify(sig)
+        # A vendored package's code counts as prose does: another project's, copied in.
+        vendored = signals.vendored_dirs(self.store)
+        sig.prose_files |= {p for r in sig.file_rankings.values() for p in r if p.startswith(vendored)}
+        self._classify(sig, vendored)
         if mode != "hybrid":
             return sig
         sig.rankings["graph"] = self._graph(sig, depth)
-        self._classify(sig)
+        self._classify(sig, vendored)
         return sig
 
-    def _classify(self, sig: Signals) -> None:
-        """Mark prose and test chunks (a vendored package's code counts as prose does: another
-        project's, copied in); drop ids the store no longer has (vectors may lag)."""
+    def _classify(self, sig: Signals, vendored: tuple[str, ...]) -> None:
+        """Mark prose and test chunks (`vendored`: directories of copied packages, whose code
+        counts as prose); drop ids the store no longer has (vectors may lag)."""
         ids = sorted({c for r in sig.rankings.values() for c, _ in r} - sig.known)
-        vendored = signals.vendored_dirs(self.store)
-        sig.prose_files |= {p for r in sig.file_rankings.values() for p in r if p.startswith(vendored)}
         for cid, kind, path in self.store.conn.execute(
                 "SELECT c.id, c.kind, f.path FROM chunks c JOIN files f ON f.id = c.file_id "
                 "WHERE c.id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import posixpath
 import re
 import threading
 
@@ -164,8 +165,8 @@ def vendored_dirs(store: Store) -> tuple[str, ...]:
         ).fetchall()
         out = []
         for path, signature in rows:
-            package = path.rsplit("/", 1)[0] if "/" in path else ""
-            outer = package.rsplit("/", 1)[0] if "/" in package else ""
+            package = posixpath.dirname(path)
+            outer = posixpath.dirname(package)
             if not (package and outer and _RELEASED.match(signature)):
                 continue
             init = store.conn.execute(
@@ -178,31 +179,32 @@ def vendored_dirs(store: Store) -> tuple[str, ...]:
     return _per_state(store, "vendored_dirs", build)
 
 
-def _files_by_suffix(store: Store, suffix: str) -> list[tuple[int, str]]:
-    """Files whose path is `suffix` or ends in /`suffix` (letters' case aside, as on the
-    file systems that ignore it)."""
+def _files_by_suffix(named: dict[str, list[tuple[int, str]]], suffix: str) -> list[tuple[int, str]]:
+    """Files (of `named`, _files_named's map) whose path is `suffix` or ends in /`suffix`
+    (letters' case aside, as on the file systems that ignore it)."""
     suffix = suffix.lstrip("./")
     if not suffix:
         return []
     low = suffix.lower()
-    return [(fid, path) for fid, path in _files_named(store).get(low.rsplit("/", 1)[-1], [])
+    return [(fid, path) for fid, path in named.get(low.rsplit("/", 1)[-1], [])
             if (p := path.lower()) == low or p.endswith("/" + low)]
 
 
 def resolve_path(store: Store, mention: str) -> list[tuple[int, str]]:
     """Files a path or dotted module name in a question may mean: the longest suffix of it
     that names files of the index (a traceback's /usr/lib/.../pkg/mod.py ends in pkg/mod.py)."""
+    named = _files_named(store)
     if "/" not in mention and mention.count(".") >= 2 and not mention.endswith((".py", ".js", ".ts", ".go")):
         parts = mention.split(".")
         for cut in range(len(parts), 0, -1):  # pkg.mod.Class.method -> pkg/mod.py
             stem = "/".join(parts[:cut])
-            found = _files_by_suffix(store, stem + ".py") or _files_by_suffix(store, stem + "/__init__.py")
+            found = _files_by_suffix(named, stem + ".py") or _files_by_suffix(named, stem + "/__init__.py")
             if found:
                 return found
         return []
     parts = [p for p in mention.replace("\\", "/").split("/") if p and p not in (".", "..")]
     for start in range(len(parts)):
-        found = _files_by_suffix(store, "/".join(parts[start:]))
+        found = _files_by_suffix(named, "/".join(parts[start:]))
         if found and (len(found) <= 3 or start == len(parts) - 1):
             return found if len(found) <= 3 else []
     return []
