@@ -196,7 +196,9 @@ class Searcher:
         query = without_banners(query)
         sig = Signals()
         # The query's embedding and vector search run on another thread while SQLite answers
-        # the rest here: both release the GIL, so on two cores they overlap.
+        # the rest here, graph walk included: both release the GIL, so on two cores they
+        # overlap. The walk starts from the other signals' best units, not waiting for the
+        # embedding (30 ms of a 50 ms sympy search, on one core, while the rest took 22 ms).
         vectors = None
         if mode in ("dense", "hybrid") and self.has_vectors:
             vectors = _POOL.submit(dense.ranked, self.vstore, self.embedder, query, depth)
@@ -215,16 +217,15 @@ class Searcher:
                 sig.rankings["path"], sig.files, crash = signals.paths(self.store, info)
                 sig.file_rankings["crash"] = crash
                 sig.rankings["message"] = signals.messages(self.store, info)
+            # A vendored package's code counts as prose does: another project's, copied in.
+            vendored = signals.vendored_dirs(self.store)
+            sig.prose_files |= {p for r in sig.file_rankings.values() for p in r if p.startswith(vendored)}
+            if mode == "hybrid":
+                self._classify(sig, vendored)
+                sig.rankings["graph"] = self._graph(sig, depth)
         finally:
             if vectors is not None:
                 sig.rankings["dense"] = vectors.result()
-        # A vendored package's code counts as prose does: another project's, copied in.
-        vendored = signals.vendored_dirs(self.store)
-        sig.prose_files |= {p for r in sig.file_rankings.values() for p in r if p.startswith(vendored)}
-        self._classify(sig, vendored)
-        if mode != "hybrid":
-            return sig
-        sig.rankings["graph"] = self._graph(sig, depth)
         self._classify(sig, vendored)
         return sig
 

@@ -109,6 +109,20 @@ def test_dense_and_hybrid_search_find_the_function(tmp_path, embedder):
         assert Searcher(store).search("cart", "lexical", k=3)
 
 
+def test_the_graph_walk_does_not_wait_for_the_embedding(tmp_path, embedder):
+    """The walk starts from the other signals' best units while the question is embedded on
+    another thread: the same walk with vectors or without, and the dense ranking still fused."""
+    question = "merge an item into the cart when the SKU is already there: Cart.add"
+    with embedded_shop(tmp_path, embedder) as (store, vstore):
+        both = Searcher(store, vstore, embedder).signals(question)
+        alone = Searcher(store).signals(question)
+        assert both.rankings["graph"] and both.rankings["dense"]
+        assert both.rankings["graph"] == alone.rankings["graph"]
+        assert "dense" not in alone.rankings
+        fused = Searcher(store, vstore, embedder).fused(question)[0]
+        assert any("dense" in f.ranks for f in fused) and any("graph" in f.ranks for f in fused)
+
+
 def test_a_long_question_is_embedded_by_its_head(tmp_path, embedder):
     question = "merge an item into the cart when the SKU is already there. "
     tail = "Traceback (most recent call last): File shop/models.py, line 12, in add " * 40
