@@ -143,6 +143,34 @@ def test_a_word_in_half_the_chunks_or_more_is_not_searched_unless_nothing_else_i
         store.close()
 
 
+def test_a_long_question_reads_the_postings_of_its_rarest_words_up_to_a_budget(tmp_path, monkeypatch):
+    """BM25 costs in proportion to the chunks its terms occur in: a long question's words,
+    rarest first, are searched until they occur in more chunks than the budget allows (its
+    rarest word always). A short question keeps all its words."""
+    from retrieval import lexical
+
+    files = {f"m{i}.py": f"def helper_{i}():\n    return widget({i})\n" for i in range(6)}
+    files["gadget.py"] = "def gadget_sprocket():\n    return widget(0)\n"
+    files["other.py"] = "def gadget_flange():\n    return 0\n"
+    write_tree(tmp_path, files)
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        filler = " ".join(f"zz{i}" for i in range(30))  # words no chunk has: the question is long
+        question = f"widget gadget sprocket {filler}"
+        df, _, _ = lexical._FREQ.get(store, ["widget", "gadget", "sprocket"])
+        assert df["sprocket"] == 1 and df["gadget"] == 2 and df["widget"] == 7
+        assert lexical.select_terms(store, question) == ["widget", "gadget", "sprocket"]
+        monkeypatch.setattr(lexical, "_POSTINGS_BUDGET", 3)
+        assert lexical.select_terms(store, question) == ["gadget", "sprocket"]
+        monkeypatch.setattr(lexical, "_POSTINGS_BUDGET", 0)
+        assert lexical.select_terms(store, question) == ["sprocket"]
+        assert search(store, question, k=1)[0].path == "gadget.py"
+        assert lexical.select_terms(store, "widget gadget sprocket") == ["widget", "gadget", "sprocket"]
+    finally:
+        store.close()
+
+
 def test_a_count_cut_short_by_a_cancelled_call_stops_the_call_and_is_not_kept(tmp_path, monkeypatch):
     """The service stops a cancelled call inside SQLite: a word count cut short stops the
     call too, and the next question counts the word again rather than reading a 0."""
