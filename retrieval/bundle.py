@@ -178,7 +178,8 @@ def _priorities(store: Store, query: str, fused: list[Fused], paths: dict[int, s
               for f in fused]
     seen = {f.chunk_id for f in fused}
     local: dict[int, float] = {}
-    match = lexical.fts_query(query, lexical.select_terms(store, query)) if files_ranked else None
+    # Every rare term, not the search's budget: the postings read here are one file's.
+    match = lexical.fts_query(query, lexical.select_terms(store, query, budget=0)) if files_ranked else None
     for f in files_ranked[:TOP_FILES]:
         rest = [cid for (cid,) in store.conn.execute(
             "SELECT c.id FROM chunks c JOIN files x ON x.id = c.file_id WHERE x.path = ?", (f.path,))

@@ -28,9 +28,11 @@ _LONG_QUERY_TERMS = 20
 _COMMON_SHARE = 0.2  # a word in more than this share of chunks is dropped from a long query
 _CHEAP_POSTINGS = 2000  # a word in fewer chunks than this is cheap to search, however common
 # FTS5's BM25 costs about a microsecond for each chunk it scores: a long query's terms, rarest
-# first, stop where they would occur in more chunks than this between them. On 119 SWE-bench
-# issue texts hybrid file ranking was the same or better (sympy Acc@1 43 -> 44 of 77; BM25
-# alone lost 3 there and gained 1 elsewhere); sympy search p50 45.7 -> 41.8 ms.
+# first, stop where they would occur in more chunks than this between them (the rarest is
+# always kept; a phrase counts the chunks holding it, though its words' postings are read).
+# On 119 SWE-bench issue texts, hybrid file ranking was better in total (sympy Acc@1 43 -> 44
+# of 77, one task's gold file 2 -> 4; BM25 alone lost 3 there and gained 1 elsewhere);
+# sympy search p50 45.7 -> 41.8 ms.
 _POSTINGS_BUDGET = 5000
 _FILE_TERMS = 40  # file-level BM25 reads the postings of at most this many terms, the rarest
 _FILE_COMMON_SHARE = 0.2  # and of none in more than this share of the files
@@ -121,12 +123,13 @@ _FREQ = _Frequencies("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH '\"
                      "SELECT count(*), 0 FROM chunks", "created_ns")
 
 
-def select_terms(store: Store, query: str) -> list[str]:
+def select_terms(store: Store, query: str, budget: int | None = None) -> list[str]:
     """The query's terms, less those in half the chunks or more of a large index, unless no
     other term occurs: FTS5's BM25 gives them an idf of 1e-6, so they only order the chunks
     that match nothing else, but reading their postings is most of a search's cost (`sympy`
     is in 98% of sympy's chunks: 60 ms of a 70 ms search). For a long query, only the
-    rarest terms that occur at all, within the postings budget."""
+    rarest terms that occur at all, within the postings budget (`budget`, default
+    _POSTINGS_BUDGET; 0 for none; the rarest term is always kept)."""
     terms = query_terms(query)
     if not terms:
         return terms
@@ -134,9 +137,10 @@ def select_terms(store: Store, query: str) -> list[str]:
     if len(terms) <= _LONG_QUERY_TERMS:
         kept = [t for t in terms if 2 * df[t] < total or df[t] < _CHEAP_POSTINGS]
         return kept if any(df[t] for t in kept) else terms
+    budget = _POSTINGS_BUDGET if budget is None else budget
     keep, read = set(), 0
     for t in _rarest(terms, df, max(50, int(total * _COMMON_SHARE)), _LONG_QUERY_TERMS):
-        if keep and read + df[t] > _POSTINGS_BUDGET:
+        if keep and budget and read + df[t] > budget:
             break
         keep.add(t)
         read += df[t]

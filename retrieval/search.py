@@ -8,8 +8,9 @@ every signal the index has:
 - usage: code that uses those names (calls them, takes them as types, imports them);
 - path: the files it names and the stack frames it quotes;
 - message: chunks holding an error message or quoted string of the question;
-- graph: personalized PageRank from the best units of the others, over forward and
-  reverse edges (what they call, what calls them, their tests, their co-changed files);
+- graph: personalized PageRank from the best units of the others but dense (the walk runs
+  while the question is embedded), over forward and reverse edges (what they call, what
+  calls them, their tests, their co-changed files);
 - file_lexical: BM25 over whole files, for file ranking only;
 - title: the same for the question's title alone (its first line, when a body follows: an
   issue's title, a commit's subject), whose words a long body would outnumber;
@@ -196,13 +197,15 @@ class Searcher:
         query = without_banners(query)
         sig = Signals()
         # The query's embedding and vector search run on another thread while SQLite answers
-        # the rest here, graph walk included: both release the GIL, so on two cores they
-        # overlap. The walk starts from the other signals' best units, not waiting for the
-        # embedding (30 ms of a 50 ms sympy search, on one core, while the rest took 22 ms).
+        # the rest here, graph walk included: the model's kernels, SQLite and the walk's
+        # matrix products release the GIL, so on two cores they mostly overlap. The walk
+        # starts from the other signals' best units, not waiting for the embedding (30 ms
+        # of a 50 ms sympy search, on one core, while the rest took 22 ms).
         vectors = None
         if mode in ("dense", "hybrid") and self.has_vectors:
             vectors = _POOL.submit(dense.ranked, self.vstore, self.embedder, query, depth)
         try:
+            vendored = signals.vendored_dirs(self.store)
             if mode in ("lexical", "hybrid"):
                 sig.rankings["lexical"] = lexical.ranked(self.store, query, depth)
             if mode == "hybrid":
@@ -217,10 +220,8 @@ class Searcher:
                 sig.rankings["path"], sig.files, crash = signals.paths(self.store, info)
                 sig.file_rankings["crash"] = crash
                 sig.rankings["message"] = signals.messages(self.store, info)
-            # A vendored package's code counts as prose does: another project's, copied in.
-            vendored = signals.vendored_dirs(self.store)
-            sig.prose_files |= {p for r in sig.file_rankings.values() for p in r if p.startswith(vendored)}
-            if mode == "hybrid":
+                # A vendored package's code counts as prose does: another project's, copied in.
+                sig.prose_files |= {p for r in sig.file_rankings.values() for p in r if p.startswith(vendored)}
                 self._classify(sig, vendored)
                 sig.rankings["graph"] = self._graph(sig, depth)
         finally:
@@ -249,7 +250,7 @@ class Searcher:
         w = self.weights
         if w.graph <= 0 or w.seeds <= 0 or not _has_graph(self.store):
             return []
-        first = fuse_signals(sig, w, [n for n in SIGNALS if n != "graph"])[:w.seeds]
+        first = fuse_signals(sig, w, [n for n in SIGNALS if n not in ("graph", "dense")])[:w.seeds]
         nodes = signals.chunk_nodes(self.store, [f.chunk_id for f in first])
         seeds: dict[int, float] = {}
         for f in first:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,12 +110,36 @@ def test_dense_and_hybrid_search_find_the_function(tmp_path, embedder):
         assert Searcher(store).search("cart", "lexical", k=3)
 
 
-def test_the_graph_walk_does_not_wait_for_the_embedding(tmp_path, embedder):
+def test_the_graph_walk_does_not_wait_for_the_embedding(tmp_path, embedder, monkeypatch):
     """The walk starts from the other signals' best units while the question is embedded on
-    another thread: the same walk with vectors or without, and the dense ranking still fused."""
+    another thread: the embedding here waits for the walk (the code before waited for the
+    embedding), the walk is the same with vectors or without, and both rankings are fused."""
+    walked = threading.Event()
+    order: list[bool] = []
+
+    class WaitsForTheWalk:
+        """The real model, whose embedding of a question waits (10 s at most) for the walk."""
+
+        def __getattr__(self, name):
+            return getattr(embedder, name)
+
+        def embed(self, texts):
+            order.append(walked.wait(10))
+            return embedder.embed(texts)
+
+    walk = Searcher._graph
+
+    def walk_and_tell(self, sig, depth):
+        try:
+            return walk(self, sig, depth)
+        finally:
+            walked.set()
+
+    monkeypatch.setattr(Searcher, "_graph", walk_and_tell)
     question = "merge an item into the cart when the SKU is already there: Cart.add"
     with embedded_shop(tmp_path, embedder) as (store, vstore):
-        both = Searcher(store, vstore, embedder).signals(question)
+        both = Searcher(store, vstore, WaitsForTheWalk()).signals(question)
+        assert order == [True]
         alone = Searcher(store).signals(question)
         assert both.rankings["graph"] and both.rankings["dense"]
         assert both.rankings["graph"] == alone.rankings["graph"]

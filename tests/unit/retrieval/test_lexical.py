@@ -163,7 +163,8 @@ def test_a_long_question_reads_the_postings_of_its_rarest_words_up_to_a_budget(t
         assert lexical.select_terms(store, question) == ["widget", "gadget", "sprocket"]
         monkeypatch.setattr(lexical, "_POSTINGS_BUDGET", 3)
         assert lexical.select_terms(store, question) == ["gadget", "sprocket"]
-        monkeypatch.setattr(lexical, "_POSTINGS_BUDGET", 0)
+        assert lexical.select_terms(store, question, budget=0) == ["widget", "gadget", "sprocket"]  # none
+        monkeypatch.setattr(lexical, "_POSTINGS_BUDGET", 1)
         assert lexical.select_terms(store, question) == ["sprocket"]
         assert search(store, question, k=1)[0].path == "gadget.py"
         assert lexical.select_terms(store, "widget gadget sprocket") == ["widget", "gadget", "sprocket"]
