@@ -271,7 +271,8 @@ def test_a_lone_text_is_embedded_on_one_thread(embedder):
     other core; a batch runs on all of them, whichever thread asks and whatever another
     thread set before. The vectors are the same either way."""
     torch = pytest.importorskip("torch")
-    assert embedder.batch_size == BATCH  # none configured: the CPU's
+    on_gpu = embedder._load().device.type == "cuda"  # the session's model: on a GPU where there is one
+    assert embedder.batch_size == (GPU_BATCH if on_gpu else BATCH)  # none configured: the device's
     texts = ["def add(a, b):\n    return a + b", "class Parser:\n    pass"]
     running: list[int] = []  # the thread count while the model runs
     hook = embedder._load()[0].register_forward_pre_hook(lambda *_: running.append(torch.get_num_threads()))
