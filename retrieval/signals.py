@@ -182,7 +182,8 @@ def vendored_dirs(store: Store) -> tuple[str, ...]:
 def _files_by_suffix(named: dict[str, list[tuple[int, str]]], suffix: str) -> list[tuple[int, str]]:
     """Files (of `named`, _files_named's map) whose path is `suffix` or ends in /`suffix`
     (letters' case aside, as on the file systems that ignore it)."""
-    suffix = suffix.lstrip("./")
+    while suffix.startswith(("./", "/")):  # `./x.py`, `/x.py`; a dotfile keeps its dot
+        suffix = suffix[1:] if suffix[0] == "/" else suffix[2:]
     if not suffix:
         return []
     low = suffix.lower()

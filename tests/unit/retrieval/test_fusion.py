@@ -290,7 +290,8 @@ def test_a_frame_finds_its_file_by_the_longest_suffix_the_index_knows(tmp_path):
     from retrieval.signals import resolve_path
 
     write_tree(tmp_path, {"geo/point.py": "class Point:\n    pass\n", "geo/my_point.py": "X = 1\n",
-                          "other/point.py": "Y = 2\n", "geo/mypoint.py": "Z = 3\n"})
+                          "other/point.py": "Y = 2\n", "geo/mypoint.py": "Z = 3\n",
+                          ".ci/point.py": "W = 4\n", ".startup.py": "V = 5\n", "startup.py": "U = 6\n"})
     index(tmp_path)
     store = reader(tmp_path)
     try:
@@ -299,7 +300,9 @@ def test_a_frame_finds_its_file_by_the_longest_suffix_the_index_knows(tmp_path):
 
         assert paths_of("/home/me/venv/lib/python3.11/site-packages/geo/point.py") == ["geo/point.py"]
         assert paths_of("C:\\Users\\me\\geo\\Point.py") == ["geo/point.py"]
-        assert paths_of("point.py") == ["geo/point.py", "other/point.py"]
+        assert paths_of("point.py") == [".ci/point.py", "geo/point.py", "other/point.py"]
+        assert paths_of("./.ci/point.py") == paths_of(".ci/point.py") == [".ci/point.py"]  # a dotted directory
+        assert paths_of(".startup.py") == [".startup.py"] and paths_of("./startup.py") == ["startup.py"]
         assert paths_of("geo/my_point.py") == ["geo/my_point.py"]  # `_` is no wildcard
         assert paths_of("geo.point.Point") == ["geo/point.py"]
         assert paths_of("/usr/lib/python3.11/abc.py") == []
