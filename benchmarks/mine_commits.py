@@ -1,0 +1,142 @@
+"""Commit tasks from any repository's history, to check retrieval where it was never tuned.
+
+    python -m benchmarks.mine_commits --repo DIR --name OWNER/NAME [--since 2021-01-01]
+        [--count 60] [--out FILE]
+
+The development tasks (../shared/eval/commits) come from three repositories; the team's
+held-out tasks from others. This makes tasks of the same kind from a clone of any Python
+repository, so a change can be checked on code it was not chosen on:
+`python -m benchmarks.localization --data FILE --repos DIR_OF_CLONES`.
+
+A task is a first-parent commit whose subject describes a change (at least four words, not a
+release, merge, dependency bump, typo fix or formatting run), which modifies one to three
+existing Python files outside tests, documentation and examples, and adds or deletes none.
+Its question is the subject without a trailing pull-request number; its gold is those
+files, and the innermost definitions (Python's own `ast`, independent of the indexer)
+enclosing each changed line of the old file. `leak`: the subject names a gold file or the
+last part of a gold definition's name. Tasks are taken evenly over the qualifying commits,
+oldest first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from graph.model import is_test_path
+from retrieval.search import is_peripheral
+
+_NOT_A_CHANGE = re.compile(
+    r"^(?:bump|merge|release|revert|\[?pre-commit|update (?:pre-commit|changelog|.*requirements?)|"
+    r"(?:fix(?:ed|es)? )?typos?\b|changelog|whats-?new|(?:apply|run) (?:black|ruff|isort|pre-commit)|"
+    r"prepare (?:for )?release|version bump|v?\d+\.\d+)", re.I)
+_PR_NUMBER = re.compile(r"\s*\(#\d+\)\s*$")
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? ", re.M)
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, errors="replace",
+                          check=True).stdout
+
+
+def is_source(path: str) -> bool:
+    """A Python file of the project's own code: not tests, documentation or examples."""
+    top = path.split("/", 1)[0].lower()
+    return (path.endswith(".py") and not is_test_path(path) and not is_peripheral(path)
+            and top not in ("doc", "docs", "asv_bench", "benchmarks", "scripts", "script", "ci", "tools"))
+
+
+def definitions(source: str) -> list[tuple[str, int, int]]:
+    """(qualified name, first line with decorators, last line) of every function and class."""
+    out: list[tuple[str, int, int]] = []
+
+    def walk(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}.{child.name}" if prefix else child.name
+                start = min([child.lineno] + [d.lineno for d in child.decorator_list])
+                out.append((name, start, child.end_lineno or child.lineno))
+                walk(child, name)
+
+    walk(ast.parse(source), "")
+    return out
+
+
+def changed_old_lines(diff: str) -> list[int]:
+    """Lines of the old file that a zero-context diff changes; an insertion counts the line
+    it follows (inside the definition that grows)."""
+    lines: list[int] = []
+    for m in _HUNK.finditer(diff):
+        start, count = int(m.group(1)), int(m.group(2) if m.group(2) is not None else 1)
+        lines.extend(range(start, start + count) if count else [start])
+    return lines
+
+
+def task(repo: Path, name: str, commit: str, parent: str, date: str, subject: str) -> dict | None:
+    """The task a commit makes, or None when it makes none."""
+    changes = [line.split("\t") for line in _git(repo, "diff-tree", "-r", "--no-renames", "--name-status",
+                                                  parent, commit).splitlines() if "\t" in line]
+    source = [(status, path) for status, path in changes if is_source(path)]
+    if not 1 <= len(source) <= 3 or any(status != "M" for status, _ in source):
+        return None
+    gold_functions: list[str] = []
+    for _, path in source:
+        try:
+            defs = definitions(_git(repo, "show", f"{parent}:{path}"))
+        except (SyntaxError, ValueError):
+            return None
+        for line in changed_old_lines(_git(repo, "diff", "-U0", parent, commit, "--", path)):
+            around = [(q, s, e) for q, s, e in defs if s <= line <= e]
+            if around:
+                gold = f"{path}::{max(around, key=lambda d: d[1])[0]}"  # the innermost: it starts last
+                if gold not in gold_functions:
+                    gold_functions.append(gold)
+    if not gold_functions:
+        return None
+    question = _PR_NUMBER.sub("", subject).strip()
+    words = set(re.findall(r"\w+", question.lower()))
+    files = [path for _, path in source]
+    leak = any(p.rsplit("/", 1)[-1].lower() in question.lower() or p.rsplit("/", 1)[-1][:-3].lower() in words
+               for p in files) or any(g.rsplit(".", 1)[-1].split("::")[-1].lower() in words for g in gold_functions)
+    return {"repo": name, "commit": commit, "parent": parent, "date": date, "question": question, "body": "",
+            "gold_files": files, "gold_functions": gold_functions, "gold_functions_source": "ast", "leak": leak}
+
+
+def mine(repo: Path, name: str, since: str, count: int) -> list[dict]:
+    log = _git(repo, "log", "--first-parent", f"--since={since}", "--format=%H%x00%P%x00%cs%x00%s")
+    tasks = []
+    for line in reversed(log.splitlines()):  # oldest first
+        commit, parents, date, subject = line.split("\x00", 3)
+        if not parents or _NOT_A_CHANGE.search(subject) or len(subject.split()) < 4:
+            continue
+        found = task(repo, name, commit, parents.split()[0], date, subject)
+        if found:
+            tasks.append(found)
+    step = max(1, len(tasks) // count) if count else 1
+    return tasks[::step][:count] if count else tasks
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repo", type=Path, required=True, help="a clone with its history")
+    ap.add_argument("--name", required=True, help="owner/name, as the tasks and --repos folders name it")
+    ap.add_argument("--since", default="2021-01-01", help="commits since this date")
+    ap.add_argument("--count", type=int, default=60, help="tasks to keep, spread over the history (0: all)")
+    ap.add_argument("--out", type=Path, help="the tasks as JSON lines (default: standard output)")
+    args = ap.parse_args()
+    rows = mine(args.repo, args.name, args.since, args.count)
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    if args.out:
+        args.out.write_text(text)
+    else:
+        sys.stdout.write(text)
+    print(f"{len(rows)} tasks ({sum(r['leak'] for r in rows)} leak) from {args.name}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

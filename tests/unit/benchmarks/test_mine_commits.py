@@ -1,0 +1,53 @@
+"""Mining commit tasks from a real git history."""
+
+from __future__ import annotations
+
+from conftest import git, git_repo, write_tree
+
+from benchmarks.mine_commits import changed_old_lines, mine
+
+CORE = ("class Cart:\n"
+        "    def add(self, item):\n"
+        "        self.items.append(item)\n"
+        "\n"
+        "    def total(self):\n"
+        "        def price(i):\n"
+        "            return i.price\n"
+        "        return sum(price(i) for i in self.items)\n")
+
+
+def commit(root, files, message):
+    write_tree(root, files)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message)
+
+
+def test_tasks_are_described_changes_to_existing_source(tmp_path):
+    root = git_repo(tmp_path / "r", {"pkg/core.py": CORE, "tests/test_core.py": "def test_x():\n    pass\n"})
+    core = CORE
+
+    def change(old, new, message, **other):
+        nonlocal core
+        core = core.replace(old, new)
+        commit(root, {"pkg/core.py": core, **other}, message)
+
+    change("return i.price", "return i.price or 0", "Treat a missing price as nothing")
+    change("append(item)", "append(item)  # fast", "Speed up putting things in (#123)")
+    change("class Cart:", "VERSION = 2\n\n\nclass Cart:", "Bump version to 2.0 now")
+    change("sum(", "sum(0 + ", "Add a module for the prices", **{"pkg/prices.py": "X = 1\n"})
+    commit(root, {"tests/test_core.py": "def test_x():\n    assert True\n"}, "Make the only test stricter")
+    change("def total(self):", "def total(self):  # sum", "Fix the total of a cart")
+    rows = mine(root, "o/r", since="2000-01-01", count=0)
+    assert [r["question"] for r in rows] == ["Treat a missing price as nothing", "Speed up putting things in",
+                                             "Fix the total of a cart"]
+    first, second, third = rows
+    assert first["gold_files"] == ["pkg/core.py"] and first["gold_functions"] == ["pkg/core.py::Cart.total.price"]
+    assert second["gold_functions"] == ["pkg/core.py::Cart.add"] and not second["leak"]
+    assert third["leak"]  # it names the changed definition
+    assert first["parent"] == git(root, "rev-parse", f"{first['commit']}^").strip()
+    assert len(mine(root, "o/r", since="2000-01-01", count=2)) == 2
+
+
+def test_changed_lines_of_the_old_file():
+    diff = "@@ -3 +3 @@\n-a\n+b\n@@ -10,2 +10,0 @@\n-x\n-y\n@@ -20,0 +21,4 @@\n+new\n"
+    assert changed_old_lines(diff) == [3, 10, 11, 20]
