@@ -26,8 +26,10 @@ IGNORE_FILES = frozenset({".gitignore", IGNORE_FILE})
 # Never descended into when walking a tree outside git (git's own rules already skip them).
 _PRUNE_DIRS = frozenset({".git", ".hg", ".svn", INDEX_DIR, "__pycache__", "node_modules", ".tox",
                          ".mypy_cache", ".pytest_cache", ".ruff_cache", ".venv", "venv", ".eggs"})
-VENDOR_DIRS = frozenset({"vendor", "vendored", "third_party", "thirdparty", "third-party",
-                         "node_modules", "bower_components", "_vendor", "site-packages"})
+# Directories of other projects' code copied in: by these names (extern/ as pybind11's and
+# CMake's guides lay out a dependency, cextern/ astropy's C libraries, 3rdparty/ OpenCV's).
+VENDOR_DIRS = frozenset({"vendor", "vendored", "third_party", "thirdparty", "third-party", "3rdparty",
+                         "extern", "cextern", "node_modules", "bower_components", "_vendor", "site-packages"})
 LOCK_FILES = frozenset({"package-lock.json", "yarn.lock", "pnpm-lock.yaml", "cargo.lock", "poetry.lock",
                         "pipfile.lock", "go.sum", "composer.lock", "gemfile.lock", "uv.lock",
                         "npm-shrinkwrap.json", "bun.lockb", "pdm.lock"})

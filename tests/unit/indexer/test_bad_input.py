@@ -79,15 +79,20 @@ def test_minified_generated_lockfile_vendored(tmp_path):
         "package-lock.json": "{}\n",
         "vendor/lib/dep.go": "package lib\n",
         "node_modules/x/index.js": "module.exports = 1\n",
+        "extern/pybind11/include/cast.h": "int cast(void);\n",
+        "cextern/cfitsio/lib/fits.c": "int fits(void) { return 0; }\n",
+        "src/3rdparty/zlib/zlib.c": "int z(void) { return 0; }\n",
         "main.go": "package main\n\nfunc main() {}\n",
     })
     s = index(tmp_path)
     assert skip_reasons(tmp_path) == {
         "app.min.js": "generated", "bundle.js": "minified", "api_pb2.py": "generated", "gen.go": "generated",
         "package-lock.json": "lockfile", "vendor/lib/dep.go": "vendored",
+        "extern/pybind11/include/cast.h": "vendored", "cextern/cfitsio/lib/fits.c": "vendored",
+        "src/3rdparty/zlib/zlib.c": "vendored",
     }
     assert indexed_paths(tmp_path) == {"main.go"}
-    assert s.files_skipped == {"generated": 3, "lockfile": 1, "minified": 1, "vendored": 1}
+    assert s.files_skipped == {"generated": 3, "lockfile": 1, "minified": 1, "vendored": 4}
 
 
 def test_symlinks_loops_and_fifos(tmp_path):
