@@ -52,6 +52,13 @@ _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?![\w])")
 _CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\s*\(")
 _WORD = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?![\w])")
 _QUOTED = re.compile(r"""(?<![\w])(['"])([^'"\n]{6,120})\1""")
+# A hyphenated name: a command-line option (`--collect-only`), a setting or a rule's id
+# (`ignore-paths`, `undefined-loop-variable`). Code holds it as a string, where the question's
+# words are split apart, so it is looked for as a phrase: quoted or in backticks, or anywhere
+# when it starts with two dashes. Words joined by one hyphen in prose are English (built-in).
+_HYPHENATED = r"(?:--?)?[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+"
+_OPTION = re.compile(r"(?<![\w-])--[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+(?![\w-])")
+_QUOTED_NAME = re.compile(rf"""(?<![\w])([`'"])({_HYPHENATED})(?:=[^`'"\s]*)?\1""")
 
 
 # The start-up banners of the interactive interpreters people paste sessions from (Python,
@@ -125,6 +132,7 @@ class QueryInfo:
     paths: list[str] = field(default_factory=list)  # file paths and dotted module names
     frames: list[Frame] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)  # error messages and quoted strings
+    names: list[str] = field(default_factory=list)  # hyphenated names: options, settings, rule ids
     prose: str = ""  # the question without its code (fenced blocks, indented lines)
     title: str = ""  # its first line of prose when more follows; "" for a question of one line
 
@@ -202,6 +210,8 @@ def analyze(text: str) -> QueryInfo:
         s = m.group(2).strip()
         if " " in s and len(s.split()) >= 2:
             info.messages.append(s)
+    names = [m.group(2) for m in _QUOTED_NAME.finditer(text)] + _OPTION.findall(text)
+    info.names = list(dict.fromkeys(n.lstrip("-") for n in names))
 
     paths: list[str] = []
     for m in _PATH.finditer(text):

@@ -219,7 +219,9 @@ class Searcher:
                 sig.rankings["usage"] = signals.usages(self.store, info)
                 sig.rankings["path"], sig.files, crash = signals.paths(self.store, info)
                 sig.file_rankings["crash"] = crash
-                sig.rankings["message"] = signals.messages(self.store, info)
+                sig.rankings["message"] = signals.messages(
+                    self.store, info, incidental=lambda kind, p: kind == "text" or is_peripheral(p)
+                    or p.startswith(vendored) or is_test_path(p))
                 # A vendored package's code counts as prose does: another project's, copied in.
                 sig.prose_files |= {p for r in sig.file_rankings.values() for p in r if p.startswith(vendored)}
                 self._classify(sig, vendored)

@@ -8,12 +8,14 @@ import math
 import posixpath
 import re
 import threading
+from collections.abc import Callable
 
 from graph.model import is_test_path
 from indexer.store import Store
 
 from .query import QueryInfo
 
+_NAME_SCAN = 400  # chunks read for a hyphenated name: more, and it is found everywhere
 MAX_DEFINITIONS = 40  # a name defined more often than this (`__init__`, `get`) says nothing
 _TEST_FACTOR = 0.5  # a definition or file in test code, relative to one in the code itself
 
@@ -246,23 +248,38 @@ def paths(store: Store, info: QueryInfo) -> tuple[list[tuple[int, float]], dict[
     return _ranking(scores), files, list(dict.fromkeys(crash[t] for t in sorted(crash, reverse=True)))
 
 
-def messages(store: Store, info: QueryInfo, k: int = 20) -> list[tuple[int, float]]:
-    """Chunks containing an error message or quoted string of the question, as a phrase."""
+def messages(store: Store, info: QueryInfo, k: int = 20,
+             incidental: Callable[[str, str], bool] | None = None) -> list[tuple[int, float]]:
+    """Chunks containing an error message, quoted string or hyphenated name of the question,
+    as a phrase. A phrase in `k` chunks or more is found everywhere and says nothing. A name
+    (an option, a setting, a rule's id) counts only the chunks of code for that, ranked first:
+    tests and documentation repeat a name wherever it is used, while the code that defines it
+    holds it in one place. `incidental(kind, path)`: a chunk of tests or documentation. A
+    message is left to the plain count, since a string the question's own code passes
+    (`symbols('x1, x2, x3')`) is as common in code's examples as in the tests."""
     scores: dict[int, float] = {}
-    for i, msg in enumerate(info.messages[:8]):
+    phrases = [(m, False) for m in info.messages] + [(n, True) for n in info.names if n not in info.messages]
+    for i, (msg, name) in enumerate(phrases[:8]):
         words = [w for w in _phrase_words(msg)][:12]
         if len(words) < 2:
             continue
-        phrase = '"' + " ".join(words) + '"'
+        phrase = f'body : "{" ".join(words)}"'
         try:
-            rows = store.conn.execute(
-                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
-                (f"body : {phrase}", k)).fetchall()
+            if not name:
+                rows = store.conn.execute(
+                    "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?", (phrase, k)).fetchall()
+                found = [cid for (cid,) in rows] if len(rows) < k else []
+            else:
+                rows = store.conn.execute(
+                    "SELECT m.rowid, c.kind, f.path FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? "
+                    "ORDER BY rank LIMIT ?) m JOIN chunks c ON c.id = m.rowid JOIN files f ON f.id = c.file_id "
+                    "ORDER BY m.rank", (phrase, _NAME_SCAN)).fetchall()
+                code = [cid for cid, kind, path in rows if incidental is None or not incidental(kind, path)]
+                other = [cid for cid, kind, path in rows if incidental is not None and incidental(kind, path)]
+                found = (code + other)[:k] if len(code) < k and len(rows) < _NAME_SCAN else []
         except Exception:  # noqa: BLE001 - a message FTS cannot parse is simply not matched
             continue
-        if len(rows) >= k:  # a phrase found everywhere is not a message from one place
-            continue
-        for j, (cid,) in enumerate(rows):
+        for j, cid in enumerate(found):
             _add(scores, cid, 1.0 / (1.0 + 0.1 * i) / (1.0 + 0.05 * j))
     return _ranking(scores)
 

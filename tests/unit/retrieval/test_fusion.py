@@ -315,3 +315,28 @@ def test_a_frame_finds_its_file_by_the_longest_suffix_the_index_knows(tmp_path):
         assert [p for _, p in resolve_path(store, "/usr/lib/python3.11/abc.py")] == ["abc.py"]
     finally:
         store.close()
+
+
+def test_a_name_the_tests_repeat_is_still_found_where_the_code_holds_it(tmp_path):
+    """An option's name in one place of the code and in 30 tests: the code comes first. A
+    name the code itself holds everywhere says nothing, and neither does a quoted string
+    (not a name) that the tests repeat: it is as likely the question's own data."""
+    files = {"tool/cli.py": "def add_options(parser):\n    parser.add('--collect-only', help='only list')\n",
+             "tool/run.py": "def run(argv):\n    return main(argv, 'alpha, beta, gamma')\n"}
+    for i in range(30):
+        files[f"tests/test_cli_{i}.py"] = (f"def test_collect_{i}(run):\n    run('--collect-only', {i})\n"
+                                           f"    run('alpha, beta, gamma')\n")
+    for i in range(25):
+        files[f"tool/plugin_{i}.py"] = f"def hook_{i}(parser):\n    parser.add('--verbose-mode', {i})\n"
+    write_tree(tmp_path, files)
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        s = Searcher(store)
+        sig = s.signals("the `--collect-only` option lists nothing", mode="hybrid")
+        assert sig.rankings["message"] and sig.paths[sig.rankings["message"][0][0]] == "tool/cli.py"
+        assert s.files("pytest --collect-only lists nothing", "hybrid", k=1)[0].path == "tool/cli.py"
+        assert s.signals("the `--verbose-mode` option", mode="hybrid").rankings["message"] == []
+        assert s.signals("run('alpha, beta, gamma') fails", mode="hybrid").rankings["message"] == []
+    finally:
+        store.close()

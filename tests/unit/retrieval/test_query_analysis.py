@@ -164,3 +164,14 @@ def test_the_title_is_the_first_line_of_prose_over_a_body():
     assert title_of("Refunds ignore the fee") == "" and title_of("  \n") == ""
     assert title_of('Traceback (most recent call last):\n  File "x.py", line 1, in f\nValueError') == ""
     assert title_of(">>> from shop import Cart\n>>> Cart().total()\n0") == ""
+
+
+def test_hyphenated_names_are_looked_for_as_phrases():
+    """An option, a setting or a rule's id is a string in code: quoted, in backticks, or an
+    option anywhere; hyphenated English words in prose are not."""
+    info = analyze("pytest --collect-only needs a one char shortcut\nI run `--collect-only` often. "
+                   "Fix `undefined-loop-variable` with 'ignore-paths' and `--recursive=y`, or "
+                   "`--sort-key=name`. A built-in, re-run, non-empty case.")
+    assert info.names == ["collect-only", "undefined-loop-variable", "ignore-paths", "sort-key"]
+    assert info.messages == []
+    assert analyze("a built-in re-run of a non-empty list").names == []
