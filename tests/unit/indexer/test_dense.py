@@ -15,7 +15,7 @@ import pytest
 from conftest import FIXTURES, index, reader, write_tree
 
 from indexer.dense import embed_index
-from indexer.embed import BATCH, GPU_BATCH, SentenceTransformerEmbedder, default_model_path
+from indexer.embed import BATCH, GPU_BATCH, GPU_PAD, SentenceTransformerEmbedder, default_model_path
 from indexer.store import Store
 from indexer.update import index_dir_for
 from indexer.vectors import WINDOWS, VectorOptions, chunk_of, open_vector_store
@@ -273,6 +273,9 @@ def test_a_lone_text_is_embedded_on_one_thread(embedder):
     torch = pytest.importorskip("torch")
     on_gpu = embedder._load().device.type == "cuda"  # the session's model: on a GPU where there is one
     assert embedder.batch_size == (GPU_BATCH if on_gpu else BATCH)  # none configured: the device's
+    # texts are padded to a few lengths on a GPU (each run once at load), not on a CPU
+    padded = (embedder._model[0].processing_kwargs.get("text") or {}).get("pad_to_multiple_of")
+    assert padded == (GPU_PAD if on_gpu else None)
     texts = ["def add(a, b):\n    return a + b", "class Parser:\n    pass"]
     running: list[int] = []  # the thread count while the model runs
     hook = embedder._load()[0].register_forward_pre_hook(lambda *_: running.append(torch.get_num_threads()))
@@ -328,6 +331,8 @@ def test_embedding_on_a_gpu_matches_the_cpu():
     texts = ["def add(a, b):\n    return a + b", "class Parser:\n    pass", code[:4000], "where is X parsed?"]
     on_gpu = auto.embed(texts)
     assert auto._model.device.type == "cuda" and auto._bf16 and auto.batch_size == GPU_BATCH
+    assert auto._model[0].processing_kwargs["text"]["pad_to_multiple_of"] == GPU_PAD
+    assert auto._model[0].preprocess([texts[0]])["input_ids"].shape[1] % GPU_PAD == 0
     assert on_gpu.dtype == np.float32 and on_gpu.shape == (len(texts), auto.dim)
     assert np.allclose((on_gpu * cpu.embed(texts)).sum(axis=1), 1.0, atol=5e-3)
     assert np.allclose(auto.embed([texts[-1]])[0] @ on_gpu[-1], 1.0, atol=5e-3)
