@@ -7,7 +7,8 @@ every signal the index has:
 - symbol: definitions of the names the question mentions (a rare name counts more);
 - usage: code that uses those names (calls them, takes them as types, imports them);
 - path: the files it names and the stack frames it quotes;
-- message: chunks holding an error message or quoted string of the question;
+- message: chunks holding an error message or quoted string of the question, or a
+  hyphenated name it quotes (an option, a setting, a rule's id: code chunks first);
 - graph: personalized PageRank from the best units of the others but dense (the walk runs
   while the question is embedded), over forward and reverse edges (what they call, what
   calls them, their tests, their co-changed files);
