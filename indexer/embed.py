@@ -111,6 +111,41 @@ def strided(pieces: list[str]) -> tuple[list[str], bool]:
     return [pieces[round(i * step)] for i in range(WINDOWS)], True
 
 
+_WARM_TOKENS = 512  # lengths warmed at most: a model reading 8k tokens would take a minute
+
+
+def pad_and_warm(model, torch) -> bool:
+    """Pad a model's texts to a multiple of GPU_PAD tokens and run a lone text of each such
+    length, with and without padding, so that no question pays for a length the GPU has not
+    run yet. Not where the model truncates at a length that is no such multiple (the
+    tokenizer refuses both at once), nor where the warm-up fails (the padding is undone).
+    Whether the texts are now padded."""
+    module = model[0]
+    limit = int(getattr(model, "max_seq_length", 0) or 0)
+    if not hasattr(module, "processing_kwargs") or limit <= 0 or limit % GPU_PAD:
+        return False
+    before = module.processing_kwargs
+    module.processing_kwargs = {**(before or {}), "text": {**(before or {}).get("text", {}),
+                                                            "pad_to_multiple_of": GPU_PAD}}
+    try:
+        with torch.inference_mode():
+            for n in range(GPU_PAD, min(limit, _WARM_TOKENS) + 1, GPU_PAD):
+                # A text that fills its length exactly runs without an attention mask, another
+                # kernel than one with padding: each length runs both ways. Its length is
+                # measured, whatever the tokenizer's special tokens and words.
+                for fill in (0, 1):
+                    words = max(1, n - 2 - fill)
+                    text = " ".join(["x"] * words)
+                    have = int(module.preprocess([text])["attention_mask"].sum())  # padding aside
+                    text = " ".join(["x"] * max(1, words + (n - fill) - have))
+                    model.encode([text], batch_size=1, show_progress_bar=False)
+    except Exception as exc:  # noqa: BLE001 - a warm-up is an optimisation: never a reason to fail
+        module.processing_kwargs = before
+        log.warning("no padding or warm-up of the embedding model on the GPU: %s", exc)
+        return False
+    return True
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU (or a GPU when torch sees one)."""
 
@@ -160,36 +195,20 @@ class SentenceTransformerEmbedder:
                 torch.set_num_threads(self.threads)
                 device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
                 try:
-                    self._model = SentenceTransformer(str(self.path), device=device)
+                    model = SentenceTransformer(str(self.path), device=device)
                 except Exception as exc:
                     raise EmbedderError(f"cannot load the embedding model at {self.path}: {exc}") from exc
                 self._bf16 = self._use_bf16(torch, device)
-                on_gpu = self._model.device.type == "cuda"
+                on_gpu = model.device.type == "cuda"
                 if not self.batch_size:
                     self.batch_size = GPU_BATCH if on_gpu else BATCH
                 if self._bf16:  # bf16 weights: ~15% faster than autocast here, cosine to fp32 > 0.999
-                    self._model = self._model.to(torch.bfloat16)
+                    model = model.to(torch.bfloat16)
                 if on_gpu:
-                    self._pad_and_warm(torch)
+                    pad_and_warm(model, torch)
+                self._model = model  # only once it is ready: a failure above leaves none half-made
                 log.info("embedding model %s on %s (%s)", self.model_id, device, "bf16" if self._bf16 else "fp32")
             return self._model
-
-    def _pad_and_warm(self, torch) -> None:
-        """Pad texts to a multiple of GPU_PAD tokens and run a lone text of each such length
-        once, so that no question pays for a length the GPU has not run yet."""
-        module = self._model[0]
-        if not hasattr(module, "processing_kwargs"):  # a sentence-transformers without them
-            return
-        kwargs = dict(module.processing_kwargs or {})
-        kwargs["text"] = {**kwargs.get("text", {}), "pad_to_multiple_of": GPU_PAD}
-        module.processing_kwargs = kwargs
-        # A text that fills its length exactly runs without an attention mask, another kernel
-        # than one with padding: each length is run both ways ("x" is one token, plus [CLS]
-        # and [SEP]).
-        texts = [" ".join(["x"] * (n - pad)) for n in range(GPU_PAD, self.max_tokens + 1, GPU_PAD) for pad in (2, 3)]
-        with torch.inference_mode():
-            for text in texts:
-                self._model.encode([text], batch_size=1, show_progress_bar=False)
 
     def _use_bf16(self, torch, device: str) -> bool:
         if self.precision == "fp32":

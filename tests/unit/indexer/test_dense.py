@@ -384,3 +384,43 @@ def test_a_rebuild_keeps_the_embedding_cache(tmp_path, embedder):
     again = embed_index(root, embedder, VectorOptions())
     assert (again.chunks_embedded, again.chunks_reused) == (0, first.chunks)
     assert vector_chunks(root, VectorOptions()) == chunk_ids(root)
+
+
+def test_gpu_padding_and_warm_up_on_a_model_of_its_own(monkeypatch):
+    """The padding the GPU path sets (run here on the CPU, on a model of the test's own):
+    texts are padded and embed as before; every padded length runs, filled and one short; a
+    model truncating at a length that is no multiple of GPU_PAD is left alone (the tokenizer
+    refuses both), and a failing warm-up undoes the padding instead of failing the load."""
+    import torch
+
+    from indexer import embed as E
+
+    monkeypatch.setattr(E, "_WARM_TOKENS", 64)
+    model = SentenceTransformerEmbedder(device="cpu", precision="fp32")._load()
+    module = model[0]
+    text = "def add(a, b):\n    return a + b"
+    before = model.encode([text], normalize_embeddings=True)
+    seen: list[tuple[int, int]] = []
+    encode = model.encode
+
+    def counting(texts, **kw):
+        batch = module.preprocess(texts)
+        seen.append((batch["input_ids"].shape[1], int(batch["attention_mask"].sum())))
+        return encode(texts, **kw)
+
+    monkeypatch.setattr(model, "encode", counting)
+    assert E.pad_and_warm(model, torch)
+    assert seen == [(n, real) for n in (16, 32, 48, 64) for real in (n, n - 1)]
+    assert module.preprocess([text])["input_ids"].shape[1] % GPU_PAD == 0
+    assert float(encode([text], normalize_embeddings=True)[0] @ before[0]) == pytest.approx(1.0, abs=1e-4)
+
+    module.processing_kwargs = {}
+    model.max_seq_length = 250
+    assert not E.pad_and_warm(model, torch) and module.processing_kwargs == {}
+    model.max_seq_length = 256
+
+    def broken(texts, **kw):
+        raise RuntimeError("CUDA error: out of memory")
+
+    monkeypatch.setattr(model, "encode", broken)
+    assert not E.pad_and_warm(model, torch) and module.processing_kwargs == {}
