@@ -40,8 +40,8 @@ _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? ", re.M)
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, errors="replace",
-                          check=True).stdout
+    return subprocess.run(["git", "-C", str(repo), "-c", "color.ui=never", *args], capture_output=True,
+                          encoding="utf-8", errors="replace", check=True).stdout
 
 
 def is_source(path: str) -> bool:
@@ -67,20 +67,21 @@ def definitions(source: str) -> list[tuple[str, int, int]]:
     return out
 
 
-def changed_old_lines(diff: str) -> list[int]:
-    """Lines of the old file that a zero-context diff changes; an insertion counts the line
-    it follows (inside the definition that grows)."""
-    lines: list[int] = []
+def changed_old_lines(diff: str) -> list[tuple[int, bool]]:
+    """(line, inserted) for the lines of the old file that a zero-context diff changes; an
+    insertion gives the line it follows, marked, since it grows the definition around that
+    line only if it is not that definition's last."""
+    lines: list[tuple[int, bool]] = []
     for m in _HUNK.finditer(diff):
         start, count = int(m.group(1)), int(m.group(2) if m.group(2) is not None else 1)
-        lines.extend(range(start, start + count) if count else [start])
+        lines.extend([(n, False) for n in range(start, start + count)] if count else [(start, True)])
     return lines
 
 
 def task(repo: Path, name: str, commit: str, parent: str, date: str, subject: str) -> dict | None:
     """The task a commit makes, or None when it makes none."""
-    changes = [line.split("\t") for line in _git(repo, "diff-tree", "-r", "--no-renames", "--name-status",
-                                                  parent, commit).splitlines() if "\t" in line]
+    fields = _git(repo, "diff-tree", "-r", "-z", "--no-renames", "--name-status", parent, commit).split("\0")
+    changes = list(zip(fields[0::2], fields[1::2]))  # (status, path), paths as they are (-z)
     source = [(status, path) for status, path in changes if is_source(path)]
     if not 1 <= len(source) <= 3 or any(status != "M" for status, _ in source):
         return None
@@ -90,8 +91,9 @@ def task(repo: Path, name: str, commit: str, parent: str, date: str, subject: st
             defs = definitions(_git(repo, "show", f"{parent}:{path}"))
         except (SyntaxError, ValueError):
             return None
-        for line in changed_old_lines(_git(repo, "diff", "-U0", parent, commit, "--", path)):
-            around = [(q, s, e) for q, s, e in defs if s <= line <= e]
+        diff = _git(repo, "diff-tree", "-p", "-U0", "--no-ext-diff", "--no-color", parent, commit, "--", path)
+        for line, inserted in changed_old_lines(diff):
+            around = [(q, s, e) for q, s, e in defs if s <= line <= e and not (inserted and line == e)]
             if around:
                 gold = f"{path}::{max(around, key=lambda d: d[1])[0]}"  # the innermost: it starts last
                 if gold not in gold_functions:
@@ -108,7 +110,10 @@ def task(repo: Path, name: str, commit: str, parent: str, date: str, subject: st
 
 
 def mine(repo: Path, name: str, since: str, count: int) -> list[dict]:
-    log = _git(repo, "log", "--first-parent", f"--since={since}", "--format=%H%x00%P%x00%cs%x00%s")
+    try:
+        log = _git(repo, "log", "--first-parent", f"--since={since}", "--format=%H%x00%P%x00%cs%x00%s")
+    except subprocess.CalledProcessError as exc:  # not a repository, or one without commits
+        raise SystemExit(f"no history to mine in {repo}: {exc.stderr.strip()}") from exc
     tasks = []
     for line in reversed(log.splitlines()):  # oldest first
         commit, parents, date, subject = line.split("\x00", 3)
@@ -117,8 +122,9 @@ def mine(repo: Path, name: str, since: str, count: int) -> list[dict]:
         found = task(repo, name, commit, parents.split()[0], date, subject)
         if found:
             tasks.append(found)
-    step = max(1, len(tasks) // count) if count else 1
-    return tasks[::step][:count] if count else tasks
+    if not count or count >= len(tasks):
+        return tasks
+    return [tasks[i * len(tasks) // count] for i in range(count)]  # spread evenly, oldest first
 
 
 def main() -> None:

@@ -33,9 +33,12 @@ def test_tasks_are_described_changes_to_existing_source(tmp_path):
 
     change("return i.price", "return i.price or 0", "Treat a missing price as nothing")
     change("append(item)", "append(item)  # fast", "Speed up putting things in (#123)")
-    change("class Cart:", "VERSION = 2\n\n\nclass Cart:", "Bump version to 2.0 now")
+    change("append(item)  # fast", "append(item)  # faster", "Bump version to 2.0 now")  # inside Cart.add
     change("sum(", "sum(0 + ", "Add a module for the prices", **{"pkg/prices.py": "X = 1\n"})
     commit(root, {"tests/test_core.py": "def test_x():\n    assert True\n"}, "Make the only test stricter")
+    change("return sum(0 + price(i) for i in self.items)\n",
+           "return sum(0 + price(i) for i in self.items)\n\n\ndef helper():\n    return 1\n",
+           "Add a helper at the very end")  # after Cart, in no definition: no gold, no task
     change("def total(self):", "def total(self):  # sum", "Fix the total of a cart")
     rows = mine(root, "o/r", since="2000-01-01", count=0)
     assert [r["question"] for r in rows] == ["Treat a missing price as nothing", "Speed up putting things in",
@@ -45,9 +48,10 @@ def test_tasks_are_described_changes_to_existing_source(tmp_path):
     assert second["gold_functions"] == ["pkg/core.py::Cart.add"] and not second["leak"]
     assert third["leak"]  # it names the changed definition
     assert first["parent"] == git(root, "rev-parse", f"{first['commit']}^").strip()
-    assert len(mine(root, "o/r", since="2000-01-01", count=2)) == 2
+    spread = mine(root, "o/r", since="2000-01-01", count=2)
+    assert [r["commit"] for r in spread] == [first["commit"], second["commit"]]  # rows 0 and 3 // 2
 
 
 def test_changed_lines_of_the_old_file():
     diff = "@@ -3 +3 @@\n-a\n+b\n@@ -10,2 +10,0 @@\n-x\n-y\n@@ -20,0 +21,4 @@\n+new\n"
-    assert changed_old_lines(diff) == [3, 10, 11, 20]
+    assert changed_old_lines(diff) == [(3, False), (10, False), (11, False), (20, True)]
