@@ -211,7 +211,10 @@ def analyze(text: str) -> QueryInfo:
         if " " in s and len(s.split()) >= 2:
             info.messages.append(s)
     names = [m.group(2) for m in _QUOTED_NAME.finditer(text)] + _OPTION.findall(text)
-    info.names = list(dict.fromkeys(n.lstrip("-") for n in names))
+    unique: dict[str, str] = {}  # the full-text search ignores case: Content-Type is content-type
+    for n in names:
+        unique.setdefault(n.lstrip("-").lower(), n.lstrip("-"))
+    info.names = list(unique.values())
 
     paths: list[str] = []
     for m in _PATH.finditer(text):

@@ -254,7 +254,8 @@ def messages(store: Store, info: QueryInfo, k: int = 20,
     as a phrase. A phrase in `k` chunks or more is found everywhere and says nothing. A name
     (an option, a setting, a rule's id) counts only the chunks of code for that, ranked first:
     tests and documentation repeat a name wherever it is used, while the code that defines it
-    holds it in one place. `incidental(kind, path)`: a chunk of tests or documentation. A
+    holds it in one place. `incidental(kind, path)`: a chunk of tests, documentation or
+    vendored code. A
     message is left to the plain count, since a string the question's own code passes
     (`symbols('x1, x2, x3')`) is as common in code's examples as in the tests."""
     scores: dict[int, float] = {}
@@ -274,8 +275,9 @@ def messages(store: Store, info: QueryInfo, k: int = 20,
                     "SELECT m.rowid, c.kind, f.path FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? "
                     "ORDER BY rank LIMIT ?) m JOIN chunks c ON c.id = m.rowid JOIN files f ON f.id = c.file_id "
                     "ORDER BY m.rank", (phrase, _NAME_SCAN)).fetchall()
-                code = [cid for cid, kind, path in rows if incidental is None or not incidental(kind, path)]
-                other = [cid for cid, kind, path in rows if incidental is not None and incidental(kind, path)]
+                code, other = [], []
+                for cid, kind, path in rows:
+                    (other if incidental is not None and incidental(kind, path) else code).append(cid)
                 found = (code + other)[:k] if len(code) < k and len(rows) < _NAME_SCAN else []
         except Exception:  # noqa: BLE001 - a message FTS cannot parse is simply not matched
             continue

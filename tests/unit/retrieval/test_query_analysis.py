@@ -175,3 +175,4 @@ def test_hyphenated_names_are_looked_for_as_phrases():
     assert info.names == ["collect-only", "undefined-loop-variable", "ignore-paths", "sort-key"]
     assert info.messages == []
     assert analyze("a built-in re-run of a non-empty list").names == []
+    assert analyze("`Content-Type` and 'content-type'").names == ["Content-Type"]  # one phrase
