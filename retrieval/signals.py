@@ -255,9 +255,8 @@ def messages(store: Store, info: QueryInfo, k: int = 20,
     (an option, a setting, a rule's id) counts only the chunks of code for that, ranked first:
     tests and documentation repeat a name wherever it is used, while the code that defines it
     holds it in one place. `incidental(kind, path)`: a chunk of tests, documentation or
-    vendored code. A
-    message is left to the plain count, since a string the question's own code passes
-    (`symbols('x1, x2, x3')`) is as common in code's examples as in the tests."""
+    vendored code. A message is left to the plain count, since a string the question's own
+    code passes (`symbols('x1, x2, x3')`) is as common in code's examples as in the tests."""
     scores: dict[int, float] = {}
     phrases = [(m, False) for m in info.messages] + [(n, True) for n in info.names if n not in info.messages]
     for i, (msg, name) in enumerate(phrases[:8]):
