@@ -238,6 +238,11 @@ def test_deadline_cancellation_and_queries_racing_an_update(server, repo):
         calls = c.index("proj")
         next(calls)
         calls.cancel()
+        # That update may have finished before the cancel came (300 small files can take 0.3 s):
+        # new contents make the update the queries race below parse every file either way.
+        time.sleep(0.5)
+        for i in range(300):
+            write_tree(repo, {f"gen/m{i:03}.py": "".join(f"def g{j}():\n    return {j}\n" for j in range(40))})
         # Queries race a full update and each sees one consistent state.
         errors = []
         stop = threading.Event()
