@@ -221,8 +221,7 @@ class Searcher:
                 sig.rankings["path"], sig.files, crash = signals.paths(self.store, info)
                 sig.file_rankings["crash"] = crash
                 sig.rankings["message"] = signals.messages(
-                    self.store, info, incidental=lambda kind, p: kind == "text" or is_peripheral(p)
-                    or p.startswith(vendored) or is_test_path(p))
+                    self.store, info, incidental=lambda kind, p: _is_prose(kind, p, vendored) or is_test_path(p))
                 # A vendored package's code counts as prose does: another project's, copied in.
                 sig.prose_files |= {p for r in sig.file_rankings.values() for p in r if p.startswith(vendored)}
                 self._classify(sig, vendored)
@@ -242,7 +241,7 @@ class Searcher:
                 "WHERE c.id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)):
             sig.known.add(cid)
             sig.paths[cid] = path
-            if kind == "text" or is_peripheral(path) or path.startswith(vendored):
+            if _is_prose(kind, path, vendored):
                 sig.prose.add(cid)
             if is_test_path(path):
                 sig.tests.add(cid)
@@ -326,6 +325,11 @@ _RELEASE_NAME = re.compile(r"^[A-Za-z][\w.-]*?[A-Za-z]-v?\d+(?:\.\d+)+(?:[.-][A-
 def is_peripheral(path: str) -> bool:
     parts = path.split("/")
     return any(part.lower() in PERIPHERAL_DIRS for part in parts[:-1]) or bool(_RELEASE_NAME.search(parts[-1]))
+
+
+def _is_prose(kind: str, path: str, vendored: tuple[str, ...]) -> bool:
+    """A chunk that counts as prose: text, documentation or examples, or vendored code."""
+    return kind == "text" or is_peripheral(path) or path.startswith(vendored)
 
 
 def _has_graph(store: Store) -> bool:
