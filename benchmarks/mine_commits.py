@@ -48,7 +48,7 @@ def is_source(path: str) -> bool:
     """A Python file of the project's own code: not tests, documentation or examples."""
     top = path.split("/", 1)[0].lower()
     return (path.endswith(".py") and not is_test_path(path) and not is_peripheral(path)
-            and top not in ("doc", "docs", "asv_bench", "benchmarks", "scripts", "script", "ci", "tools"))
+            and top not in ("asv_bench", "scripts", "script", "ci", "tools"))  # is_peripheral has doc/, benchmarks/
 
 
 def definitions(source: str) -> list[tuple[str, int, int]]:

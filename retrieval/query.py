@@ -56,9 +56,9 @@ _QUOTED = re.compile(r"""(?<![\w])(['"])([^'"\n]{6,120})\1""")
 # (`ignore-paths`, `undefined-loop-variable`). Code holds it as a string, where the question's
 # words are split apart, so it is looked for as a phrase: quoted or in backticks, or anywhere
 # when it starts with two dashes. Words joined by one hyphen in prose are English (built-in).
-_HYPHENATED = r"(?:--?)?[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+"
-_OPTION = re.compile(r"(?<![\w-])--[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+(?![\w-])")
-_QUOTED_NAME = re.compile(rf"""(?<![\w])([`'"])({_HYPHENATED})(?:=[^`'"\s]*)?\1""")
+_HYPHENATED = r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+"
+_OPTION = re.compile(rf"(?<![\w-])--{_HYPHENATED}(?![\w-])")
+_QUOTED_NAME = re.compile(rf"""(?<![\w])([`'"])((?:--?)?{_HYPHENATED})(?:=[^`'"\s]*)?\1""")
 
 
 # The start-up banners of the interactive interpreters people paste sessions from (Python,
