@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import names
 from .embed import Embedder, embedding_head
 from .errors import IndexMismatch, IndexNotFound
 from .lock import WriterLock
@@ -44,6 +45,7 @@ class EmbedSummary:
     vectors_dropped: int = 0  # belonged to chunks that no longer exist
     vectors: int = 0  # in the store after the update
     windows_capped: int = 0  # chunks longer than the windows cover (strided, not truncated)
+    names_embedded: int = 0  # definitions' names run through the model (indexer.names)
     rebuilt: str = ""  # why the vectors were dropped and rebuilt, if they were
     seconds: float = 0.0
 
@@ -78,6 +80,7 @@ def embed_index(root: Path, embedder: Embedder, options: VectorOptions | None = 
             summary.vectors = vstore.count()
             with store.transaction():
                 _prune_cache(store, embedder.model_id)
+                names.prune(store, embedder.model_id, CACHE_SPARE_MIN)
                 store.set_meta(vector_count=str(summary.vectors), vector_updated_ns=str(time.time_ns()))
         finally:
             vstore.close()
@@ -99,7 +102,8 @@ def _reset_if_other_model(store: Store, vstore: VectorStore, embedder: Embedder,
             summary.rebuilt = ", ".join(f"{k} {have[k] or '-'} -> {want[k]}" for k in want if have[k] != want[k])
         vstore.clear()
         with store.transaction():
-            store.conn.execute("DELETE FROM embeddings WHERE model != ?", (embedder.model_id,))
+            store.conn.execute("DELETE FROM embeddings WHERE model NOT IN (?, ?)",
+                               (embedder.model_id, names.name_model(embedder.model_id)))
             store.set_meta(**want)
 
 
@@ -136,9 +140,11 @@ def _plan(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedS
 
 def _fill(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedSummary,
           progress: ProgressFn, batch_chunks: int, flush_seconds: float) -> None:
-    todo, _ = _plan(store, vstore, embedder, summary)
+    todo, live = _plan(store, vstore, embedder, summary)
     progress("embed", 0, len(todo))
     _write(store, vstore, embedder, todo, summary, progress, batch_chunks, flush_seconds)
+    with store.transaction():  # the names of chunks whose vectors were there already
+        summary.names_embedded += names.write(store, embedder, live)
 
 
 def _write(store: Store, vstore: VectorStore, embedder: Embedder, todo: list, summary: EmbedSummary,
@@ -158,6 +164,8 @@ def _write(store: Store, vstore: VectorStore, embedder: Embedder, todo: list, su
     for i in range(0, len(reuse), 2048):
         part = reuse[i:i + 2048]
         cached = _cached(store, embedder.model_id, {r[1] for r in part})
+        with store.transaction():
+            summary.names_embedded += names.write(store, embedder, [r[0] for r in part])
         _upsert(vstore, part, cached)
         summary.chunks_reused += len(part)
         summary.vectors_added += sum(len(cached[r[1]]) for r in part)
@@ -193,6 +201,7 @@ def _write(store: Store, vstore: VectorStore, embedder: Embedder, todo: list, su
                     "INSERT OR REPLACE INTO embeddings(model, text_hash, windows, capped, vectors) "
                     "VALUES (?,?,?,?,?)",
                     (embedder.model_id, h, len(ws), int(capped), vecs.astype(np.float16).tobytes()))
+            summary.names_embedded += names.write(store, embedder, [r[0] for r in part])
         _upsert(vstore, part, cached)
         summary.chunks_embedded += len(new_hashes)
         summary.chunks_reused += len(part) - len(new_hashes)  # same text twice in this run

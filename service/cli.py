@@ -132,7 +132,7 @@ def index(ctx: click.Context, path: Path | None, as_json: bool, rebuild: bool, n
             out.update({"chunks_embedded": e["chunks_embedded"], "chunks_reused": e["chunks_reused"],
                         "vectors": e["vectors"], "vector_model": e["model"], "vector_store": e["store"],
                         "vectors_dropped": e["vectors_dropped"], "windows_capped": e["windows_capped"],
-                        "vectors_rebuilt": e["rebuilt"], "embed_seconds": e["seconds"],
+                        "names_embedded": e["names_embedded"], "vectors_rebuilt": e["rebuilt"], "embed_seconds": e["seconds"],
                         "seconds": round(summary.seconds + e["seconds"], 3)})
         _echo_json(out)
         return

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import FIXTURES, index, reader, write_tree
 
 from indexer.dense import embed_index
 from indexer.embed import BATCH, GPU_BATCH, GPU_PAD, SentenceTransformerEmbedder, default_model_path
 from indexer.store import Store
+from indexer.text import content_hash
 from indexer.update import index_dir_for
 from indexer.vectors import WINDOWS, VectorOptions, chunk_of, open_vector_store
 from retrieval import dense
@@ -193,7 +195,9 @@ def test_changing_the_model_rebuilds_the_vectors(tmp_path, embedder):
     assert s.chunks_embedded == s.chunks and s.chunks_reused == 0
     store = reader(root)
     try:
-        assert {m for (m,) in store.conn.execute("SELECT DISTINCT model FROM embeddings")} == {"other-minilm"}
+        # the old model's chunk and name vectors are gone; the new one's names are there too
+        assert {m for (m,) in store.conn.execute("SELECT DISTINCT model FROM embeddings")} == \
+            {"other-minilm", "other-minilm#names"}
     finally:
         store.close()
 
@@ -259,11 +263,16 @@ def test_the_cache_forgets_old_text_once_it_piles_up(tmp_path, embedder, monkeyp
     embed_index(root, embedder)
     store = reader(root)
     try:
-        cached = {h for (h,) in store.conn.execute("SELECT text_hash FROM embeddings")}
+        cached = {h for (h,) in store.conn.execute("SELECT text_hash FROM embeddings WHERE model = ?",
+                                                   (embedder.model_id,))}
         live = {h for (h,) in store.conn.execute("SELECT text_hash FROM chunks")}
+        names_cached = {h for (h,) in store.conn.execute("SELECT text_hash FROM embeddings WHERE model = ?",
+                                                         (embedder.model_id + "#names",))}
     finally:
         store.close()
     assert cached == live
+    # the names too: f0 .. f3 are gone, g0 .. g3 are there
+    assert names_cached == {content_hash(f"g {i}".encode()) for i in range(4)}
 
 
 def test_a_lone_text_is_embedded_on_one_thread(embedder):

@@ -1,0 +1,177 @@
+"""Name vectors: each definition's name and parameters, embedded apart from its code.
+
+A question that describes what a function does ("Open a resource file relative to the
+instance folder") is close in meaning to the function's name and parameters
+(`Flask.open_instance_resource(resource, mode)`) more sharply than to its whole body, whose
+other words dilute the chunk's vector. So besides the chunk windows, the name of the
+definition each chunk holds is embedded as a short text: its qualified name's words and its
+parameters' names (`flask open instance resource (resource, mode)`). Search compares the
+question's own vector with the names of the units the other signals found (retrieval.search's
+`name` signal); it needs no second pass of the model over the question.
+
+The vectors live in the embedding cache (`embeddings`) under the model's id with NAME_SUFFIX,
+keyed by the hash of the text, so an unchanged name is never embedded twice and a renamed or
+re-parametrised definition gets a new one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable
+
+import numpy as np
+
+from .store import Store
+from .text import content_hash, split_identifier
+
+NAME_SUFFIX = "#names"
+# Kinds whose signature's first parenthesised group after the name lists parameters.
+_CALLABLE = frozenset({"function", "method", "constructor", "macro"})
+# Languages that write a parameter's type before its name (`String name`, `int *p`).
+_TYPE_FIRST = frozenset({"c", "cpp", "java", "c_sharp", "csharp"})
+_IDENT = re.compile(r"[A-Za-z_$][\w$]*")
+_SKIP = frozenset({"self", "cls", "this", "mut", "const", "final", "var", "let", "in", "out", "ref"})
+MAX_PARAMS = 8
+
+
+def name_model(model_id: str) -> str:
+    return model_id + NAME_SUFFIX
+
+
+def _group_after(signature: str, name: str) -> str:
+    """The text inside the balanced parentheses that follow `name` in `signature`."""
+    at = signature.find(name + "(")
+    if at < 0:
+        at = signature.find(name)
+        if at < 0:
+            return ""
+    start = signature.find("(", at + len(name))
+    if start < 0:
+        return ""
+    depth = 0
+    for i in range(start, len(signature)):
+        c = signature[i]
+        if c in "([{<":
+            depth += 1
+        elif c in ")]}>":
+            depth -= 1
+            if depth == 0:
+                return signature[start + 1:i]
+    return signature[start + 1:]
+
+
+def _split_top(text: str) -> list[str]:
+    """`text` split at the commas outside brackets."""
+    out, depth, cur = [], 0, []
+    for c in text:
+        if c in "([{<":
+            depth += 1
+        elif c in ")]}>":
+            depth -= 1
+        if c == "," and depth == 0:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+    out.append("".join(cur))
+    return out
+
+
+def parameters(name: str, signature: str, language: str) -> list[str]:
+    """The parameters' names in a definition's signature (self, cls and this left out)."""
+    out: list[str] = []
+    for piece in _split_top(_group_after(signature, name)):
+        head = re.split(r"[:=]", piece, maxsplit=1)[0]  # `x: int = 3` -> `x`; `a := b`
+        words = [w for w in _IDENT.findall(head) if w not in _SKIP]
+        if not words:
+            continue
+        param = words[-1] if language in _TYPE_FIRST else words[0]
+        if param not in out:
+            out.append(param)
+        if len(out) >= MAX_PARAMS:
+            break
+    return out
+
+
+@functools.lru_cache(maxsize=65536)  # a search reads the same few hundred names again and again
+def name_text(qualname: str, kind: str, signature: str, language: str) -> str:
+    """What the model reads for a definition: its qualified name's words, and its
+    parameters' names in parentheses when it takes any."""
+    parts = [p for p in qualname.split(".") if p]
+    if not parts:
+        return ""
+    words = " ".join(w for p in parts for w in split_identifier(p))
+    params = parameters(parts[-1], signature, language) if kind in _CALLABLE else []
+    if params:
+        words += " (" + ", ".join(" ".join(split_identifier(p)) or p for p in params) + ")"
+    return words
+
+
+# By qualified name first (`+` keeps SQLite from reading every symbol of the chunk's file).
+_NAMES_OF = ("SELECT c.id, s.qualname, s.kind, s.signature, f.language FROM json_each(?) j "
+             "JOIN chunks c ON c.id = j.value JOIN files f ON f.id = c.file_id "
+             "JOIN symbols s ON s.qualname = c.symbol AND +s.file_id = c.file_id "
+             "WHERE c.symbol != '' AND c.kind != 'text'")
+
+
+def chunk_names(store: Store, chunk_ids: Iterable[int]) -> dict[int, list[str]]:
+    """Chunk id -> the name texts of the definition it holds (more than one where a name is
+    defined twice in a file); chunks outside any definition have none."""
+    out: dict[int, list[str]] = {}
+    for cid, qualname, kind, signature, language in store.conn.execute(
+            _NAMES_OF, (json.dumps(list(chunk_ids)),)):
+        text = name_text(qualname, kind, signature, language)
+        if text and text not in out.setdefault(cid, []):
+            out[cid].append(text)
+    return out
+
+
+@functools.lru_cache(maxsize=65536)
+def text_key(text: str) -> str:
+    return content_hash(text.encode("utf-8"))
+
+
+def cached(store: Store, model_id: str, keys: Iterable[str]) -> dict[str, np.ndarray]:
+    """Name vectors the cache holds, by text hash."""
+    out: dict[str, np.ndarray] = {}
+    for key, blob in store.conn.execute(
+            "SELECT text_hash, vectors FROM embeddings WHERE model = ? AND text_hash IN (SELECT value FROM json_each(?))",
+            (name_model(model_id), json.dumps(sorted(set(keys))))):
+        out[key] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+    return out
+
+
+def write(store: Store, embedder, chunk_ids: Iterable[int], batch: int = 256) -> int:
+    """Embed the names of the given chunks' definitions that the cache lacks (inside a
+    transaction of the caller's writer store); returns how many were embedded."""
+    texts = {text_key(t): t for names in chunk_names(store, chunk_ids).values() for t in names}
+    if not texts:
+        return 0
+    have = {k for (k,) in store.conn.execute(
+        "SELECT text_hash FROM embeddings WHERE model = ? AND text_hash IN (SELECT value FROM json_each(?))",
+        (name_model(embedder.model_id), json.dumps(sorted(texts))))}
+    todo = [k for k in texts if k not in have]
+    for i in range(0, len(todo), batch):
+        part = todo[i:i + batch]
+        vectors = embedder.embed([texts[k] for k in part])
+        store.conn.executemany(
+            "INSERT OR REPLACE INTO embeddings(model, text_hash, windows, capped, vectors) VALUES (?,?,1,0,?)",
+            [(name_model(embedder.model_id), k, v.astype(np.float16).tobytes()) for k, v in zip(part, vectors)])
+    return len(todo)
+
+
+def prune(store: Store, model_id: str, spare: int) -> None:
+    """Forget name vectors no chunk's definition has any more, once there are more of them
+    than `spare` and half the live ones."""
+    rows = store.conn.execute(
+        "SELECT s.qualname, s.kind, s.signature, f.language FROM chunks c JOIN files f ON f.id = c.file_id "
+        "JOIN symbols s ON s.file_id = c.file_id AND s.qualname = c.symbol WHERE c.symbol != '' AND c.kind != 'text'")
+    live = {text_key(t) for t in (name_text(*r) for r in rows) if t}
+    stored = [k for (k,) in store.conn.execute("SELECT text_hash FROM embeddings WHERE model = ?",
+                                               (name_model(model_id),))]
+    orphans = [k for k in stored if k not in live]
+    if len(orphans) > max(spare, len(live) // 2):
+        store.conn.executemany("DELETE FROM embeddings WHERE model = ? AND text_hash = ?",
+                               [(name_model(model_id), k) for k in orphans])
