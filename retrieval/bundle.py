@@ -48,6 +48,7 @@ _SIGNAL_WORDS = {
     "lexical": "shares the question's words",
     "dense": "close in meaning to the question",
     "graph": "linked to the best matches in the graph",
+    "name": "its name and parameters are close in meaning to the question",
 }
 
 

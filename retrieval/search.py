@@ -12,6 +12,8 @@ every signal the index has:
 - graph: personalized PageRank from the best units of the others but dense (the walk runs
   while the question is embedded), over forward and reverse edges (what they call, what
   calls them, their tests, their co-changed files);
+- name: the question's embedding against the name and parameters of the definition each
+  unit the others found holds (indexer.names), when the index has vectors;
 - file_lexical: BM25 over whole files, for file ranking only;
 - title: the same for the question's title alone (its first line, when a body follows: an
   issue's title, a commit's subject), whose words a long body would outnumber;
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 
 MODES = ("lexical", "dense", "hybrid")
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="repoqa-dense")
-SIGNALS = ("lexical", "dense", "symbol", "usage", "path", "message", "graph")
+SIGNALS = ("lexical", "dense", "symbol", "usage", "path", "message", "graph", "name")
 FILE_SIGNALS = ("file_lexical", "title", "crash")  # rankings of whole files, used in file ranking only
 
 
@@ -69,6 +71,7 @@ class FusionWeights:
     path: float = 1.0
     message: float = 2.0
     graph: float = 0.15
+    name: float = 1.0
     file_lexical: float = 0.5
     title: float = 2.0
     crash: float = 2.0
@@ -203,8 +206,10 @@ class Searcher:
         # starts from the other signals' best units, not waiting for the embedding (30 ms
         # of a 50 ms sympy search, on one core, while the rest took 22 ms).
         vectors = None
+        qvec = names = None
+        whole = False
         if mode in ("dense", "hybrid") and self.has_vectors:
-            vectors = _POOL.submit(dense.ranked, self.vstore, self.embedder, query, depth)
+            vectors = _POOL.submit(dense.ranked_with_vector, self.vstore, self.embedder, query, depth)
         try:
             vendored = signals.vendored_dirs(self.store)
             if mode in ("lexical", "hybrid"):
@@ -226,9 +231,16 @@ class Searcher:
                 sig.prose_files |= {p for r in sig.file_rankings.values() for p in r if p.startswith(vendored)}
                 self._classify(sig, vendored)
                 sig.rankings["graph"] = self._graph(sig, depth)
+                if vectors is not None and self.weights.name > 0 and len(query.split()) <= dense.QUERY_TOKENS:
+                    # read while the question is embedded; used if the model reads it whole
+                    found = fuse_signals(sig, self.weights, [n for n in SIGNALS if n not in ("dense", "name")])
+                    names = dense.name_vectors(self.store, self.embedder, [f.chunk_id for f in found])
         finally:
             if vectors is not None:
-                sig.rankings["dense"] = vectors.result()
+                sig.rankings["dense"], qvec, whole = vectors.result()
+        if names is not None and qvec is not None and whole:
+            names = dense.name_vectors(self.store, self.embedder, [c for c, _ in sig.rankings["dense"]], names)
+            sig.rankings["name"] = dense.names_ranked(qvec, names)
         self._classify(sig, vendored)
         return sig
 
