@@ -75,12 +75,12 @@ def embed_index(root: Path, embedder: Embedder, options: VectorOptions | None = 
         vstore = open_vector_store(options, index_dir, embedder.dim)
         try:
             _reset_if_other_model(store, vstore, embedder, want, summary)
-            _fill(store, vstore, embedder, summary, progress, batch_chunks, flush_seconds)
+            live_names = _fill(store, vstore, embedder, summary, progress, batch_chunks, flush_seconds)
             vstore.flush()
             summary.vectors = vstore.count()
             with store.transaction():
                 _prune_cache(store, embedder.model_id)
-                names.prune(store, embedder.model_id, CACHE_SPARE_MIN)
+                names.prune(store, embedder.model_id, CACHE_SPARE_MIN, live_names)
                 store.set_meta(vector_count=str(summary.vectors), vector_updated_ns=str(time.time_ns()))
         finally:
             vstore.close()
@@ -139,12 +139,15 @@ def _plan(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedS
 
 
 def _fill(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedSummary,
-          progress: ProgressFn, batch_chunks: int, flush_seconds: float) -> None:
+          progress: ProgressFn, batch_chunks: int, flush_seconds: float) -> set[str]:
+    """Write the missing vectors, then the names of chunks whose vectors were there already
+    (an index embedded before names were); returns the keys of every chunk's names."""
     todo, live = _plan(store, vstore, embedder, summary)
     progress("embed", 0, len(todo))
     _write(store, vstore, embedder, todo, summary, progress, batch_chunks, flush_seconds)
-    with store.transaction():  # the names of chunks whose vectors were there already
-        summary.names_embedded += names.write(store, embedder, live)
+    n, keys = names.write(store, embedder, live, progress=progress)
+    summary.names_embedded += n
+    return keys
 
 
 def _write(store: Store, vstore: VectorStore, embedder: Embedder, todo: list, summary: EmbedSummary,
@@ -164,8 +167,7 @@ def _write(store: Store, vstore: VectorStore, embedder: Embedder, todo: list, su
     for i in range(0, len(reuse), 2048):
         part = reuse[i:i + 2048]
         cached = _cached(store, embedder.model_id, {r[1] for r in part})
-        with store.transaction():
-            summary.names_embedded += names.write(store, embedder, [r[0] for r in part])
+        summary.names_embedded += names.write(store, embedder, [r[0] for r in part])[0]
         _upsert(vstore, part, cached)
         summary.chunks_reused += len(part)
         summary.vectors_added += sum(len(cached[r[1]]) for r in part)
@@ -201,7 +203,7 @@ def _write(store: Store, vstore: VectorStore, embedder: Embedder, todo: list, su
                     "INSERT OR REPLACE INTO embeddings(model, text_hash, windows, capped, vectors) "
                     "VALUES (?,?,?,?,?)",
                     (embedder.model_id, h, len(ws), int(capped), vecs.astype(np.float16).tobytes()))
-            summary.names_embedded += names.write(store, embedder, [r[0] for r in part])
+        summary.names_embedded += names.write(store, embedder, [r[0] for r in part])[0]
         _upsert(vstore, part, cached)
         summary.chunks_embedded += len(new_hashes)
         summary.chunks_reused += len(part) - len(new_hashes)  # same text twice in this run
@@ -239,12 +241,14 @@ class DenseUpdater:
         self.live: set[int] = set()  # chunk ids the store has vectors for, or queued
         self.max_id = 0  # chunk ids are never reused: above this, chunks are new
         self.backlog: list = []
+        self.names_backlog: list[int] = []  # chunks whose vectors were there before names were
         self._dirty_since: float | None = None
         self.summary = EmbedSummary(model=embedder.model_id, store="")
 
     # Between two steps with work left, the writer lock stays free this long: a
     # `repoqa index` (which waits for the lock) gets its turn during a long embedding run.
     GAP_S = 0.05
+    NAMES_STEP = 128  # chunks whose names one pass of the names backlog embeds (when missing)
 
     def step(self, budget_s: float = 0.25) -> float | None:
         """Bring the vectors closer to the chunks, for at most about `budget_s`. Returns the
@@ -271,6 +275,8 @@ class DenseUpdater:
                     self.vstore = open_vector_store(self.options, self.index_dir, self.embedder.dim)
                     _reset_if_other_model(store, self.vstore, self.embedder, want, self.summary)
                     self.backlog, self.live = _plan(store, self.vstore, self.embedder, self.summary)
+                    queued = {r[0] for r in self.backlog}  # their names come with their vectors
+                    self.names_backlog = sorted(c for c in self.live if c not in queued)
                     self.max_id = max(self.live, default=0)
                     self._dirty_since = time.monotonic()
                 else:
@@ -280,6 +286,9 @@ class DenseUpdater:
                                           lambda *a: None, self.batch_chunks, self.flush_every_s, deadline)
                     self._dirty_since = self._dirty_since or time.monotonic()
                     self._last_change = time.monotonic()
+                while self.names_backlog and not self.backlog and time.monotonic() < deadline:
+                    part, self.names_backlog = self.names_backlog[:self.NAMES_STEP], self.names_backlog[self.NAMES_STEP:]
+                    self.summary.names_embedded += names.write(store, self.embedder, part)[0]
                 # The store file is rewritten whole (FAISS): not after every edit, but once
                 # the edits pause, and at least every flush_every_s during a long run.
                 now = time.monotonic()
@@ -293,7 +302,7 @@ class DenseUpdater:
                                        vector_updated_ns=str(time.time_ns()))
             finally:
                 store.close()
-        if self.backlog:
+        if self.backlog or self.names_backlog:
             return self.GAP_S
         if self._dirty_since is not None:
             return max(0.0, self.flush_after_s - (time.monotonic() - self._last_change))

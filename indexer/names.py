@@ -27,12 +27,21 @@ from .store import Store
 from .text import content_hash, split_identifier
 
 NAME_SUFFIX = "#names"
-# Kinds whose signature's first parenthesised group after the name lists parameters.
+# Kinds whose signature's parenthesised group after the name lists parameters.
 _CALLABLE = frozenset({"function", "method", "constructor", "macro"})
 # Languages that write a parameter's type before its name (`String name`, `int *p`).
 _TYPE_FIRST = frozenset({"c", "cpp", "java", "c_sharp", "csharp"})
+# Languages whose types take angle brackets (`Map<K, V> m`): a comma inside them is not a
+# parameter's end.
+_ANGLED = frozenset({"cpp", "java", "c_sharp", "csharp", "rust", "typescript", "tsx", "kotlin", "swift"})
 _IDENT = re.compile(r"[A-Za-z_$][\w$]*")
-_SKIP = frozenset({"self", "cls", "this", "mut", "const", "final", "var", "let", "in", "out", "ref"})
+_ARROWS = re.compile(r"->|=>|<-|<<|>>|<=|>=")  # not brackets
+_ASSIGNED = re.compile(r"[:=]\s*(?:async\s+)?(?:function\b\s*\*?\s*[\w$]*\s*)?(?=\()")
+_STRINGS = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+_HEAD = re.compile(r"=|(?<!:):(?!:)")  # `x: int = 3` -> `x`; `std::string s` is kept whole
+# Words before a parameter's name that are not its name: the receiver, Rust's `mut`,
+# TypeScript's parameter properties.
+_SKIP = frozenset({"self", "cls", "this", "mut", "public", "private", "protected", "readonly"})
 MAX_PARAMS = 8
 
 
@@ -41,35 +50,50 @@ def name_model(model_id: str) -> str:
 
 
 def _group_after(signature: str, name: str) -> str:
-    """The text inside the balanced parentheses that follow `name` in `signature`."""
-    at = signature.find(name + "(")
-    if at < 0:
-        at = signature.find(name)
-        if at < 0:
-            return ""
-    start = signature.find("(", at + len(name))
-    if start < 0:
-        return ""
-    depth = 0
-    for i in range(start, len(signature)):
-        c = signature[i]
-        if c in "([{<":
-            depth += 1
-        elif c in ")]}>":
-            depth -= 1
-            if depth == 0:
-                return signature[start + 1:i]
-    return signature[start + 1:]
+    """The text inside the parentheses that follow `name` (and its generic parameters, if
+    any) in `signature`; only (), [] and {} count as brackets there."""
+    # the same length, without `->` and the like, and with strings blanked (`d='('`)
+    plain = _STRINGS.sub(lambda m: " " * len(m.group()), _ARROWS.sub("  ", signature))
+    for m in re.finditer(rf"(?<![\w$]){re.escape(name)}(?![\w$])", plain):
+        i = m.end()
+        while i < len(plain) and plain[i].isspace():
+            i += 1
+        if i < len(plain) and plain[i] == "<":  # generic parameters: `f<T: Ord>(`
+            depth = 0
+            while i < len(plain):
+                depth += (plain[i] == "<") - (plain[i] == ">")
+                i += 1
+                if depth == 0:
+                    break
+            while i < len(plain) and plain[i].isspace():
+                i += 1
+        arrow = _ASSIGNED.match(plain, i)  # `handler = async (req, res) =>`, `f = function (x)`
+        if arrow:
+            i = arrow.end()
+        if i >= len(plain) or plain[i] != "(":
+            continue
+        depth = 0
+        for j in range(i, len(plain)):
+            c = plain[j]
+            if c in "([{":
+                depth += 1
+            elif c in ")]}":
+                depth -= 1
+                if depth == 0:
+                    return signature[i + 1:j]
+        return signature[i + 1:]
+    return ""
 
 
-def _split_top(text: str) -> list[str]:
-    """`text` split at the commas outside brackets."""
+def _split_top(text: str, angled: bool) -> list[str]:
+    """`text` split at the commas outside brackets (and outside <> where types take them)."""
+    opening, closing = ("([{<", ")]}>") if angled else ("([{", ")]}")
     out, depth, cur = [], 0, []
-    for c in text:
-        if c in "([{<":
+    for c in _STRINGS.sub(lambda m: " " * len(m.group()), _ARROWS.sub("  ", text)):
+        if c in opening:
             depth += 1
-        elif c in ")]}>":
-            depth -= 1
+        elif c in closing:
+            depth = max(0, depth - 1)
         if c == "," and depth == 0:
             out.append("".join(cur))
             cur = []
@@ -82,10 +106,9 @@ def _split_top(text: str) -> list[str]:
 def parameters(name: str, signature: str, language: str) -> list[str]:
     """The parameters' names in a definition's signature (self, cls and this left out)."""
     out: list[str] = []
-    for piece in _split_top(_group_after(signature, name)):
-        head = re.split(r"[:=]", piece, maxsplit=1)[0]  # `x: int = 3` -> `x`; `a := b`
-        words = [w for w in _IDENT.findall(head) if w not in _SKIP]
-        if not words:
+    for piece in _split_top(_group_after(signature, name), language in _ANGLED):
+        words = [w for w in _IDENT.findall(_HEAD.split(piece, maxsplit=1)[0]) if w not in _SKIP]
+        if not words or words == ["void"]:  # C's `(void)`
             continue
         param = words[-1] if language in _TYPE_FIRST else words[0]
         if param not in out:
@@ -100,9 +123,9 @@ def name_text(qualname: str, kind: str, signature: str, language: str) -> str:
     """What the model reads for a definition: its qualified name's words, and its
     parameters' names in parentheses when it takes any."""
     parts = [p for p in qualname.split(".") if p]
-    if not parts:
-        return ""
     words = " ".join(w for p in parts for w in split_identifier(p))
+    if not words:  # `_`, or a name of no ASCII letters: nothing a question would say
+        return ""
     params = parameters(parts[-1], signature, language) if kind in _CALLABLE else []
     if params:
         words += " (" + ", ".join(" ".join(split_identifier(p)) or p for p in params) + ")"
@@ -143,12 +166,15 @@ def cached(store: Store, model_id: str, keys: Iterable[str]) -> dict[str, np.nda
     return out
 
 
-def write(store: Store, embedder, chunk_ids: Iterable[int], batch: int = 256) -> int:
-    """Embed the names of the given chunks' definitions that the cache lacks (inside a
-    transaction of the caller's writer store); returns how many were embedded."""
+def write(store: Store, embedder, chunk_ids: Iterable[int], batch: int = 256,
+          progress=None) -> tuple[int, set[str]]:
+    """Embed the names of the given chunks' definitions that the cache lacks, one
+    transaction per batch (the model runs outside it, so a reader or an interrupt loses at
+    most a batch); returns how many were embedded and the keys of all those chunks' names.
+    `progress(stage, done, total)` hears of each batch ("names")."""
     texts = {text_key(t): t for names in chunk_names(store, chunk_ids).values() for t in names}
     if not texts:
-        return 0
+        return 0, set()
     have = {k for (k,) in store.conn.execute(
         "SELECT text_hash FROM embeddings WHERE model = ? AND text_hash IN (SELECT value FROM json_each(?))",
         (name_model(embedder.model_id), json.dumps(sorted(texts))))}
@@ -156,19 +182,19 @@ def write(store: Store, embedder, chunk_ids: Iterable[int], batch: int = 256) ->
     for i in range(0, len(todo), batch):
         part = todo[i:i + batch]
         vectors = embedder.embed([texts[k] for k in part])
-        store.conn.executemany(
-            "INSERT OR REPLACE INTO embeddings(model, text_hash, windows, capped, vectors) VALUES (?,?,1,0,?)",
-            [(name_model(embedder.model_id), k, v.astype(np.float16).tobytes()) for k, v in zip(part, vectors)])
-    return len(todo)
+        with store.transaction():
+            store.conn.executemany(
+                "INSERT OR REPLACE INTO embeddings(model, text_hash, windows, capped, vectors) VALUES (?,?,1,0,?)",
+                [(name_model(embedder.model_id), k, v.astype(np.float16).tobytes()) for k, v in zip(part, vectors)])
+        if progress is not None:
+            progress("names", i + len(part), len(todo))
+    return len(todo), set(texts)
 
 
-def prune(store: Store, model_id: str, spare: int) -> None:
-    """Forget name vectors no chunk's definition has any more, once there are more of them
-    than `spare` and half the live ones."""
-    rows = store.conn.execute(
-        "SELECT s.qualname, s.kind, s.signature, f.language FROM chunks c JOIN files f ON f.id = c.file_id "
-        "JOIN symbols s ON s.file_id = c.file_id AND s.qualname = c.symbol WHERE c.symbol != '' AND c.kind != 'text'")
-    live = {text_key(t) for t in (name_text(*r) for r in rows) if t}
+def prune(store: Store, model_id: str, spare: int, live: set[str]) -> None:
+    """Forget name vectors whose key is not in `live` (every chunk's names, as `write`
+    returns them), once there are more of those than `spare` and half the live ones
+    (inside the caller's transaction)."""
     stored = [k for (k,) in store.conn.execute("SELECT text_hash FROM embeddings WHERE model = ?",
                                                (name_model(model_id),))]
     orphans = [k for k in stored if k not in live]

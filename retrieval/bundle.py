@@ -362,7 +362,7 @@ def _reason(s: _Span, relations: list[Relation]) -> str:
     for name, rank in found:
         if name == "graph":
             continue
-        if name in ("lexical", "dense"):
+        if name in ("lexical", "dense", "name"):
             parts.append(f"{_SIGNAL_WORDS[name]} (#{rank})")
         else:
             parts.append(_SIGNAL_WORDS[name])

@@ -12,8 +12,9 @@ every signal the index has:
 - graph: personalized PageRank from the best units of the others but dense (the walk runs
   while the question is embedded), over forward and reverse edges (what they call, what
   calls them, their tests, their co-changed files);
-- name: the question's embedding against the name and parameters of the definition each
-  unit the others found holds (indexer.names), when the index has vectors;
+- name: for a question the model reads whole (at most 128 tokens), its embedding against
+  the name and parameters of the definition each unit the others found holds
+  (indexer.names), when the index has vectors;
 - file_lexical: BM25 over whole files, for file ranking only;
 - title: the same for the question's title alone (its first line, when a body follows: an
   issue's title, a commit's subject), whose words a long body would outnumber;
@@ -234,15 +235,25 @@ class Searcher:
                 if vectors is not None and self.weights.name > 0 and len(query.split()) <= dense.QUERY_TOKENS:
                     # read while the question is embedded; used if the model reads it whole
                     found = fuse_signals(sig, self.weights, [n for n in SIGNALS if n not in ("dense", "name")])
-                    names = dense.name_vectors(self.store, self.embedder, [f.chunk_id for f in found])
+                    names = self._names([f.chunk_id for f in found])
         finally:
             if vectors is not None:
                 sig.rankings["dense"], qvec, whole = vectors.result()
         if names is not None and qvec is not None and whole:
-            names = dense.name_vectors(self.store, self.embedder, [c for c, _ in sig.rankings["dense"]], names)
-            sig.rankings["name"] = dense.names_ranked(qvec, names)
+            names = self._names([c for c, _ in sig.rankings["dense"]], names)
+            if names is not None:
+                sig.rankings["name"] = dense.names_ranked(qvec, names)
         self._classify(sig, vendored)
         return sig
+
+    def _names(self, chunk_ids: list[int], have: dense.NameVectors | None = None) -> dense.NameVectors | None:
+        """The units' names and their vectors; None (no name signal) when they cannot be had:
+        a remote model that fails to embed the names the cache lacks fails no search."""
+        try:
+            return dense.name_vectors(self.store, self.embedder, chunk_ids, have)
+        except IndexerError as exc:
+            log.warning("no name signal: %s", exc)
+            return None
 
     def _classify(self, sig: Signals, vendored: tuple[str, ...]) -> None:
         """Mark prose and test chunks (`vendored`: directories of copied packages, whose code

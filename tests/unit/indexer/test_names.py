@@ -28,6 +28,16 @@ from retrieval.search import DEFAULT_WEIGHTS, Searcher
      ["id", "opts"]),
     ("copy", "size_t copy(char *dst, const char *src, size_t n)", "c", ["dst", "src", "n"]),
     ("run", "def run():", "python", []),
+    # brackets that are not: comparisons, arrows, shifts; generics; `::`; C's (void)
+    ("f", "def f(a, b=x > 0, c=1 << 2, d='(', e=None):", "python", ["a", "b", "c", "d", "e"]),
+    ("f", "fn f<T: Fn(i32) -> i32>(g: T, y: u8)", "rust", ["g", "y"]),
+    ("f", "function f(cb: (x: number) => void, opts: Opts)", "typescript", ["cb", "opts"]),
+    ("bar", "void bar(const std::string& name, std::vector<int> v, int n = 5)", "cpp", ["name", "v", "n"]),
+    ("w", "func w(out io.Writer, ch chan<- int, n int)", "go", ["out", "ch", "n"]),
+    ("g", "int g(void)", "c", []),
+    ("s", "void s(@Nullable String s, final int k)", "java", ["s", "k"]),
+    ("constructor", "constructor(private readonly http: HttpClient, x)", "typescript", ["http", "x"]),
+    ("handler", "const handler = async (req, res) => {", "javascript", ["req", "res"]),
 ])
 def test_parameters_are_read_from_the_signature(name, signature, language, want):
     assert parameters(name, signature, language) == want
@@ -88,7 +98,9 @@ def test_a_description_finds_the_definition_by_its_name(tmp_path, embedder):
         assert "name" not in off.rankings
         assert "name" not in Searcher(store).signals(_QUESTION).rankings
         # nor for a question longer than the model reads: a long issue's head is a blend
-        long = _QUESTION + ". " + "Traceback (most recent call last): File app/views.py, line 3 " * 30
+        # (few words, many tokens: only the model's count tells)
+        long = _QUESTION + " " + " ".join(["app.storage.open_instance_resource_from_the_folder"] * 30)
+        assert len(long.split()) < 128 < embedder.count_tokens([long])[0]
         assert "name" not in Searcher(store, vstore, embedder).signals(long).rankings
     finally:
         vstore.close()
@@ -119,3 +131,24 @@ def test_names_the_cache_lacks_are_embedded_at_query_time(tmp_path, embedder, mo
     finally:
         vstore.close()
         store.close()
+
+
+def test_the_watcher_embeds_the_names_an_older_index_lacks(tmp_path, embedder):
+    """Vectors written before names were: the watcher's updater fills the names in."""
+    from indexer.dense import DenseUpdater
+
+    root, _, store, vstore = _searcher_parts(tmp_path, embedder)
+    vstore.close()
+    store.close()
+    conn = sqlite3.connect(index_dir_for(root) / "index.db")
+    conn.execute("DELETE FROM embeddings WHERE model LIKE '%#names'")
+    conn.commit()
+    updater = DenseUpdater(root, embedder, VectorOptions(), flush_after_s=0)
+    try:
+        while updater.step(5) is not None:
+            pass
+    finally:
+        updater.close()
+    assert updater.summary.names_embedded == 4 and updater.summary.chunks_embedded == 0
+    assert conn.execute("SELECT count(*) FROM embeddings WHERE model LIKE '%#names'").fetchone()[0] == 4
+    conn.close()
