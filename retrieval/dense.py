@@ -31,8 +31,7 @@ def ranked_with_vector(vstore: VectorStore, embedder: Embedder, query: str,
     the model read the question whole (it fits QUERY_TOKENS)."""
     if not query.strip() or vstore.count() == 0:
         return [], None, False
-    head = embedder.head(query, QUERY_TOKENS)
-    q = embedder.embed([head])[0]
+    q, whole = embed_head(embedder, query)
     best: dict[int, float] = {}
     fetch = k * 3
     while True:
@@ -44,12 +43,19 @@ def ranked_with_vector(vstore: VectorStore, embedder: Embedder, query: str,
         if len(best) >= k or len(hits) < fetch or fetch >= k * WINDOWS:
             break
         fetch *= 2
-    return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k], q, head == query
+    return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k], q, whole
+
+
+def embed_head(embedder: Embedder, query: str) -> tuple[np.ndarray, bool]:
+    """The vector dense search looks for (the question's head, embedded), and whether the
+    head is the whole question."""
+    head = embedder.head(query, QUERY_TOKENS)
+    return embedder.embed([head])[0], head == query
 
 
 def embed_query(embedder: Embedder, query: str) -> np.ndarray:
     """The vector dense search looks for: the question's head, embedded."""
-    return embedder.embed([embedder.head(query, QUERY_TOKENS)])[0]
+    return embed_head(embedder, query)[0]
 
 
 # The name signal is for a question the model reads whole (at most QUERY_TOKENS): a
