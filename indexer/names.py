@@ -35,7 +35,9 @@ _TYPE_FIRST = frozenset({"c", "cpp", "java", "c_sharp", "csharp"})
 # parameter's end.
 _ANGLED = frozenset({"cpp", "java", "c_sharp", "csharp", "rust", "typescript", "tsx", "kotlin", "swift"})
 _IDENT = re.compile(r"[A-Za-z_$][\w$]*")
-_ARROWS = re.compile(r"->|=>|<-|<<|>>|<=|>=")  # not brackets
+# Not brackets. `>>` is left alone: it closes nested generics (`Map<K, List<V>> m`) far more
+# often than a parameter's default shifts bits, and only angled languages count `<>` at all.
+_ARROWS = re.compile(r"->|=>|<-|<=|>=")
 _ASSIGNED = re.compile(r"[:=]\s*(?:async\s+)?(?:function\b\s*\*?\s*[\w$]*\s*)?(?=\()")
 _STRINGS = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
 _HEAD = re.compile(r"=|(?<!:):(?!:)")  # `x: int = 3` -> `x`; `std::string s` is kept whole

@@ -35,6 +35,8 @@ from retrieval.search import DEFAULT_WEIGHTS, Searcher
     ("bar", "void bar(const std::string& name, std::vector<int> v, int n = 5)", "cpp", ["name", "v", "n"]),
     ("w", "func w(out io.Writer, ch chan<- int, n int)", "go", ["out", "ch", "n"]),
     ("g", "int g(void)", "c", []),
+    ("put", "public void put(Map<String, List<Integer>> m, int k)", "java", ["m", "k"]),
+    ("f", "fn f<K: Ord, V: Into<Vec<u8>>>(k: K, v: V)", "rust", ["k", "v"]),
     ("s", "void s(@Nullable String s, final int k)", "java", ["s", "k"]),
     ("constructor", "constructor(private readonly http: HttpClient, x)", "typescript", ["http", "x"]),
     ("handler", "const handler = async (req, res) => {", "javascript", ["req", "res"]),
