@@ -144,19 +144,21 @@ def _fill(store: Store, vstore: VectorStore, embedder: Embedder, summary: EmbedS
     (an index embedded before names were); returns the keys of every chunk's names."""
     todo, live = _plan(store, vstore, embedder, summary)
     progress("embed", 0, len(todo))
-    _write(store, vstore, embedder, todo, summary, progress, batch_chunks, flush_seconds)
-    n, keys = names.write(store, embedder, live, progress=progress)
+    keys: set[str] = set()
+    _write(store, vstore, embedder, todo, summary, progress, batch_chunks, flush_seconds, names_seen=keys)
+    n, rest = names.write(store, embedder, live - {r[0] for r in todo}, progress=progress)
     summary.names_embedded += n
-    return keys
+    return keys | rest
 
 
 def _write(store: Store, vstore: VectorStore, embedder: Embedder, todo: list, summary: EmbedSummary,
            progress: ProgressFn, batch_chunks: int, flush_seconds: float,
-           deadline: float | None = None) -> list:
+           deadline: float | None = None, names_seen: set[str] | None = None) -> list:
     """Give `todo` chunks their vectors: from the cache where their text was embedded
     before, else from the model. Without a deadline the longest go first (batches of
     similar length run faster); with one, `todo`'s order is kept (the caller puts what
-    matters first), it stops at `deadline` (monotonic) and returns the chunks left."""
+    matters first), it stops at `deadline` (monotonic) and returns the chunks left. Their
+    definitions' names are embedded with them; `names_seen` gathers those names' keys."""
     total = len(todo)
     done = 0
     last_flush = time.monotonic()
@@ -166,8 +168,8 @@ def _write(store: Store, vstore: VectorStore, embedder: Embedder, todo: list, su
     reuse = [r for r in todo if r[1] in windows_of]
     for i in range(0, len(reuse), 2048):
         part = reuse[i:i + 2048]
-        cached = _cached(store, embedder.model_id, {r[1] for r in part})
-        summary.names_embedded += names.write(store, embedder, [r[0] for r in part])[0]
+        cached = cached_vectors(store, embedder.model_id, {r[1] for r in part})
+        _write_names(store, embedder, [r[0] for r in part], summary, names_seen)
         _upsert(vstore, part, cached)
         summary.chunks_reused += len(part)
         summary.vectors_added += sum(len(cached[r[1]]) for r in part)
@@ -203,7 +205,7 @@ def _write(store: Store, vstore: VectorStore, embedder: Embedder, todo: list, su
                     "INSERT OR REPLACE INTO embeddings(model, text_hash, windows, capped, vectors) "
                     "VALUES (?,?,?,?,?)",
                     (embedder.model_id, h, len(ws), int(capped), vecs.astype(np.float16).tobytes()))
-        summary.names_embedded += names.write(store, embedder, [r[0] for r in part])[0]
+        _write_names(store, embedder, [r[0] for r in part], summary, names_seen)
         _upsert(vstore, part, cached)
         summary.chunks_embedded += len(new_hashes)
         summary.chunks_reused += len(part) - len(new_hashes)  # same text twice in this run
@@ -364,7 +366,17 @@ def _prune_cache(store: Store, model: str) -> None:
                            "(SELECT text_hash FROM chunks)", (model,))
 
 
-def _cached(store: Store, model: str, hashes: set[str]) -> dict[str, np.ndarray]:
+def _write_names(store: Store, embedder: Embedder, chunk_ids: list[int], summary: EmbedSummary,
+                 seen: set[str] | None) -> None:
+    n, keys = names.write(store, embedder, chunk_ids)
+    summary.names_embedded += n
+    if seen is not None:
+        seen |= keys
+
+
+def cached_vectors(store: Store, model: str, hashes: set[str]) -> dict[str, np.ndarray]:
+    """Cached vectors by text hash (windows x dimensions) of `model` (a chunk model's id,
+    or its names': indexer.names.name_model)."""
     out: dict[str, np.ndarray] = {}
     q = ("SELECT text_hash, windows, vectors FROM embeddings WHERE model = ? "
          "AND text_hash IN (SELECT value FROM json_each(?))")

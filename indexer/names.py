@@ -158,16 +158,6 @@ def text_key(text: str) -> str:
     return content_hash(text.encode("utf-8"))
 
 
-def cached(store: Store, model_id: str, keys: Iterable[str]) -> dict[str, np.ndarray]:
-    """Name vectors the cache holds, by text hash."""
-    out: dict[str, np.ndarray] = {}
-    for key, blob in store.conn.execute(
-            "SELECT text_hash, vectors FROM embeddings WHERE model = ? AND text_hash IN (SELECT value FROM json_each(?))",
-            (name_model(model_id), json.dumps(sorted(set(keys))))):
-        out[key] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
-    return out
-
-
 def write(store: Store, embedder, chunk_ids: Iterable[int], batch: int = 256,
           progress=None) -> tuple[int, set[str]]:
     """Embed the names of the given chunks' definitions that the cache lacks, one

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from indexer import names
+from indexer.dense import cached_vectors
 from indexer.embed import Embedder
 from indexer.store import Store
 from indexer.vectors import WINDOWS, VectorStore, chunk_of
@@ -109,7 +110,8 @@ def name_vectors(store: Store, embedder: Embedder, chunk_ids: list[int],
             if v is not None:
                 found[key] = v
     if len(found) < len(keys):
-        read = names.cached(store, embedder.model_id, keys.keys() - found.keys())
+        read = {k: v[0] for k, v in cached_vectors(store, names.name_model(embedder.model_id),
+                                                   keys.keys() - found.keys()).items()}
         missing = [k for k in keys if k not in found and k not in read][:_EMBED_AT_QUERY]  # best units' first
         if missing:
             read.update(zip(missing, embedder.embed([keys[k] for k in missing])))
