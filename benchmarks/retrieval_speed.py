@@ -35,6 +35,12 @@ from retrieval.search import Searcher
 from retrieval.tokens import counter_for
 
 
+def for_repo(row_repo: str, name: str) -> bool:
+    """Whether an evaluation row's `owner/name` (or none) is the repository in the folder
+    `name`: a checkout named `name` or `owner+name` (as benchmarks.localization lays them out)."""
+    return not row_repo or name in (row_repo.split("/")[-1], row_repo.replace("/", "+"))
+
+
 def questions(repo: Path, data: list[Path], store: Store, n: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     name = repo.resolve().name
@@ -43,9 +49,13 @@ def questions(repo: Path, data: list[Path], store: Store, n: int, seed: int) -> 
         for line in f.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
-                if row.get("repo", "").split("/")[-1] == name or not row.get("repo"):
+                if for_repo(row.get("repo", ""), name):
                     out.append(row.get("question") or row.get("query") or "")
     out = [q for q in out if q.strip()]
+    if data and not out:
+        # Made-up short questions cost differently (the name signal, common words): a run
+        # meant to use real ones must not quietly measure something else.
+        raise SystemExit(f"no question in {', '.join(map(str, data))} is about {name}")
     if not out:
         names = [r[0] for r in store.conn.execute(
             "SELECT DISTINCT qualname FROM symbols WHERE kind IN ('function', 'method', 'class') LIMIT 5000")]
@@ -129,6 +139,7 @@ def main() -> None:
     meta = store.meta()
     result = {
         "repo": str(repo), "commit": meta.get("commit", ""), "queries": len(qs),
+        "questions": "evaluation rows" if args.data else "made from symbol names",
         "chunks": store.counts()["chunks"], "vectors": int(meta.get("vector_count", "0") or 0),
         "vector_store": meta.get("vector_store", ""), "tokenizer": counter.name,
         "warmup_seconds": round(warmup, 3),

@@ -1,0 +1,25 @@
+import json
+
+import pytest
+
+from benchmarks.retrieval_speed import for_repo, questions
+
+
+def test_rows_match_a_checkout_named_either_way():
+    assert for_repo("sympy/sympy", "sympy")
+    assert for_repo("sympy/sympy", "sympy+sympy")  # benchmarks.localization's layout
+    assert for_repo("", "anything")  # a row without a repository is about any
+    assert not for_repo("sympy/sympy", "flask")
+    assert not for_repo("pallets/flask", "pallets+flask-old")
+
+
+def test_questions_come_from_the_data_or_the_run_stops(tmp_path):
+    data = tmp_path / "dev.jsonl"
+    rows = [{"repo": "pallets/flask", "question": f"why does route {i} fail"} for i in range(5)]
+    rows.append({"repo": "psf/requests", "question": "session keeps cookies"})
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    got = questions(tmp_path / "pallets+flask", [data], None, 3, seed=1)
+    assert len(got) == 3 and all(q.startswith("why does route") for q in got)
+    # Asked for real questions about a repository the data does not cover: no made-up ones.
+    with pytest.raises(SystemExit, match="no question"):
+        questions(tmp_path / "sympy+sympy", [data], None, 3, seed=1)
