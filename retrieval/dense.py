@@ -47,6 +47,12 @@ def ranked_with_vector(vstore: VectorStore, embedder: Embedder, query: str,
     return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k], q, whole
 
 
+def read_whole(embedder: Embedder, query: str) -> bool:
+    """Whether the model reads `query` whole (it fits QUERY_TOKENS): the word count first
+    (a token is at least a word), then the model's tokens."""
+    return len(query.split()) <= QUERY_TOKENS and embedder.head(query, QUERY_TOKENS) == query
+
+
 def embed_head(embedder: Embedder, query: str) -> tuple[np.ndarray, bool]:
     """The vector dense search looks for (the question's head, embedded), and whether the
     head is the whole question."""

@@ -232,8 +232,11 @@ class Searcher:
                 sig.prose_files |= {p for r in sig.file_rankings.values() for p in r if p.startswith(vendored)}
                 self._classify(sig, vendored)
                 sig.rankings["graph"] = self._graph(sig, depth)
-                if vectors is not None and self.weights.name > 0 and len(query.split()) <= dense.QUERY_TOKENS:
-                    # read while the question is embedded; used if the model reads it whole
+                if vectors is not None and self.weights.name > 0 and dense.read_whole(self.embedder, query):
+                    # Read while the question is embedded. Whether the model reads it whole is
+                    # known from its tokens, not only its words: 30 of 60 sympy issue texts have
+                    # at most 128 words but more tokens, and reading their units' names (8-19
+                    # ms) for nothing was on the search's critical path.
                     found = fuse_signals(sig, self.weights, [n for n in SIGNALS if n not in ("dense", "name")])
                     names = self._names([f.chunk_id for f in found])
         finally:

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import index, write_tree
 from indexer.dense import embed_index
+from indexer import names
 from indexer.names import name_text, parameters
 from indexer.store import Store
 from indexer.update import index_dir_for
@@ -87,8 +88,10 @@ def _symbol(store: Store, cid: int) -> str:
     return store.conn.execute("SELECT symbol FROM chunks WHERE id = ?", (cid,)).fetchone()[0]
 
 
-def test_a_description_finds_the_definition_by_its_name(tmp_path, embedder):
+def test_a_description_finds_the_definition_by_its_name(tmp_path, embedder, monkeypatch):
     root, summary, store, vstore = _searcher_parts(tmp_path, embedder)
+    reads, read = [], names.chunk_names
+    monkeypatch.setattr(names, "chunk_names", lambda st, ids: reads.append(ids) or read(st, ids))
     try:
         assert summary.names_embedded == 4  # the four functions' names, once each
         sig = Searcher(store, vstore, embedder).signals(_QUESTION)
@@ -103,7 +106,9 @@ def test_a_description_finds_the_definition_by_its_name(tmp_path, embedder):
         # (few words, many tokens: only the model's count tells)
         long = _QUESTION + " " + " ".join(["app.storage.open_instance_resource_from_the_folder"] * 30)
         assert len(long.split()) < 128 < embedder.count_tokens([long])[0]
+        reads.clear()
         assert "name" not in Searcher(store, vstore, embedder).signals(long).rankings
+        assert not reads  # and its units' names are not read for nothing
     finally:
         vstore.close()
         store.close()
