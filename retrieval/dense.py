@@ -49,7 +49,7 @@ def ranked_with_vector(vstore: VectorStore, embedder: Embedder, query: str,
 
 def read_whole(embedder: Embedder, query: str) -> bool:
     """Whether the model reads `query` whole (it fits QUERY_TOKENS): the word count first
-    (a token is at least a word), then the model's tokens."""
+    (each word is at least one token), then the model's tokens."""
     return len(query.split()) <= QUERY_TOKENS and embedder.head(query, QUERY_TOKENS) == query
 
 

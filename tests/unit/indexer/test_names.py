@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from conftest import index, write_tree
-from indexer.dense import embed_index
 from indexer import names
+from indexer.dense import embed_index
 from indexer.names import name_text, parameters
 from indexer.store import Store
 from indexer.update import index_dir_for
