@@ -185,7 +185,7 @@ def offline_tokenizer(spec: str = ""):
     except TokenizerError as exc:
         raise GeneratorError(f"generator.tokenizer: {exc}" if spec else
                              f"no offline tokenizer to count tokens with: {exc}") from exc
-    return TokenCounter(base.name if spec else DEFAULT_TOKENIZER, base.count_many)
+    return TokenCounter(base.name if spec else DEFAULT_TOKENIZER, base.count_many, base.by_line)
 
 
 # --- opening ---------------------------------------------------------------------------

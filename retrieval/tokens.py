@@ -21,13 +21,20 @@ class TokenizerError(IndexerError):
 
 @dataclass(frozen=True)
 class TokenCounter:
-    """Counts tokens of texts; `name` says whose tokenizer it is."""
+    """Counts tokens of texts; `name` says whose tokenizer it is. `by_line`: no token spans a
+    newline (a tokenizer that splits on whitespace and drops it, as BERT's WordPiece does), so
+    a text's count is the sum of its lines', and lines counted once are not counted again."""
 
     name: str
     count_many: Callable[[list[str]], list[int]]
+    by_line: bool = False
 
     def count(self, text: str) -> int:
-        return self.count_many([text])[0] if text else 0
+        if not text:
+            return 0
+        if self.by_line and "\n" in text:
+            return sum(self.count_many(text.split("\n")))
+        return self.count_many([text])[0]
 
     def __call__(self, text: str) -> int:
         return self.count(text)
@@ -44,12 +51,51 @@ def from_tokenizer_file(path: Path, name: str | None = None) -> TokenCounter:
     tok.no_truncation()  # the embedding model's file truncates at 128 by default
     tok.no_padding()
     lock = threading.Lock()  # a Tokenizer's state is not safe to share between threads
+    known: dict[str, int] = {}  # counts of short texts (a bundle's lines), across bundles
 
     def count_many(texts: list[str]) -> list[int]:
         with lock:
-            return [len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False)]
+            todo = [t for t in dict.fromkeys(texts) if t not in known]
+            new = dict(zip(todo, (len(e.ids) for e in tok.encode_batch(todo, add_special_tokens=False)))) \
+                if todo else {}
+            out = [new[t] if t in new else known[t] for t in texts]
+            if len(known) + len(new) > _KNOWN_MAX:
+                known.clear()
+            known.update((t, n) for t, n in new.items() if len(t) <= _KNOWN_CHARS)
+            return out
 
-    return TokenCounter(name or str(path), count_many)
+    return TokenCounter(name or str(path), count_many, by_line=splits_at_whitespace(path))
+
+
+_KNOWN_MAX = 200_000  # texts whose counts are kept (lines of code: some 20 MB)
+_KNOWN_CHARS = 400  # and only texts this short: a line, not a whole bundle
+# Normalizers that act on characters one by one, and pre-tokenizers that split at whitespace
+# and drop it: with these, no token holds or spans a newline.
+_CHAR_NORMALIZERS = {"BertNormalizer", "Lowercase", "NFC", "NFD", "NFKC", "NFKD", "StripAccents", "Strip"}
+_WHITESPACE_SPLITS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
+
+
+def splits_at_whitespace(path: Path) -> bool:
+    """Whether the tokenizer in `path` (a tokenizer.json) counts a text as the sum of its
+    lines: its normalizer works on single characters and its first pre-tokenizer splits
+    at whitespace, dropping it. Anything else (byte-level BPE merges newlines and spaces
+    into tokens) is counted whole."""
+    import json
+
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+
+    def kinds(part: object) -> list[str]:
+        if not isinstance(part, dict):
+            return []
+        if part.get("type") == "Sequence":
+            return [k for p in part.get("normalizers") or part.get("pretokenizers") or [] for k in kinds(p)]
+        return [str(part.get("type"))]
+
+    norm, pre = kinds(spec.get("normalizer")), kinds(spec.get("pre_tokenizer"))
+    return bool(pre) and pre[0] in _WHITESPACE_SPLITS and all(k in _CHAR_NORMALIZERS for k in norm)
 
 
 @lru_cache(maxsize=4)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from conftest import git, git_repo, index, reader
+from tokenizers import Tokenizer
 
+from indexer.embed import default_model_path
 from retrieval.bundle import BundleError, build_bundle
 from retrieval.search import Searcher
 from retrieval.tokens import counter_for
@@ -44,9 +46,13 @@ def shop(tmp_path):
 def test_the_bundle_never_exceeds_its_budget(shop):
     root, searcher = shop
     counter = counter_for()
+    raw = Tokenizer.from_file(str(default_model_path() / "tokenizer.json"))
+    raw.no_truncation()
+    raw.no_padding()
     for budget in (64, 100, 200, 400, 1000, 3000, 20000):
         b = build_bundle(searcher, root, "cart total with discount and the pipeline steps", budget, counter)
         assert counter.count(b.render()) == b.tokens <= budget, budget
+        assert len(raw.encode(b.render(), add_special_tokens=False).ids) == b.tokens  # counted whole
         spans = sorted((u.path, u.start_line, u.end_line) for u in b.units)
         for (p1, _, e1), (p2, s2, _) in zip(spans, spans[1:]):
             assert p1 != p2 or e1 < s2, "a line twice"
