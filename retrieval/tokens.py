@@ -59,27 +59,35 @@ def from_tokenizer_file(path: Path, name: str | None = None) -> TokenCounter:
             new = dict(zip(todo, (len(e.ids) for e in tok.encode_batch(todo, add_special_tokens=False)))) \
                 if todo else {}
             out = [new[t] if t in new else known[t] for t in texts]
-            if len(known) + len(new) > _KNOWN_MAX:
+            keep = [(t, n) for t, n in new.items() if len(t) <= _KNOWN_CHARS][:_KNOWN_MAX]
+            if len(known) + len(keep) > _KNOWN_MAX:
                 known.clear()
-            known.update((t, n) for t, n in new.items() if len(t) <= _KNOWN_CHARS)
+            known.update(keep)
             return out
 
-    return TokenCounter(name or str(path), count_many, by_line=splits_at_whitespace(path))
+    return TokenCounter(name or str(path), count_many, by_line=adds_up_by_line(path))
 
 
-_KNOWN_MAX = 200_000  # texts whose counts are kept (lines of code, 40 characters each: 27 MB)
-_KNOWN_CHARS = 400  # and only texts this short: a line, not a whole bundle
-# Normalizers that act on characters one by one, and pre-tokenizers that split at whitespace
-# and drop it: with these, no token holds or spans a newline.
-_CHAR_NORMALIZERS = {"BertNormalizer", "Lowercase", "NFC", "NFD", "NFKC", "NFKD", "StripAccents", "Strip"}
+# Texts whose counts are kept, each at most _KNOWN_CHARS long (a line, not a whole bundle):
+# lines of code of 40 characters take 27 MB, 200 ASCII characters at most about 60 MB.
+_KNOWN_MAX = 200_000
+_KNOWN_CHARS = 200
+# With these normalizers a newline stays whitespace and nothing joins across it (they map
+# characters, compose a character with the marks after it, or strip the ends), and these
+# pre-tokenizers split at whitespace and drop it (the first) or split each piece wherever
+# it falls (the rest): no token holds or spans a newline.
+_LINE_NORMALIZERS = {"BertNormalizer", "Lowercase", "NFC", "NFD", "NFKC", "NFKD", "StripAccents", "Strip"}
 _WHITESPACE_SPLITS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
+_PIECE_SPLITS = _WHITESPACE_SPLITS | {"Punctuation", "Digits"}
 
 
-def splits_at_whitespace(path: Path) -> bool:
+def adds_up_by_line(path: Path) -> bool:
     """Whether the tokenizer in `path` (a tokenizer.json) counts a text as the sum of its
-    lines: its normalizer works on single characters and its first pre-tokenizer splits
-    at whitespace, dropping it. Anything else (byte-level BPE merges newlines and spaces
-    into tokens) is counted whole."""
+    lines' counts: its normalizers keep a newline whitespace and join nothing across it, its
+    first pre-tokenizer splits at whitespace and drops it, the others split each piece the
+    same wherever it falls, and none of its added tokens (matched before all that) holds
+    whitespace. Anything else (byte-level BPE makes tokens of newlines and spaces; Metaspace
+    marks only the text's first piece) is counted whole."""
     import json
 
     try:
@@ -95,7 +103,10 @@ def splits_at_whitespace(path: Path) -> bool:
         return [str(part.get("type"))]
 
     norm, pre = kinds(spec.get("normalizer")), kinds(spec.get("pre_tokenizer"))
-    return bool(pre) and pre[0] in _WHITESPACE_SPLITS and all(k in _CHAR_NORMALIZERS for k in norm)
+    added = [str(t.get("content", "")) for t in spec.get("added_tokens") or [] if isinstance(t, dict)]
+    return (bool(pre) and pre[0] in _WHITESPACE_SPLITS and all(k in _PIECE_SPLITS for k in pre)
+            and all(k in _LINE_NORMALIZERS for k in norm)
+            and not any(ch.isspace() or not ch.isprintable() for t in added for ch in t))
 
 
 @lru_cache(maxsize=4)

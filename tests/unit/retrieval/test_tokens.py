@@ -9,7 +9,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from indexer.embed import default_model_path
 from retrieval import tokens
-from retrieval.tokens import counter_for, from_tokenizer_file, splits_at_whitespace
+from retrieval.tokens import counter_for, from_tokenizer_file, adds_up_by_line
 
 TRICKY = ("def f(x):\r\n\treturn x  # naïve café, 数据库 lookup 🙂\n\n"
           "    very_long_identifier_" + "x" * 150 + " = 1\n"
@@ -38,13 +38,44 @@ def test_the_default_tokenizer_counts_a_text_as_the_sum_of_its_lines():
     assert counter.count_many(lines + lines[::-1]) == [_whole(path, t) for t in lines + lines[::-1]]
 
 
-def test_the_remembered_counts_stay_right_when_they_are_forgotten(monkeypatch):
-    monkeypatch.setattr(tokens, "_KNOWN_MAX", 5)
+class _Spy:
+    """The real tokenizer, recording the texts it is asked to encode."""
+
+    def __init__(self, tok):
+        self.tok, self.encoded = tok, []
+
+    def __getattr__(self, name):
+        return getattr(self.tok, name)
+
+    def encode_batch(self, texts, **kw):
+        self.encoded.extend(texts)
+        return self.tok.encode_batch(texts, **kw)
+
+
+def _spied(monkeypatch) -> tuple[object, _Spy]:
+    spies = []
+    real = Tokenizer.from_file
+    monkeypatch.setattr(Tokenizer, "from_file", lambda p: spies.append(_Spy(real(p))) or spies[-1])
     counter = from_tokenizer_file(default_model_path() / "tokenizer.json")
+    return counter, spies[0]
+
+
+def test_lines_are_counted_once_and_the_kept_counts_stay_bounded(monkeypatch):
+    counter, spy = _spied(monkeypatch)
+    text = "def f(x):\n    return x\n\n" + "y" * 300 + "\n"
+    want = _whole(default_model_path() / "tokenizer.json", text)
+    assert counter.count(text) == want
+    spy.encoded.clear()
+    assert counter.count(text) == want and counter.count_many(["def f(x):", "def f(x):"]) == [6, 6]
+    assert spy.encoded == ["y" * 300]  # only the long line again: short ones are kept
+
+    monkeypatch.setattr(tokens, "_KNOWN_MAX", 5)
     texts = [f"line_{i} = value * {i}" for i in range(40)]
     first = counter.count_many(texts)
     assert first == [_whole(default_model_path() / "tokenizer.json", t) for t in texts]
-    assert counter.count_many(texts[::-1]) == first[::-1]
+    spy.encoded.clear()
+    assert counter.count_many(texts[::-1]) == first[::-1]  # right, though most were forgotten
+    assert len(texts) - len(spy.encoded) <= 5  # at most _KNOWN_MAX were kept
     assert counter.count("\n".join(texts)) == sum(first)
 
 
@@ -56,7 +87,7 @@ def test_a_tokenizer_whose_tokens_may_hold_a_newline_is_counted_whole(tmp_path):
     path = tmp_path / "tokenizer.json"
     tok.save(str(path))
     counter = from_tokenizer_file(path)
-    assert not counter.by_line and not splits_at_whitespace(path)
+    assert not counter.by_line and not adds_up_by_line(path)
     assert counter.count(TRICKY) == _whole(path, TRICKY)
     assert sum(counter.count_many(TRICKY.split("\n"))) != counter.count(TRICKY)  # why: newlines are tokens
     # a normalizer that rewrites more than one character at a time: counted whole too
@@ -64,5 +95,32 @@ def test_a_tokenizer_whose_tokens_may_hold_a_newline_is_counted_whole(tmp_path):
     spec["normalizer"] = {"type": "Sequence", "normalizers": [
         spec["normalizer"], {"type": "Replace", "pattern": {"String": "\n\n"}, "content": " x "}]}
     (tmp_path / "replace.json").write_text(json.dumps(spec))
-    assert not splits_at_whitespace(tmp_path / "replace.json")
-    assert not splits_at_whitespace(tmp_path / "missing.json")
+    assert not adds_up_by_line(tmp_path / "replace.json")
+    assert not adds_up_by_line(tmp_path / "missing.json")
+
+
+def _layout(tmp_path, name: str, change) -> object:
+    spec = json.loads((default_model_path() / "tokenizer.json").read_text())
+    change(spec)
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def test_added_tokens_and_later_pre_tokenizers_decide_too(tmp_path):
+    # an added token is matched before the pre-tokenizer: one holding a newline spans lines
+    newline = _layout(tmp_path, "newline", lambda s: s["added_tokens"].append(
+        {"id": 30522, "content": "\n", "single_word": False, "lstrip": False, "rstrip": False,
+         "normalized": False, "special": False}))
+    assert not adds_up_by_line(newline)
+    assert from_tokenizer_file(newline).count("foo\nbar") == _whole(newline, "foo\nbar") == 3
+    # Metaspace marks only the text's first piece: lines would each be a first piece
+    meta = _layout(tmp_path, "meta", lambda s: s.update(pre_tokenizer={"type": "Sequence", "pretokenizers": [
+        {"type": "WhitespaceSplit"}, {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first",
+                                      "split": True}]}))
+    assert not adds_up_by_line(meta)
+    # digits split off in each piece, wherever it falls: still the sum of the lines
+    digits = _layout(tmp_path, "digits", lambda s: s.update(pre_tokenizer={"type": "Sequence", "pretokenizers": [
+        {"type": "WhitespaceSplit"}, {"type": "Digits", "individual_digits": True}]}))
+    assert adds_up_by_line(digits)
+    assert from_tokenizer_file(digits).count(TRICKY + "x = 12345\n") == _whole(digits, TRICKY + "x = 12345\n")
