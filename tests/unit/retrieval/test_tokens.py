@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from indexer.embed import default_model_path
 from retrieval import tokens
-from retrieval.tokens import counter_for, from_tokenizer_file, adds_up_by_line
+from retrieval.tokens import TokenizerError, counter_for, from_tokenizer_file
 
 TRICKY = ("def f(x):\r\n\treturn x  # naïve café, 数据库 lookup 🙂\n\n"
           "    very_long_identifier_" + "x" * 150 + " = 1\n"
@@ -87,7 +88,7 @@ def test_a_tokenizer_whose_tokens_may_hold_a_newline_is_counted_whole(tmp_path):
     path = tmp_path / "tokenizer.json"
     tok.save(str(path))
     counter = from_tokenizer_file(path)
-    assert not counter.by_line and not adds_up_by_line(path)
+    assert not counter.by_line
     assert counter.count(TRICKY) == _whole(path, TRICKY)
     assert sum(counter.count_many(TRICKY.split("\n"))) != counter.count(TRICKY)  # why: newlines are tokens
     # a normalizer that rewrites more than one character at a time: counted whole too
@@ -95,8 +96,9 @@ def test_a_tokenizer_whose_tokens_may_hold_a_newline_is_counted_whole(tmp_path):
     spec["normalizer"] = {"type": "Sequence", "normalizers": [
         spec["normalizer"], {"type": "Replace", "pattern": {"String": "\n\n"}, "content": " x "}]}
     (tmp_path / "replace.json").write_text(json.dumps(spec))
-    assert not adds_up_by_line(tmp_path / "replace.json")
-    assert not adds_up_by_line(tmp_path / "missing.json")
+    assert not from_tokenizer_file(tmp_path / "replace.json").by_line
+    with pytest.raises(TokenizerError):  # no file, no counter (rather than one guessing)
+        from_tokenizer_file(tmp_path / "missing.json")
 
 
 def _layout(tmp_path, name: str, change) -> object:
@@ -112,15 +114,15 @@ def test_added_tokens_and_later_pre_tokenizers_decide_too(tmp_path):
     newline = _layout(tmp_path, "newline", lambda s: s["added_tokens"].append(
         {"id": 30522, "content": "\n", "single_word": False, "lstrip": False, "rstrip": False,
          "normalized": False, "special": False}))
-    assert not adds_up_by_line(newline)
+    assert not from_tokenizer_file(newline).by_line
     assert from_tokenizer_file(newline).count("foo\nbar") == _whole(newline, "foo\nbar") == 3
     # Metaspace marks only the text's first piece: lines would each be a first piece
     meta = _layout(tmp_path, "meta", lambda s: s.update(pre_tokenizer={"type": "Sequence", "pretokenizers": [
         {"type": "WhitespaceSplit"}, {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first",
                                       "split": True}]}))
-    assert not adds_up_by_line(meta)
+    assert not from_tokenizer_file(meta).by_line
     # digits split off in each piece, wherever it falls: still the sum of the lines
     digits = _layout(tmp_path, "digits", lambda s: s.update(pre_tokenizer={"type": "Sequence", "pretokenizers": [
         {"type": "WhitespaceSplit"}, {"type": "Digits", "individual_digits": True}]}))
-    assert adds_up_by_line(digits)
+    assert from_tokenizer_file(digits).by_line
     assert from_tokenizer_file(digits).count(TRICKY + "x = 12345\n") == _whole(digits, TRICKY + "x = 12345\n")
