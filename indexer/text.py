@@ -68,8 +68,11 @@ def query_words(query: str) -> list[str]:
     """Lower-cased words of a query, identifiers split the way search_terms splits them."""
     words: list[str] = []
     present: set[str] = set()
+    split: dict[str, list[str]] = {}  # a long question (a log) repeats its identifiers
     for token in _WORD.findall(query):
-        parts = split_identifier(token)
+        parts = split.get(token)
+        if parts is None:
+            parts = split[token] = split_identifier(token)
         words.extend(parts)
         present.update(parts)
         joined = "".join(parts)

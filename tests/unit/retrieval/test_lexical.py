@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import index, reader, write_tree
 
-from retrieval.lexical import fts_query, ranked_files, search
+from retrieval.lexical import fts_query, query_terms, ranked_files, search
 
 
 def hits(root, query, k=5):
@@ -13,6 +13,17 @@ def hits(root, query, k=5):
         return search(store, query, k=k)
     finally:
         store.close()
+
+
+def test_query_terms_keep_each_word_and_phrase_once_in_the_order_first_seen():
+    question = "Why does parseHTTPResponse fail? parse_http_response(raw) and parseHTTPResponse again"
+    expected = ["parse http response", "parse", "http", "response", "parsehttpresponse", "fail", "raw", "again"]
+    assert query_terms(question) == expected
+    log = "\n".join(f"  File x.py, line {i}, in evalf_{i % 7}" for i in range(3000))  # a long traceback
+    terms = query_terms(log)
+    assert len(terms) == len(set(terms)) and terms[:3] == ["evalf 0", "evalf 1", "evalf 2"]
+    terms.clear()  # each call hands out its own list
+    assert query_terms(log)[:1] == ["evalf 0"] and query_terms(question) == expected
 
 
 def test_identifier_styles_match_natural_words(tmp_path):
