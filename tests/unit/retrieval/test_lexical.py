@@ -131,21 +131,27 @@ def test_file_statistics_follow_the_index_as_it_changes(tmp_path):
     assert len(found) == 6 and all(score > 0 for _, score, _ in found)
 
 
-def test_a_word_in_half_the_chunks_or_more_is_not_searched_unless_nothing_else_is(tmp_path, monkeypatch):
-    """BM25 gives such a word no weight (FTS5 clamps its idf to 1e-6), so in a large index
-    searching it only costs the reading of its postings; it is kept when no other word of
-    the question occurs."""
+def test_a_word_in_more_than_a_fifth_of_the_chunks_is_not_searched_unless_nothing_else_is(tmp_path, monkeypatch):
+    """BM25 gives such a word little weight (FTS5's idf is at most ln 4, and 1e-6 from half
+    the chunks on), so in a large index searching it mostly costs the reading of its
+    postings; it is kept when no other word of the question occurs."""
     from retrieval import lexical
 
     files = {f"pkg/m{i}.py": f"import pkg\n\n\ndef helper_{i}():\n    return pkg.value({i})\n" for i in range(8)}
+    for i in range(3):  # `stale` in 4 of the 9 chunks (with cache.py), `evict` in 1
+        files[f"pkg/m{i}.py"] += "# stale\n"
     files["pkg/cache.py"] = "import pkg\n\n\ndef evict_stale_entries(cache):\n    return pkg.purge(cache)\n"
     write_tree(tmp_path, files)
     index(tmp_path)
     store = reader(tmp_path)
     try:
         question = "pkg evict stale entries"
+        df, total, _ = lexical._FREQ.get(store, ["pkg", "stale", "evict"])
+        assert (df["pkg"], df["stale"], df["evict"], total) == (9, 4, 1, 9)
         assert lexical.select_terms(store, question) == ["pkg", "evict", "stale", "entries"]  # a small index
         monkeypatch.setattr(lexical, "_CHEAP_POSTINGS", 2)
+        assert lexical.select_terms(store, question) == ["evict", "entries"]
+        monkeypatch.setattr(lexical, "_COMMON_SHARE", 0.5)
         assert lexical.select_terms(store, question) == ["evict", "stale", "entries"]
         assert lexical.select_terms(store, "pkg unknownword") == ["pkg", "unknownword"]  # nothing else occurs
         assert search(store, question, k=3)[0].path == "pkg/cache.py"
