@@ -122,6 +122,18 @@ class LineCache:
                 known[n] = c + 1  # and its newline
         return [known[n] for n in range(start, end + 1)]
 
+    def span_tokens(self, file_id: int, path: str, start: int, end: int, cap: int | None = None) -> int:
+        """The tokens of lines start..end; with `cap`, counting stops once past it (a
+        definition too large to show is not counted whole)."""
+        if cap is None or end - start < 256:
+            return sum(self.line_tokens(file_id, path, start, end))
+        total = 0
+        for a in range(start, end + 1, 256):
+            total += sum(self.line_tokens(file_id, path, a, min(a + 255, end)))
+            if total > cap:
+                break
+        return total
+
 
 def build_bundle(searcher: Searcher, root: Path, query: str, budget: int, counter: TokenCounter, *,
                  ranking: tuple[list[Fused], Signals] | None = None, lines: LineCache | None = None) -> Bundle:
@@ -234,6 +246,7 @@ def _select(store: Store, files: LineCache, fused: list[Fused], paths: dict[int,
     spans: list[_Span] = []
     used = 0
     unit_cap = max(400, budget // 16)  # a definition larger than this shows its matching chunk
+    too_large: set[tuple[int, int, int]] = set()
     for f in fused:
         if budget - used < 48:
             break
@@ -243,10 +256,12 @@ def _select(store: Store, files: LineCache, fused: list[Fused], paths: dict[int,
         _, file_id, start, end, symbol, kind = row
         path = paths[f.chunk_id]
         whole = _definition(store, file_id, symbol)
-        if whole and whole[0] <= start and whole[1] >= end and (whole[0], whole[1]) != (start, end):
+        if whole and whole[0] <= start and whole[1] >= end and (whole[0], whole[1]) != (start, end) \
+                and (file_id, whole[0], whole[1]) not in too_large:
             cand = _Span(path, file_id, whole[0], whole[1], [symbol], whole[2], f.score, dict(f.ranks))
-            _measure(cand, files)
+            _measure(cand, files, unit_cap)
             if cand.tokens > unit_cap:
+                too_large.add((file_id, whole[0], whole[1]))  # its other chunks need not count it again
                 cand = None
         else:
             cand = None
@@ -265,7 +280,7 @@ def _select(store: Store, files: LineCache, fused: list[Fused], paths: dict[int,
                         merged_into.symbols + [s for s in cand.symbols if s not in merged_into.symbols],
                         merged_into.kind if merged_into.kind == cand.kind else "lines", merged_into.score,
                         {**cand.ranks, **merged_into.ranks})
-            _measure(new, files)
+            _grow(new, merged_into, files)
             if used - merged_into.tokens + new.tokens <= budget:
                 used += new.tokens - merged_into.tokens
                 spans[spans.index(merged_into)] = new
@@ -277,15 +292,29 @@ def _select(store: Store, files: LineCache, fused: list[Fused], paths: dict[int,
             cand = cut
         spans.append(cand)
         used += cand.tokens
+    for s in spans:  # only what is shown is read out (a file's units merge a span at a time)
+        s.text = files.text(s.file_id, s.path, s.start, s.end)
     return spans
 
 
 _UNIT_OVERHEAD = 40  # tokens of a unit's header line and fences, with its reason
 
 
-def _measure(span: _Span, files: LineCache) -> None:
-    span.text = files.text(span.file_id, span.path, span.start, span.end)
-    span.tokens = sum(files.line_tokens(span.file_id, span.path, span.start, span.end)) + _UNIT_OVERHEAD
+def _measure(span: _Span, files: LineCache, cap: int | None = None) -> None:
+    """A span's tokens (past `cap`, perhaps not all of them: it is too large either way)."""
+    span.tokens = files.span_tokens(span.file_id, span.path, span.start, span.end,
+                                    None if cap is None else cap - _UNIT_OVERHEAD) + _UNIT_OVERHEAD
+
+
+def _grow(new: _Span, old: _Span, files: LineCache) -> None:
+    """The tokens of `new`, a span of one file holding `old` (already counted) and lines on
+    either side of it: those lines' tokens are added to old's."""
+    extra = 0
+    if new.start < old.start:
+        extra += files.span_tokens(new.file_id, new.path, new.start, old.start - 1)
+    if new.end > old.end:
+        extra += files.span_tokens(new.file_id, new.path, old.end + 1, new.end)
+    new.tokens = old.tokens + extra
 
 
 def _cut(span: _Span, files: LineCache, room: int) -> _Span | None:

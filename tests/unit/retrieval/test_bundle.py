@@ -174,3 +174,40 @@ def test_the_five_best_files_may_fill_the_bundle_and_no_more(tmp_path):
             assert (set(ids[p][1:]) <= order) == (i < 5), p
     finally:
         store.close()
+
+
+def test_merged_and_cut_spans_count_and_show_exactly_their_lines(tmp_path):
+    """Spans grow as a file's adjacent units merge (counted by the lines each merge adds),
+    a class too large to show whole shows its matching chunks, and a span over the rest of
+    the budget is cut: every unit's text is its lines and its count theirs."""
+    from retrieval.bundle import _UNIT_OVERHEAD, LineCache, _priorities, _select
+    from retrieval.search import rank_files
+
+    small = "".join(f"def step_{i}(ledger):\n    return ledger.entry({i}) + ledger.balance({i})\n\n" for i in range(40))
+    big = "class Ledger:\n" + "".join(
+        f"    def post_{i}(self, amount):\n" + "".join(f"        self.row_{j} = amount * {j}\n" for j in range(20))
+        for i in range(40))
+    git_repo(tmp_path, {"steps.py": small, "ledger.py": big})
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        searcher, counter = Searcher(store), counter_for()
+        fused, sig = searcher.fused("ledger entry balance post amount rows", "hybrid", depth=200)
+        paths = dict(sig.paths)
+        order = _priorities(store, "ledger entry balance post amount rows", fused, paths,
+                            rank_files(fused, paths, sig, searcher.weights))
+        shown = {}
+        for budget in (700, 1500, 4000, 30000):
+            lines = LineCache(store, tmp_path, counter)
+            spans = shown[budget] = _select(store, lines, order, paths, budget)
+            assert spans and sum(s.tokens for s in spans) <= budget
+            for s in spans:
+                file_lines = (tmp_path / s.path).read_text().splitlines()
+                assert s.text == "\n".join(file_lines[s.start - 1:s.end])
+                assert s.tokens == sum(counter.count(ln) + 1 for ln in file_lines[s.start - 1:s.end]) + _UNIT_OVERHEAD
+        assert any(s.end - s.start > 10 for s in shown[4000] if s.path == "steps.py")  # merged
+        assert any(s.path == "ledger.py" for s in shown[1500])
+        assert all(s.end - s.start < 100 for s in shown[1500] if s.path == "ledger.py")  # not the class whole
+        assert any(s.path == "ledger.py" and s.end - s.start > 400 for s in shown[30000])  # its units merged
+    finally:
+        store.close()
