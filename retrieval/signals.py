@@ -39,11 +39,18 @@ def chunks_at(store: Store, points: list[tuple[int, int]]) -> list[int | None]:
     return [found.get(i) for i in range(len(points))]
 
 
-def _chunk_for(store: Store, file_id: int, qualname: str, line: int) -> int | None:
-    row = store.conn.execute(
-        "SELECT id FROM chunks WHERE file_id = ? AND symbol = ? ORDER BY start_line LIMIT 1",
-        (file_id, qualname)).fetchone()
-    return row[0] if row else chunk_at(store, file_id, line)
+def chunks_for(store: Store, defs: list[tuple[int, str, int]]) -> list[int | None]:
+    """For each (file id, qualname, line) of a definition, the first chunk of that symbol,
+    else the smallest chunk holding the line: in one query."""
+    if not defs:
+        return []
+    found = dict(store.conn.execute(
+        "WITH p(k, f, q, l) AS MATERIALIZED (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+        "json_extract(value, '$[2]') FROM json_each(?)) SELECT p.k, coalesce("
+        "(SELECT c.id FROM chunks c WHERE c.file_id = p.f AND c.symbol = p.q ORDER BY c.start_line LIMIT 1), "
+        "(SELECT c.id FROM chunks c WHERE c.file_id = p.f AND c.start_line <= p.l AND c.end_line >= p.l "
+        "ORDER BY c.end_line - c.start_line LIMIT 1)) FROM p", (json.dumps(defs),)))
+    return [found.get(i) for i in range(len(defs))]
 
 
 def _add(scores: dict[int, float], cid: int | None, score: float) -> None:
@@ -67,7 +74,8 @@ def _mentioned(store: Store, info: QueryInfo, limit_mentions: int, cap: int, sql
 def symbols(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tuple[int, float]]:
     """Chunks defining the names the question mentions. A rarer name counts more; a
     qualifier that agrees with the definition's class or module counts more still."""
-    scores: dict[int, float] = {}
+    defs: list[tuple[int, str, int]] = []
+    weights: list[float] = []
     for m, rarity, rows in _mentioned(
             store, info, limit_mentions, MAX_DEFINITIONS,
             "SELECT s.file_id, f.path, s.qualname, s.start_line FROM symbols s JOIN files f ON f.id = s.file_id "
@@ -85,7 +93,11 @@ def symbols(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tup
                     score *= 0.5
             if is_test_path(path):
                 score *= _TEST_FACTOR
-            _add(scores, _chunk_for(store, file_id, qualname, line), score)
+            defs.append((file_id, qualname, line))
+            weights.append(score)
+    scores: dict[int, float] = {}
+    for cid, score in zip(chunks_for(store, defs), weights):
+        _add(scores, cid, score)
     return _ranking(scores)
 
 

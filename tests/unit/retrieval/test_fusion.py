@@ -340,3 +340,26 @@ def test_a_name_the_tests_repeat_is_still_found_where_the_code_holds_it(tmp_path
         assert s.signals("run('alpha, beta, gamma') fails", mode="hybrid").rankings["message"] == []
     finally:
         store.close()
+
+
+def test_each_named_definition_maps_to_its_own_chunk_or_the_one_holding_it(shop):
+    """The symbol signal's definitions become chunks in one query: the chunk of the symbol
+    where it has one, else the smallest chunk holding its line (small definitions share one)."""
+    from retrieval.signals import chunk_at, chunks_for
+
+    store = shop.store
+    defs = store.conn.execute(
+        "SELECT s.file_id, s.qualname, s.start_line FROM symbols s JOIN files f ON f.id = s.file_id "
+        "WHERE f.path LIKE 'shop/%' ORDER BY f.path, s.start_line").fetchall()
+    assert len(defs) >= 6
+    found = chunks_for(store, [tuple(d) for d in defs] + [(10**6, "nowhere", 1)])
+    assert found[-1] is None and len(found) == len(defs) + 1
+    for (file_id, qualname, line), cid in zip(defs, found):
+        own = store.conn.execute("SELECT id FROM chunks WHERE file_id = ? AND symbol = ? ORDER BY start_line LIMIT 1",
+                                 (file_id, qualname)).fetchone()
+        assert cid == (own[0] if own else chunk_at(store, file_id, line)), qualname
+        start, end = store.conn.execute("SELECT start_line, end_line FROM chunks WHERE id = ?", (cid,)).fetchone()
+        assert start <= line <= end or own
+    assert any(store.conn.execute("SELECT symbol FROM chunks WHERE id = ?", (c,)).fetchone()[0] != q
+               for (_, q, _), c in zip(defs, found))  # some share a chunk
+    assert chunks_for(store, []) == []
