@@ -176,10 +176,11 @@ def test_the_five_best_files_may_fill_the_bundle_and_no_more(tmp_path):
         store.close()
 
 
-def test_merged_and_cut_spans_count_and_show_exactly_their_lines(tmp_path):
+def test_merged_and_cut_spans_count_and_show_exactly_their_lines(tmp_path, monkeypatch):
     """Spans grow as a file's adjacent units merge (counted by the lines each merge adds),
-    a class too large to show whole shows its matching chunks, and a span over the rest of
-    the budget is cut: every unit's text is its lines and its count theirs."""
+    a class too large to show whole shows its matching chunks (counted only until past the
+    cap), and a span over the rest of the budget is cut: every unit's text is its lines and
+    its count theirs."""
     from retrieval.bundle import _UNIT_OVERHEAD, LineCache, _priorities, _select
     from retrieval.search import rank_files
 
@@ -187,27 +188,49 @@ def test_merged_and_cut_spans_count_and_show_exactly_their_lines(tmp_path):
     big = "class Ledger:\n" + "".join(
         f"    def post_{i}(self, amount):\n" + "".join(f"        self.row_{j} = amount * {j}\n" for j in range(20))
         for i in range(40))
-    git_repo(tmp_path, {"steps.py": small, "ledger.py": big})
+    table = "class Table:\n" + "".join(f"    column_{i} = ledger_amount({i})  # a posted row\n" for i in range(600))
+    git_repo(tmp_path, {"steps.py": small, "ledger.py": big, "table.py": table})
     index(tmp_path)
     store = reader(tmp_path)
+    capped = []
+    span_tokens = LineCache.span_tokens
+
+    def spy(self, file_id, path, start, end, cap=None):
+        n = span_tokens(self, file_id, path, start, end, cap)
+        if cap is not None and n > cap:
+            capped.append((path, start, end, n))
+        return n
+
+    monkeypatch.setattr(LineCache, "span_tokens", spy)
     try:
+        assert store.conn.execute("SELECT count(*) FROM chunks c JOIN files f ON f.id = c.file_id "
+                                  "WHERE f.path = 'table.py' AND c.symbol = 'Table'").fetchone()[0] >= 2
         searcher, counter = Searcher(store), counter_for()
-        fused, sig = searcher.fused("ledger entry balance post amount rows", "hybrid", depth=200)
+        question = "ledger entry balance post amount rows table column"
+        fused, sig = searcher.fused(question, "hybrid", depth=200)
         paths = dict(sig.paths)
-        order = _priorities(store, "ledger entry balance post amount rows", fused, paths,
-                            rank_files(fused, paths, sig, searcher.weights))
-        shown = {}
+        order = _priorities(store, question, fused, paths, rank_files(fused, paths, sig, searcher.weights))
+        shown, measured = {}, {}
         for budget in (700, 1500, 4000, 30000):
             lines = LineCache(store, tmp_path, counter)
+            capped.clear()
             spans = shown[budget] = _select(store, lines, order, paths, budget)
+            measured[budget] = list(capped)
             assert spans and sum(s.tokens for s in spans) <= budget
             for s in spans:
                 file_lines = (tmp_path / s.path).read_text().splitlines()
                 assert s.text == "\n".join(file_lines[s.start - 1:s.end])
                 assert s.tokens == sum(counter.count(ln) + 1 for ln in file_lines[s.start - 1:s.end]) + _UNIT_OVERHEAD
+        # the class is too large to show whole: counted once per bundle, and not to its end
+        whole = sum(counter.count(ln) + 1 for ln in table.splitlines())
+        assert all(len(m) <= 1 for m in measured.values()) and len(measured[30000]) == 1
+        assert all(p == "table.py" and end - start == 600 and n < whole
+                   for m in measured.values() for p, start, end, n in m)
+        largest = store.conn.execute("SELECT max(c.end_line - c.start_line + 1) FROM chunks c JOIN files f "
+                                     "ON f.id = c.file_id WHERE f.path = 'table.py'").fetchone()[0]
+        assert sum(s.end - s.start + 1 for s in shown[30000] if s.path == "table.py") > largest  # several chunks
+        assert all(s.end - s.start < 600 for b in (700, 1500, 4000) for s in shown[b] if s.path == "table.py")
         assert any(s.end - s.start > 10 for s in shown[4000] if s.path == "steps.py")  # merged
-        assert any(s.path == "ledger.py" for s in shown[1500])
-        assert all(s.end - s.start < 100 for s in shown[1500] if s.path == "ledger.py")  # not the class whole
         assert any(s.path == "ledger.py" and s.end - s.start > 400 for s in shown[30000])  # its units merged
     finally:
         store.close()
