@@ -24,7 +24,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from benchmarks.common import RESULTS, write_result
-from benchmarks.localization import baseline, score, summarize
+from benchmarks.localization import baseline, extra_groups, score, summarize
 from graph.model import is_test_path
 from indexer.languages import SHEBANG, language_for
 from indexer.options import IndexOptions
@@ -134,6 +134,8 @@ def report(tasks: list[Task], w: FusionWeights) -> dict:
         groups[t.group].append(s)
         groups[t.kind + ":all"].append(s)
         groups["all"].append(s)
+        for g in extra_groups(t.kind, t.row):
+            groups[g].append(s)
     return {g: summarize(v) for g, v in sorted(groups.items())}
 
 

@@ -197,6 +197,13 @@ def run_needle(tree: Path, row: dict, opts: IndexOptions, modes: list[str], dens
         update_index(tree, opts, derived=[GraphIndex()], paths=[row["gold_file"]])
 
 
+def extra_groups(kind: str, row: dict) -> list[str]:
+    """The groups a task is also reported in beside its kind, dataset and `all`: a change to
+    several files (`commit:multi-file`, `swebench:multi-file`), whose Acc@k needs all of them
+    in the top k, apart (the first file is usually found; the others are what is missed)."""
+    return [f"{kind}:multi-file"] if kind != "needle" and len(row.get("gold_files") or []) > 1 else []
+
+
 def gold_lines_of(kind: str, row: dict, store: Store) -> dict[str, list[tuple[int, int]]]:
     """The lines a task's answer lies on, in the tree as indexed."""
     if kind == "swebench":
@@ -327,7 +334,7 @@ def main() -> None:
         raw = ranked.pop("_signals")
         for mode, (files, units, cover) in ranked.items():
             s = score(kind, row, files, units)
-            for g in (group, f"{row['_dataset']}", "all"):
+            for g in (group, f"{row['_dataset']}", "all", *extra_groups(kind, row)):
                 per[mode][g].append(s)
                 for budget, c in cover.items():
                     covers[mode][g][budget].append(c)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks.localization import _function_hit, kind_of, load, score, summarize
+from benchmarks.localization import _function_hit, extra_groups, kind_of, load, score, summarize
 
 
 def test_rows_are_read_with_their_literals(tmp_path):
@@ -26,3 +26,10 @@ def test_file_and_function_scores():
     assert (s["func_acc@1"], s["func_acc@5"]) == (False, True)  # a.py::C holds the gold method
     assert not _function_hit(["a.py::Cx"], {"a.py::C"}, 5)  # a prefix of the name is not the unit
     assert summarize([s, {**s, "file_rr": 0.0}])["file_mrr"] == 0.5
+
+
+def test_changes_to_several_files_are_also_reported_apart():
+    assert extra_groups("commit", {"gold_files": ["a.py", "b.py"]}) == ["commit:multi-file"]
+    assert extra_groups("swebench", {"gold_files": ["a.py", "b.py"]}) == ["swebench:multi-file"]
+    assert extra_groups("commit", {"gold_files": ["a.py"]}) == []
+    assert extra_groups("needle", {"gold_file": "a.py", "gold_files": ["a.py", "b.py"]}) == []
