@@ -125,7 +125,7 @@ class LineCache:
     def span_tokens(self, file_id: int, path: str, start: int, end: int, cap: int | None = None) -> int:
         """The tokens of lines start..end; with `cap`, counting stops once past it (a
         definition too large to show is not counted whole)."""
-        if cap is None or end - start < 256:
+        if cap is None:
             return sum(self.line_tokens(file_id, path, start, end))
         total = 0
         for a in range(start, end + 1, 256):

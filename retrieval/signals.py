@@ -41,15 +41,15 @@ def chunks_at(store: Store, points: list[tuple[int, int]]) -> list[int | None]:
 
 def chunks_for(store: Store, defs: list[tuple[int, str, int]]) -> list[int | None]:
     """For each (file id, qualname, line) of a definition, the first chunk of that symbol,
-    else the smallest chunk holding the line: in one query."""
+    else the smallest chunk holding the line (chunks_at): two queries in all."""
     if not defs:
         return []
     found = dict(store.conn.execute(
-        "WITH p(k, f, q, l) AS MATERIALIZED (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-        "json_extract(value, '$[2]') FROM json_each(?)) SELECT p.k, coalesce("
-        "(SELECT c.id FROM chunks c WHERE c.file_id = p.f AND c.symbol = p.q ORDER BY c.start_line LIMIT 1), "
-        "(SELECT c.id FROM chunks c WHERE c.file_id = p.f AND c.start_line <= p.l AND c.end_line >= p.l "
-        "ORDER BY c.end_line - c.start_line LIMIT 1)) FROM p", (json.dumps(defs),)))
+        "WITH p(k, f, q) AS MATERIALIZED (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]') "
+        "FROM json_each(?)) SELECT p.k, (SELECT c.id FROM chunks c WHERE c.file_id = p.f AND c.symbol = p.q "
+        "ORDER BY c.start_line LIMIT 1) FROM p", (json.dumps(defs),)))
+    missing = [i for i in range(len(defs)) if found.get(i) is None]
+    found.update(zip(missing, chunks_at(store, [(defs[i][0], defs[i][2]) for i in missing])))
     return [found.get(i) for i in range(len(defs))]
 
 
