@@ -4,6 +4,7 @@ shipped in its PyPI package)."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,12 +53,21 @@ def from_tokenizer_file(path: Path, name: str | None = None) -> TokenCounter:
     tok.no_padding()
     lock = threading.Lock()  # a Tokenizer's state is not safe to share between threads
     known: dict[str, int] = {}  # counts of short texts (a bundle's lines), across bundles
+    fast = _ascii_wordpiece(tok)
+    encode = getattr(tok, "encode_batch_fast", tok.encode_batch)  # counts need no offsets
 
     def count_many(texts: list[str]) -> list[int]:
         with lock:
             todo = [t for t in dict.fromkeys(texts) if t not in known]
-            new = dict(zip(todo, (len(e.ids) for e in tok.encode_batch(todo, add_special_tokens=False)))) \
-                if todo else {}
+            new: dict[str, int] = {}
+            if fast is not None:
+                for t in todo:
+                    n = fast(t)
+                    if n is not None:
+                        new[t] = n
+                todo = [t for t in todo if t not in new]
+            if todo:
+                new.update(zip(todo, (len(e.ids) for e in encode(todo, add_special_tokens=False))))
             out = [new[t] if t in new else known[t] for t in texts]
             keep = [(t, n) for t, n in new.items() if len(t) <= _KNOWN_CHARS][:_KNOWN_MAX]
             if len(known) + len(keep) > _KNOWN_MAX:
@@ -67,6 +77,64 @@ def from_tokenizer_file(path: Path, name: str | None = None) -> TokenCounter:
 
     return TokenCounter(name or str(path), count_many, by_line=adds_up_by_line(tok))
 
+
+def _ascii_wordpiece(tok) -> Callable[[str], int | None] | None:
+    """For a BERT-style tokenizer (BertNormalizer that cleans and lowercases, BertPreTokenizer,
+    WordPiece), an exact count of an ASCII text without added tokens, or None for any other
+    text (which the tokenizer then counts). Such a text's normalized form drops the control
+    characters, makes tabs and line ends spaces and lowercases; its pieces are then the runs of
+    letters and digits and each punctuation character; WordPiece splits each piece alone, so
+    its count is kept per piece. Encoding a text costs the tokenizer 20-40 us a line of code
+    (most of a first bundle's time: 345 of 444 ms for a 32k bundle of sympy); this reads a line
+    in a few us. None where the tokenizer is not of that kind."""
+    import json
+
+    try:
+        norm = json.loads(tok.normalizer.__getstate__()) if tok.normalizer is not None else {}
+        pre = json.loads(tok.pre_tokenizer.__getstate__()) if tok.pre_tokenizer is not None else {}
+        model = json.loads(tok.model.__getstate__())
+    except (TypeError, ValueError, AttributeError):
+        return None
+    if not (norm.get("type") == "BertNormalizer" and norm.get("clean_text") and norm.get("lowercase")
+            and pre.get("type") == "BertPreTokenizer" and model.get("type") == "WordPiece"):
+        return None
+    wordpiece = tok.model
+    # An added token is matched in the raw text (or, when `normalized`, in the lowercased one)
+    # before any of this: a text holding one is left to the tokenizer.
+    added = [(t.content, bool(t.normalized)) for t in tok.get_added_tokens_decoder().values() if t.content]
+    firsts = "".join({c[0] for c, _ in added} | {c[0].lower() for c, n in added if n})
+    pieces: dict[str, int] = {}
+
+    def count(text: str) -> int | None:
+        if not text.isascii():
+            return None
+        lowered = text.lower()
+        if firsts and any(ch in text or ch in lowered for ch in firsts) and any(
+                c in (lowered if normalized else text) for c, normalized in added):
+            return None
+        if _ASCII_CONTROL.search(lowered):
+            lowered = _ASCII_CONTROL.sub("", lowered)
+        words = _ASCII_PIECES.findall(lowered)
+        try:
+            return sum(map(pieces.__getitem__, words))
+        except KeyError:
+            pass
+        if len(pieces) > _PIECES_MAX:
+            pieces.clear()
+        for w in words:
+            if w not in pieces:
+                pieces[w] = len(wordpiece.tokenize(w))
+        return sum(pieces[w] for w in words)
+
+    return count
+
+
+# BertNormalizer's clean_text drops control characters (tab, line feed and carriage return
+# become spaces instead); BertPreTokenizer splits at whitespace and isolates each punctuation
+# character (in ASCII, every printable character that is not a letter, a digit or a space).
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ASCII_PIECES = re.compile(r"[a-z0-9]+|[!-/:-@\[-`{-~]")
+_PIECES_MAX = 500_000  # distinct pieces whose WordPiece counts are kept (code repeats its words)
 
 # Texts whose counts are kept, each at most _KNOWN_CHARS long (a line, not a whole bundle):
 # lines of code of 40 characters take 27 MB, 200 ASCII characters at most about 60 MB.

@@ -52,6 +52,10 @@ class _Spy:
         self.encoded.extend(texts)
         return self.tok.encode_batch(texts, **kw)
 
+    def encode_batch_fast(self, texts, **kw):
+        self.encoded.extend(texts)
+        return self.tok.encode_batch_fast(texts, **kw)
+
 
 def _spied(monkeypatch) -> tuple[object, _Spy]:
     spies = []
@@ -62,16 +66,17 @@ def _spied(monkeypatch) -> tuple[object, _Spy]:
 
 
 def test_lines_are_counted_once_and_the_kept_counts_stay_bounded(monkeypatch):
+    # Lines with a character beyond ASCII: the tokenizer counts them (ASCII is read apart)
     counter, spy = _spied(monkeypatch)
-    text = "def f(x):\n    return x\n\n" + "y" * 300 + "\n"
+    text = "def f(é):\n    return é\n\n" + "ÿ" * 300 + "\n"
     want = _whole(default_model_path() / "tokenizer.json", text)
     assert counter.count(text) == want
     spy.encoded.clear()
-    assert counter.count(text) == want and counter.count_many(["def f(x):", "def f(x):"]) == [6, 6]
-    assert spy.encoded == ["y" * 300]  # only the long line again: short ones are kept
+    assert counter.count(text) == want and counter.count_many(["def f(é):", "def f(é):"]) == [6, 6]
+    assert spy.encoded == ["ÿ" * 300]  # only the long line again: short ones are kept
 
     monkeypatch.setattr(tokens, "_KNOWN_MAX", 5)
-    texts = [f"line_{i} = value * {i}" for i in range(40)]
+    texts = [f"línea_{i} = value * {i}" for i in range(40)]
     first = counter.count_many(texts)
     assert first == [_whole(default_model_path() / "tokenizer.json", t) for t in texts]
     spy.encoded.clear()
@@ -126,3 +131,36 @@ def test_added_tokens_and_later_pre_tokenizers_decide_too(tmp_path):
         {"type": "WhitespaceSplit"}, {"type": "Digits", "individual_digits": True}]}))
     assert from_tokenizer_file(digits).by_line
     assert from_tokenizer_file(digits).count(TRICKY + "x = 12345\n") == _whole(digits, TRICKY + "x = 12345\n")
+
+
+ASCII_TRICKY = ("def f(x):\r\n\treturn x  # a comment, with: punctuation!?\n"
+                "    very_long_identifier_" + "x" * 150 + " = 1\n"
+                "    y" * 96 + "\n" + "z" * 100 + " " + "z" * 101 + "\n"
+                "ctrl\x0bjoins\x1fwords\x7f and \x00 too\x0c\n"
+                "tensor[MASK] [mask] [CLS][SEP] [PAD [UNK]\n"
+                "0x1F2E 3.14159e-10 CamelCaseName snake_case_name __dunder__ $var @decorator\n"
+                "`~!@#$%^&*()-_=+[{]}\\|;:'\",<.>/?\n   \n\n")
+
+
+def test_ascii_text_is_counted_exactly_without_the_tokenizer(monkeypatch):
+    """A BERT-style tokenizer's count of an ASCII text is read from its pieces (runs of letters
+    and digits, each punctuation character): exactly the tokenizer's, control characters,
+    over-long words and all; a text holding an added token ([MASK]) goes to the tokenizer."""
+    counter, spy = _spied(monkeypatch)
+    path = default_model_path() / "tokenizer.json"
+    lines = ASCII_TRICKY.split("\n")
+    assert counter.count_many(lines) == [_whole(path, t) for t in lines]
+    assert spy.encoded == ["tensor[MASK] [mask] [CLS][SEP] [PAD [UNK]"]  # the only line it encoded
+    assert counter.count(ASCII_TRICKY * 2) == _whole(path, ASCII_TRICKY * 2)
+    fast = tokens._ascii_wordpiece(Tokenizer.from_file(str(path)))
+    assert fast("[mask] is lowercase, so no added token") == _whole(path, "[mask] is lowercase, so no added token")
+    assert fast("a [SEP] b") is None and fast("café") is None
+
+
+def test_the_ascii_reading_is_only_for_bert_style_tokenizers(tmp_path):
+    for name, change in (("cased", lambda s: s["normalizer"].update(lowercase=False)),
+                         ("pre", lambda s: s.update(pre_tokenizer={"type": "WhitespaceSplit"}))):
+        path = _layout(tmp_path, name, change)
+        tok = Tokenizer.from_file(str(path))
+        assert tokens._ascii_wordpiece(tok) is None
+        assert from_tokenizer_file(path).count(ASCII_TRICKY) == _whole(path, ASCII_TRICKY)
