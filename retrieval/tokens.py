@@ -101,16 +101,16 @@ def _ascii_wordpiece(tok) -> Callable[[str], int | None] | None:
     wordpiece = tok.model
     # An added token is matched in the raw text (or, when `normalized`, in the lowercased one)
     # before any of this: a text holding one is left to the tokenizer.
-    added = [(t.content, bool(t.normalized)) for t in tok.get_added_tokens_decoder().values() if t.content]
-    firsts = "".join({c[0] for c, _ in added} | {c[0].lower() for c, n in added if n})
+    added = [t for t in tok.get_added_tokens_decoder().values() if t.content]
+    raw = _any_of([t.content for t in added if not t.normalized])
+    normalized = _any_of([t.content.lower() for t in added if t.normalized])
     pieces: dict[str, int] = {}
 
     def count(text: str) -> int | None:
         if not text.isascii():
             return None
         lowered = text.lower()
-        if firsts and any(ch in text or ch in lowered for ch in firsts) and any(
-                c in (lowered if normalized else text) for c, normalized in added):
+        if (raw is not None and raw.search(text)) or (normalized is not None and normalized.search(lowered)):
             return None
         if _ASCII_CONTROL.search(lowered):
             lowered = _ASCII_CONTROL.sub("", lowered)
@@ -127,6 +127,10 @@ def _ascii_wordpiece(tok) -> Callable[[str], int | None] | None:
         return sum(pieces[w] for w in words)
 
     return count
+
+
+def _any_of(words: list[str]) -> re.Pattern | None:
+    return re.compile("|".join(map(re.escape, words))) if words else None
 
 
 # BertNormalizer's clean_text drops control characters (tab, line feed and carriage return
