@@ -86,7 +86,8 @@ def _ascii_wordpiece(tok) -> Callable[[str], int | None] | None:
     letters and digits and each punctuation character; WordPiece splits each piece alone, so
     its count is kept per piece. Encoding a text costs the tokenizer 20-40 us a line of code
     (most of a first bundle's time: 345 of 444 ms for a 32k bundle of sympy); this reads a line
-    in a few us. None where the tokenizer is not of that kind."""
+    in a few us. None where the tokenizer is not of that kind, or has an added token matched
+    in the normalized text."""
     import json
 
     try:
@@ -98,20 +99,22 @@ def _ascii_wordpiece(tok) -> Callable[[str], int | None] | None:
     if not (norm.get("type") == "BertNormalizer" and norm.get("clean_text") and norm.get("lowercase")
             and pre.get("type") == "BertPreTokenizer" and model.get("type") == "WordPiece"):
         return None
+    added = list(tok.get_added_tokens_decoder().values())
+    if any(t.normalized for t in added):
+        # Matched in the normalized text, through control characters and tabs (and one that
+        # normalizes to nothing splits every character): left to the tokenizer entirely.
+        return None
     wordpiece = tok.model
-    # An added token is matched in the raw text (or, when `normalized`, in the lowercased one)
-    # before any of this: a text holding one is left to the tokenizer.
-    added = [t for t in tok.get_added_tokens_decoder().values() if t.content]
-    raw = _any_of([t.content for t in added if not t.normalized])
-    normalized = _any_of([t.content.lower() for t in added if t.normalized])
+    # An added token is matched in the raw text before any of this: a text holding one is
+    # left to the tokenizer.
+    contents = [t.content for t in added if t.content]
+    raw = re.compile("|".join(map(re.escape, contents))) if contents else None
     pieces: dict[str, int] = {}
 
     def count(text: str) -> int | None:
-        if not text.isascii():
+        if not text.isascii() or (raw is not None and raw.search(text)):
             return None
         lowered = text.lower()
-        if (raw is not None and raw.search(text)) or (normalized is not None and normalized.search(lowered)):
-            return None
         if _ASCII_CONTROL.search(lowered):
             lowered = _ASCII_CONTROL.sub("", lowered)
         words = _ASCII_PIECES.findall(lowered)
@@ -121,16 +124,17 @@ def _ascii_wordpiece(tok) -> Callable[[str], int | None] | None:
             pass
         if len(pieces) > _PIECES_MAX:
             pieces.clear()
+        total = 0
         for w in words:
-            if w not in pieces:
-                pieces[w] = len(wordpiece.tokenize(w))
-        return sum(pieces[w] for w in words)
+            n = pieces.get(w)
+            if n is None:
+                n = len(wordpiece.tokenize(w))
+                if len(w) <= _PIECE_CHARS:  # a long one (base64, a hash) is seldom met again
+                    pieces[w] = n
+            total += n
+        return total
 
     return count
-
-
-def _any_of(words: list[str]) -> re.Pattern | None:
-    return re.compile("|".join(map(re.escape, words))) if words else None
 
 
 # BertNormalizer's clean_text drops control characters (tab, line feed and carriage return
@@ -139,6 +143,7 @@ def _any_of(words: list[str]) -> re.Pattern | None:
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ASCII_PIECES = re.compile(r"[a-z0-9]+|[!-/:-@\[-`{-~]")
 _PIECES_MAX = 500_000  # distinct pieces whose WordPiece counts are kept (code repeats its words)
+_PIECE_CHARS = 64  # of at most this many characters: 500,000 of them take at most about 80 MB
 
 # Texts whose counts are kept, each at most _KNOWN_CHARS long (a line, not a whole bundle):
 # lines of code of 40 characters take 27 MB, 200 ASCII characters at most about 60 MB.

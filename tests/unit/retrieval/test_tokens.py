@@ -136,7 +136,7 @@ def test_added_tokens_and_later_pre_tokenizers_decide_too(tmp_path):
 ASCII_TRICKY = ("def f(x):\r\n\treturn x  # a comment, with: punctuation!?\n"
                 "    very_long_identifier_" + "x" * 150 + " = 1\n"
                 "    y" * 96 + "\n" + "z" * 100 + " " + "z" * 101 + "\n"
-                "ctrl\x0bjoins\x1fwords\x7f and \x00 too\x0c\n"
+                "ctrl\x0bjoins\x1fwords\x7f and \x00 too\x0c a\x1cb\n"
                 "tensor[MASK] [mask] [CLS][SEP] [PAD [UNK]\n"
                 "0x1F2E 3.14159e-10 CamelCaseName snake_case_name __dunder__ $var @decorator\n"
                 "`~!@#$%^&*()-_=+[{]}\\|;:'\",<.>/?\n   \n\n")
@@ -152,15 +152,47 @@ def test_ascii_text_is_counted_exactly_without_the_tokenizer(monkeypatch):
     assert counter.count_many(lines) == [_whole(path, t) for t in lines]
     assert spy.encoded == ["tensor[MASK] [mask] [CLS][SEP] [PAD [UNK]"]  # the only line it encoded
     assert counter.count(ASCII_TRICKY * 2) == _whole(path, ASCII_TRICKY * 2)
-    fast = tokens._ascii_wordpiece(Tokenizer.from_file(str(path)))
+    tok = Tokenizer.from_file(str(path))
+    tok.no_truncation()
+    tok.no_padding()
+    fast = tokens._ascii_wordpiece(tok)
     assert fast("[mask] is lowercase, so no added token") == _whole(path, "[mask] is lowercase, so no added token")
     assert fast("a [SEP] b") is None and fast("café") is None
+    # every ASCII character alone and every pair of them (control characters, punctuation
+    # that joins or splits, "a\x1fb" joined into one word)
+    chars = [chr(i) for i in range(128)]
+    texts = chars + [a + b for a in chars for b in chars] + ["a\x1fb", "x" * 100, "x" * 101, "x" * 300 + "y"]
+    assert [fast(t) for t in texts] == [len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False)]
+
+
+def _word_level(spec: dict) -> None:
+    spec["model"] = {"type": "WordLevel", "vocab": spec["model"]["vocab"], "unk_token": "[UNK]"}
 
 
 def test_the_ascii_reading_is_only_for_bert_style_tokenizers(tmp_path):
+    normalized = {"id": 30522, "content": "qwertyzz", "single_word": False, "lstrip": False, "rstrip": False,
+                  "normalized": True, "special": False}
     for name, change in (("cased", lambda s: s["normalizer"].update(lowercase=False)),
-                         ("pre", lambda s: s.update(pre_tokenizer={"type": "WhitespaceSplit"}))):
+                         ("unclean", lambda s: s["normalizer"].update(clean_text=False)),
+                         ("pre", lambda s: s.update(pre_tokenizer={"type": "WhitespaceSplit"})),
+                         ("wordlevel", _word_level),
+                         # an added token matched in the normalized text, through a control character
+                         ("normalized", lambda s: s["added_tokens"].append(normalized))):
         path = _layout(tmp_path, name, change)
         tok = Tokenizer.from_file(str(path))
         assert tokens._ascii_wordpiece(tok) is None
         assert from_tokenizer_file(path).count(ASCII_TRICKY) == _whole(path, ASCII_TRICKY)
+        assert from_tokenizer_file(path).count("QWER\x0bTYZZ") == _whole(path, "QWER\x0bTYZZ")
+
+
+def test_the_pieces_kept_stay_bounded(monkeypatch):
+    monkeypatch.setattr(tokens, "_PIECES_MAX", 10)
+    tok = Tokenizer.from_file(str(default_model_path() / "tokenizer.json"))
+    fast = tokens._ascii_wordpiece(tok)
+    pieces = next(c.cell_contents for c in fast.__closure__ if isinstance(c.cell_contents, dict))
+    path = default_model_path() / "tokenizer.json"
+    for i in range(50):
+        text = f"word{i} other{i} = {'z' * 70}{i}"
+        assert fast(text) == _whole(path, text)
+        assert len(pieces) <= 10 + 5  # cleared once past the bound; long pieces are not kept
+    assert not any(len(p) > tokens._PIECE_CHARS for p in pieces)
