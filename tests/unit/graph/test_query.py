@@ -8,6 +8,7 @@ import pytest
 from conftest import git, git_repo, index, reader, write_tree
 from fixtures.graph_python import RULES
 
+import graph.rank as rank_module
 from graph.errors import BadPosition, SymbolNotFound
 from graph.query import Graph
 from graph.rank import Ranker, RankOptions, ranker_for
@@ -158,6 +159,7 @@ def test_personalized_pagerank_matches_networkx(graph):
     theirs = nx.pagerank(g, alpha=opts.alpha, personalization=personalization, weight="weight",
                          dangling=personalization, tol=1e-12, max_iter=1000)
     expected = np.array([theirs[n] for n in range(r.size)])
+    assert (r.order != np.arange(r.size)).any()  # the matrix is in another order than the ids
     assert np.abs(ours - expected).max() < 1e-5
     top = [graph.node(n).qualname for n, _ in r.top({seed: 1.0}, k=3)]
     assert top[0] == "helper"
@@ -177,6 +179,29 @@ def test_ranker_is_cached_per_graph_state(tmp_path):
     second = ranker_for(store)
     assert second is not first and second.generation != first.generation
     assert len(list((tmp_path / ".repoqa").glob("rank-*.npz"))) == 1  # the old one retired
+    store.close()
+
+
+def test_a_saved_matrix_loads_in_its_order_and_one_without_an_order_is_rebuilt(tmp_path):
+    write_tree(tmp_path, RULES)
+    index(tmp_path)
+    store = reader(tmp_path)
+    built = ranker_for(store)
+    seed = next(iter(range(1, built.size)))
+    saved = next((tmp_path / ".repoqa").glob("rank-*.npz"))
+    loaded = Ranker.load(saved, RankOptions())
+    assert (loaded.order == built.order).all()
+    assert np.array_equal(loaded.rank({seed: 1.0}), built.rank({seed: 1.0}))
+    with np.load(saved) as z:  # as a version before the ordering wrote it
+        old = {k: z[k] for k in z.files if k != "order"}
+    with open(saved, "wb") as fh:
+        np.savez(fh, **old)
+    with pytest.raises(KeyError):
+        Ranker.load(saved, RankOptions())
+    rank_module._CACHE.clear()
+    again = ranker_for(store)  # rebuilt, and saved with its order
+    assert np.array_equal(again.rank({seed: 1.0}), built.rank({seed: 1.0}))
+    assert (Ranker.load(saved, RankOptions()).order == built.order).all()
     store.close()
 
 
