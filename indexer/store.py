@@ -84,10 +84,15 @@ _INDEXES = {
     "symbols_qualname": "symbols(qualname)",
     "refs_file": "refs(file_id)",
     "refs_name": "refs(name)",
-    "chunks_file": "chunks(file_id)",
+    # A file's chunks, with what finding the chunk at a line or of a definition reads (search
+    # asks for hundreds a question): answered from the index alone, not from the chunk rows,
+    # which hold the text. Sympy: the usages signal p50 7.6 -> 4.9 ms, graph nodes to chunks
+    # 5.4 -> 2.1 ms, definitions 2.2 -> 1.3 ms; 1.3 MB.
+    "chunks_lines": "chunks(file_id, start_line, end_line, symbol)",
     "chunks_hash": "chunks(text_hash)",
     "file_terms_term": "file_terms(term, tf)",
 }
+_RETIRED = ("chunks_file",)  # indexes of earlier versions that one above replaces
 
 
 def db_path(index_dir: Path) -> Path:
@@ -247,12 +252,19 @@ class Store:
         self.set_meta(format_version=str(FORMAT_VERSION))
 
     def drop_indexes(self) -> None:
-        for name in _INDEXES:
+        for name in (*_INDEXES, *_RETIRED):
             self.conn.execute(f"DROP INDEX IF EXISTS {name}")
 
     def create_indexes(self) -> None:
+        """The secondary indexes that are missing (an index of an earlier version gets the ones
+        added since at its next update) and none of the retired ones."""
+        have = {name for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        for name in _RETIRED:
+            if name in have:
+                self.conn.execute(f"DROP INDEX {name}")
         for name, target in _INDEXES.items():
-            self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
+            if name not in have:
+                self.conn.execute(f"CREATE INDEX {name} ON {target}")
 
     def file_states(self, under: Collection[str] | None = None) -> dict[str, "FileState"]:
         """What the store knows of every path, or of the paths `under` names (a path, or

@@ -281,8 +281,7 @@ def _apply(store: Store, root: Path, options: IndexOptions, entries: list[ScanEn
                 for w in rec.warnings:
                     warnings[w] += 1
         progress("parse", done, total)
-    if bulk:
-        store.create_indexes()
+    store.create_indexes()  # after a bulk load; else only those an older version lacks
     summary.files_skipped = dict(sorted(skipped.items()))
     summary.warnings = dict(sorted(warnings.items()))
 

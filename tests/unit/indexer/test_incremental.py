@@ -8,7 +8,8 @@ from pathlib import Path
 from conftest import git, index, indexed_paths, reader, write_tree
 
 from indexer.options import IndexOptions
-from indexer.update import update_index
+from indexer.store import Store, db_path
+from indexer.update import index_dir_for, update_index
 
 
 def chunk_ids(root: Path, path: str) -> list[int]:
@@ -153,3 +154,39 @@ def test_parallel_and_serial_builds_store_the_same(tmp_path, py_repo):
                                          "JOIN files f ON f.id = s.file_id"))
     store.close()
     assert parallel == serial
+
+
+def test_an_index_of_an_earlier_version_gets_the_new_secondary_indexes_at_its_next_update(py_repo):
+    """The chunks' covering index (file, lines, symbol) replaced one on the file alone: an index
+    written before has the old one until its next update, which swaps them, and a no-op
+    update changes nothing more."""
+    index(py_repo)
+    path = db_path(index_dir_for(py_repo))
+
+    def names() -> set[str]:
+        store = reader(py_repo)
+        try:
+            return {n for (n,) in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                                     "AND name NOT LIKE 'sqlite_%'")}
+        finally:
+            store.close()
+
+    fresh = names()
+    assert "chunks_lines" in fresh and "chunks_file" not in fresh
+    store = Store.open_writer(path.parent)
+    store.conn.execute("DROP INDEX chunks_lines")
+    store.conn.execute("CREATE INDEX chunks_file ON chunks(file_id)")  # as an earlier version left it
+    store.close()
+    plan = reader(py_repo)
+    detail = " ".join(r[-1] for r in plan.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM chunks WHERE file_id = 1 AND start_line <= 3 AND end_line >= 3"))
+    plan.close()
+    assert "chunks_file" in detail  # searches still work, from the old index
+    summary = update_index(py_repo, IndexOptions())
+    assert summary.files_parsed == 0
+    assert names() == fresh
+    plan = reader(py_repo)
+    detail = " ".join(r[-1] for r in plan.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM chunks WHERE file_id = 1 AND start_line <= 3 AND end_line >= 3"))
+    plan.close()
+    assert "COVERING INDEX chunks_lines" in detail
