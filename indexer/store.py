@@ -83,16 +83,16 @@ _INDEXES = {
     "symbols_name": "symbols(name)",
     "symbols_qualname": "symbols(qualname)",
     "refs_file": "refs(file_id)",
-    "refs_name": "refs(name)",
+    "refs_name_at": "refs(name, file_id, line)",  # where a name is used, from the index alone
     # A file's chunks, with what finding the chunk at a line or of a definition reads (search
     # asks for hundreds a question): answered from the index alone, not from the chunk rows,
-    # which hold the text. Sympy: the usages signal p50 7.6 -> 4.9 ms, graph nodes to chunks
-    # 5.4 -> 2.1 ms, definitions 2.2 -> 1.3 ms; 1.3 MB.
+    # which hold the text. Sympy, with refs_name_at: the usages signal p50 7.3 -> 3.6 ms,
+    # graph nodes to chunks 5.0 -> 1.9 ms, definitions 1.9 -> 1.1 ms; 1.3 MB and 0.5 MB more.
     "chunks_lines": "chunks(file_id, start_line, end_line, symbol)",
     "chunks_hash": "chunks(text_hash)",
     "file_terms_term": "file_terms(term, tf)",
 }
-_RETIRED = ("chunks_file",)  # indexes of earlier versions that one above replaces
+_RETIRED = ("chunks_file", "refs_name")  # indexes of earlier versions that ones above replace
 
 
 def db_path(index_dir: Path) -> Path:

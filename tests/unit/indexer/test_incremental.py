@@ -157,9 +157,8 @@ def test_parallel_and_serial_builds_store_the_same(tmp_path, py_repo):
 
 
 def test_an_index_of_an_earlier_version_gets_the_new_secondary_indexes_at_its_next_update(py_repo):
-    """The chunks' covering index (file, lines, symbol) replaced one on the file alone: an index
-    written before has the old one until its next update, which swaps them, and a no-op
-    update changes nothing more."""
+    """Covering indexes replaced two (chunks by file, uses by name): an index written before
+    has the old ones until its next update, a no-op one included, which swaps them."""
     index(py_repo)
     path = db_path(index_dir_for(py_repo))
 
@@ -172,10 +171,12 @@ def test_an_index_of_an_earlier_version_gets_the_new_secondary_indexes_at_its_ne
             store.close()
 
     fresh = names()
-    assert "chunks_lines" in fresh and "chunks_file" not in fresh
+    assert {"chunks_lines", "refs_name_at"} <= fresh and not {"chunks_file", "refs_name"} & fresh
     store = Store.open_writer(path.parent)
-    store.conn.execute("DROP INDEX chunks_lines")
-    store.conn.execute("CREATE INDEX chunks_file ON chunks(file_id)")  # as an earlier version left it
+    for name in ("chunks_lines", "refs_name_at"):
+        store.conn.execute(f"DROP INDEX {name}")
+    store.conn.execute("CREATE INDEX chunks_file ON chunks(file_id)")  # as an earlier version left them
+    store.conn.execute("CREATE INDEX refs_name ON refs(name)")
     store.close()
     plan = reader(py_repo)
     detail = " ".join(r[-1] for r in plan.conn.execute(
