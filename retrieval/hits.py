@@ -95,8 +95,11 @@ def _line_words(line: str) -> frozenset[str]:
 def _split_line(line: str) -> frozenset[str]:
     out: set[str] = set()
     for w in _WORDS.findall(line):
-        out.update(split_identifier(w))
         out.add(w.lower())
+        # a word of one case (or capitalized), or of digits, is its own only part: most are
+        if not (w.isalpha() and (w.islower() or w.isupper() or (w[0].isupper() and w[1:].islower()))
+                or w.isdigit()):
+            out.update(split_identifier(w))
     return frozenset(out)
 
 
