@@ -216,3 +216,15 @@ def test_a_count_cut_short_by_a_cancelled_call_stops_the_call_and_is_not_kept(tm
         assert df == {"evict": 1, "cache": 1, "entries": 1}
     finally:
         store.close()
+
+
+def test_a_snippet_is_the_window_of_lines_with_most_of_the_questions_words_and_their_parts():
+    from retrieval.hits import _split_line, snippet_of
+
+    assert _split_line("x = parseHTTPResponse(foo_bar, Value2, ABC, Abc, 42, x86_64)") == {
+        "x", "parsehttpresponse", "parse", "http", "response", "foo", "bar", "value2", "value", "2",
+        "abc", "42", "x86", "86", "64"}
+    text = "\n".join(["def a():", "    pass", "", "", "", "", "def b():",
+                      "    return parseHTTPResponse(raw)", "", "", "def c():", "    pass"])
+    snippet, offset = snippet_of(text, {"http", "response", "raw"})
+    assert offset == 4 and "parseHTTPResponse(raw)" in snippet  # the first window holding it
