@@ -94,18 +94,21 @@ class Ranker:
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         m = self.matrix
         with open(tmp, "wb") as fh:
-            np.savez(fh, data=m.data, indices=m.indices, indptr=m.indptr, dangling=self.dangling,
+            # Keys of their own: a version before the ordering finds none of its keys (KeyError,
+            # and it rebuilds) rather than reading a permuted matrix as one by node id.
+            np.savez(fh, pdata=m.data, pindices=m.indices, pindptr=m.indptr, pdangling=self.dangling,
                      shape=np.array(m.shape), generation=np.array(self.generation), order=self.order)
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path, options: RankOptions) -> Ranker:
         with np.load(path) as z:
-            m = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
-            order = z["order"]  # a file from before the ordering has none: KeyError, rebuilt
+            # a file from before the ordering has none of these keys: KeyError, and it is rebuilt
+            m = sp.csr_matrix((z["pdata"], z["pindices"], z["pindptr"]), shape=tuple(z["shape"]))
+            order = z["order"]
             if order.shape != (m.shape[0],):
                 raise ValueError(f"an order of {order.shape} for a matrix of {m.shape}")
-            return cls(m, z["dangling"], str(z["generation"]), options, order)
+            return cls(m, z["pdangling"], str(z["generation"]), options, order)
 
     def rank(self, seeds: dict[int, float]) -> np.ndarray:
         """Scores of every node id (an array indexed by id) for a walk restarting at `seeds`."""
