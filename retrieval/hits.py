@@ -96,7 +96,7 @@ def _split_line(line: str) -> frozenset[str]:
     out: set[str] = set()
     for w in _WORDS.findall(line):
         out.add(w.lower())
-        # a word of one case (or capitalized), or of digits, is its own only part: most are
+        # a word of one case, capitalized, or of digits (most words) is its own only part
         if not (w.isalpha() and (w.islower() or w.isupper() or (w[0].isupper() and w[1:].islower()))
                 or w.isdigit()):
             out.update(split_identifier(w))
