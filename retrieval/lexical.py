@@ -32,6 +32,13 @@ _LONG_QUERY_TERMS = 20
 # new rule alternating, one process). Gold files' ranks moved for 3 of 75 sympy issues (all
 # below 30), none of pytest's or sphinx's 16 each; indexes under 4,000 chunks do not change.
 _COMMON_SHARE = 0.2
+# A short question drops a word in more than a tenth of the chunks (and in _CHEAP_POSTINGS or
+# more; so only indexes over 10,000 chunks change). Such a word's idf is at most ln 9, and its
+# postings cost 6-8 ms a word on sympy (`uses`, `set`, `expression`). Sympy, old and new share
+# alternating in one process: BM25 for 60 short questions made from symbol names p50 23.7 ->
+# 10.0 ms, p99 46 -> 30; for the 60 issue texts p99 91.5 -> 77.4. The 75 sympy issues' gold
+# files rank the same in hybrid search (BM25 alone: one 2 -> 4).
+_SHORT_SHARE = 0.1
 _CHEAP_POSTINGS = 2000  # a word in fewer chunks than this is cheap to search, however common
 # FTS5's BM25 costs about a microsecond for each chunk it scores: a long query's terms, rarest
 # first, stop where they would occur in more chunks than this between them (the rarest is
@@ -135,13 +142,13 @@ _FREQ = _Frequencies("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH '\"
 
 
 def select_terms(store: Store, query: str, budget: int | None = None) -> list[str]:
-    """The query's terms, less those in more than _COMMON_SHARE of the chunks. BM25 weighs
-    such a word little (FTS5's idf is at most ln 4, against 6 for a word in 0.25% of the
-    chunks, and 1e-6 from half the chunks on), but reading its postings is most of a
-    search's cost: `sympy` is in 98% of sympy's chunks (60 ms of a 70 ms search); `return`,
-    `tested` and `import`, in 45, 39 and 24% of them, took a short question's BM25 to 163 ms.
-    A short query keeps such a word when it is in fewer than _CHEAP_POSTINGS chunks, or when
-    no other word occurs. A long query keeps only the rarest terms that occur at all, within
+    """The query's terms, less those in more than _COMMON_SHARE of the chunks (a short
+    query: _SHORT_SHARE). BM25 weighs such a word little (FTS5's idf is at most ln 4, against
+    6 for a word in 0.25% of the chunks, and 1e-6 from half the chunks on), but reading its
+    postings is most of a search's cost: `sympy` is in 98% of sympy's chunks (60 ms of a 70 ms
+    search); `return`, `tested` and `import`, in 45, 39 and 24% of them, took a short
+    question's BM25 to 163 ms. A short query keeps such a word when it is in fewer than
+    _CHEAP_POSTINGS chunks, or when no other word occurs. A long query keeps only the rarest terms that occur at all, within
     the postings budget (`budget`, default _POSTINGS_BUDGET; 0 for none; the rarest term is
     always kept)."""
     terms = query_terms(query)
@@ -149,7 +156,7 @@ def select_terms(store: Store, query: str, budget: int | None = None) -> list[st
         return terms
     df, total, _ = _FREQ.get(store, terms)
     if len(terms) <= _LONG_QUERY_TERMS:
-        kept = [t for t in terms if df[t] <= total * _COMMON_SHARE or df[t] < _CHEAP_POSTINGS]
+        kept = [t for t in terms if df[t] <= total * _SHORT_SHARE or df[t] < _CHEAP_POSTINGS]
         return kept if any(df[t] for t in kept) else terms
     budget = _POSTINGS_BUDGET if budget is None else budget
     keep, read = set(), 0

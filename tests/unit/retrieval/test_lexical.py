@@ -131,8 +131,9 @@ def test_file_statistics_follow_the_index_as_it_changes(tmp_path):
     assert len(found) == 6 and all(score > 0 for _, score, _ in found)
 
 
-def test_a_word_in_more_than_a_fifth_of_the_chunks_is_not_searched_unless_nothing_else_is(tmp_path, monkeypatch):
-    """BM25 gives such a word little weight (FTS5's idf is at most ln 4, and 1e-6 from half
+def test_a_common_word_is_not_searched_in_a_large_index_unless_nothing_else_is(tmp_path, monkeypatch):
+    """A word in more than a tenth of the chunks (a short question; a fifth for a long one):
+    BM25 gives such a word little weight (FTS5's idf is at most ln 4, and 1e-6 from half
     the chunks on), so in a large index searching it mostly costs the reading of its
     postings; it is kept when no other word of the question occurs."""
     from retrieval import lexical
@@ -151,8 +152,10 @@ def test_a_word_in_more_than_a_fifth_of_the_chunks_is_not_searched_unless_nothin
         assert lexical.select_terms(store, question) == ["pkg", "evict", "stale", "entries"]  # a small index
         monkeypatch.setattr(lexical, "_CHEAP_POSTINGS", 2)
         assert lexical.select_terms(store, question) == ["evict", "entries"]
-        monkeypatch.setattr(lexical, "_COMMON_SHARE", 0.5)
+        monkeypatch.setattr(lexical, "_SHORT_SHARE", 0.5)
         assert lexical.select_terms(store, question) == ["evict", "stale", "entries"]
+        monkeypatch.setattr(lexical, "_SHORT_SHARE", 0.4)  # stale is in 4 of the 9
+        assert lexical.select_terms(store, question) == ["evict", "entries"]
         assert lexical.select_terms(store, "pkg unknownword") == ["pkg", "unknownword"]  # nothing else occurs
         assert search(store, question, k=3)[0].path == "pkg/cache.py"
         assert lexical.ranked(store, "pkg", 20)  # a lone common word still finds its chunks
