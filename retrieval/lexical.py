@@ -143,14 +143,14 @@ _FREQ = _Frequencies("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH '\"
 
 def select_terms(store: Store, query: str, budget: int | None = None) -> list[str]:
     """The query's terms, less those in more than _COMMON_SHARE of the chunks (a short
-    query: _SHORT_SHARE). BM25 weighs such a word little (FTS5's idf is at most ln 4, against
-    6 for a word in 0.25% of the chunks, and 1e-6 from half the chunks on), but reading its
-    postings is most of a search's cost: `sympy` is in 98% of sympy's chunks (60 ms of a 70 ms
-    search); `return`, `tested` and `import`, in 45, 39 and 24% of them, took a short
-    question's BM25 to 163 ms. A short query keeps such a word when it is in fewer than
-    _CHEAP_POSTINGS chunks, or when no other word occurs. A long query keeps only the rarest terms that occur at all, within
-    the postings budget (`budget`, default _POSTINGS_BUDGET; 0 for none; the rarest term is
-    always kept)."""
+    query: _SHORT_SHARE). BM25 weighs such a word little (FTS5's idf is at most ln 4 at a
+    fifth, ln 9 at a tenth, against 6 for a word in 0.25% of the chunks, and 1e-6 from half
+    the chunks on), but reading its postings is most of a search's cost: `sympy` is in 98% of
+    sympy's chunks (60 ms of a 70 ms search); `return`, `tested` and `import`, in 45, 39 and
+    24% of them, took a short question's BM25 to 163 ms. A short query keeps such a word when
+    it is in fewer than _CHEAP_POSTINGS chunks, or when no other word occurs. A long query
+    keeps only the rarest terms that occur at all, within the postings budget (`budget`,
+    default _POSTINGS_BUDGET; 0 for none; the rarest term is always kept)."""
     terms = query_terms(query)
     if not terms:
         return terms
