@@ -28,14 +28,20 @@ def chunk_at(store: Store, file_id: int, line: int) -> int | None:
     return row[0] if row else None
 
 
+def _first_chunks(store: Store, items: list[tuple], match: str, order: str) -> dict[int, int | None]:
+    """For each item (its file id, then a value `p.v`), by its index: the first chunk of that
+    file meeting `match`, in `order`. One query for all of them."""
+    return dict(store.conn.execute(
+        "WITH p(k, f, v) AS MATERIALIZED (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]') "
+        f"FROM json_each(?)) SELECT p.k, (SELECT c.id FROM chunks c WHERE c.file_id = p.f AND {match} "
+        f"ORDER BY {order} LIMIT 1) FROM p", (json.dumps(items),)))
+
+
 def chunks_at(store: Store, points: list[tuple[int, int]]) -> list[int | None]:
     """chunk_at for many (file id, line) points in one query."""
     if not points:
         return []
-    found = dict(store.conn.execute(
-        "WITH p(k, f, l) AS MATERIALIZED (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]') "
-        "FROM json_each(?)) SELECT p.k, (SELECT c.id FROM chunks c WHERE c.file_id = p.f AND c.start_line <= p.l "
-        "AND c.end_line >= p.l ORDER BY c.end_line - c.start_line LIMIT 1) FROM p", (json.dumps(points),)))
+    found = _first_chunks(store, points, "c.start_line <= p.v AND c.end_line >= p.v", "c.end_line - c.start_line")
     return [found.get(i) for i in range(len(points))]
 
 
@@ -44,10 +50,7 @@ def chunks_for(store: Store, defs: list[tuple[int, str, int]]) -> list[int | Non
     else the smallest chunk holding the line (chunks_at): two queries in all."""
     if not defs:
         return []
-    found = dict(store.conn.execute(
-        "WITH p(k, f, q) AS MATERIALIZED (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]') "
-        "FROM json_each(?)) SELECT p.k, (SELECT c.id FROM chunks c WHERE c.file_id = p.f AND c.symbol = p.q "
-        "ORDER BY c.start_line LIMIT 1) FROM p", (json.dumps(defs),)))
+    found = _first_chunks(store, defs, "c.symbol = p.v", "c.start_line")
     missing = [i for i in range(len(defs)) if found.get(i) is None]
     found.update(zip(missing, chunks_at(store, [(defs[i][0], defs[i][2]) for i in missing])))
     return [found.get(i) for i in range(len(defs))]
