@@ -30,13 +30,15 @@ def identifier_parts(text: str) -> str:
     only identifiers with inner case changes or letter-digit runs need their parts
     (`parseHTTPResponse` -> "parse http response"), once per distinct identifier.
     """
-    extra = [
-        " ".join(split_identifier(w))
-        for w in set(_IDENT.findall(text))
-        if not (w.islower() or w.isupper() or (w[0].isupper() and w[1:].islower()))
-        or not w.isalpha()
-    ]
+    extra = [" ".join(split_identifier(w)) for w in set(_IDENT.findall(text)) if not is_plain_word(w)]
     return " ".join(sorted(extra))
+
+
+def is_plain_word(word: str) -> bool:
+    """Whether a run of letters or digits is its own only part (split_identifier gives just
+    it, lowercased): one case, capitalized, or all digits."""
+    return (word.isalpha() and (word.islower() or word.isupper() or (word[0].isupper() and word[1:].islower()))
+            or word.isdigit())
 
 
 _RUN = re.compile(r"[A-Za-z0-9]+")

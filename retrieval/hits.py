@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from indexer.store import Store
-from indexer.text import split_identifier
+from indexer.text import is_plain_word, split_identifier
 
 _SNIPPET_LINES = 4
 _WORDS = re.compile(r"[A-Za-z0-9]+")
@@ -96,9 +96,7 @@ def _split_line(line: str) -> frozenset[str]:
     out: set[str] = set()
     for w in _WORDS.findall(line):
         out.add(w.lower())
-        # a word of one case, capitalized, or of digits (most words) is its own only part
-        if not (w.isalpha() and (w.islower() or w.isupper() or (w[0].isupper() and w[1:].islower()))
-                or w.isdigit()):
+        if not is_plain_word(w):  # most words are
             out.update(split_identifier(w))
     return frozenset(out)
 
