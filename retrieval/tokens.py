@@ -4,6 +4,7 @@ shipped in its PyPI package)."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -60,14 +61,15 @@ def from_tokenizer_file(path: Path, name: str | None = None) -> TokenCounter:
         with lock:
             todo = [t for t in dict.fromkeys(texts) if t not in known]
             new: dict[str, int] = {}
-            if fast is not None:
-                for t in todo:
-                    n = fast(t)
-                    if n is not None:
-                        new[t] = n
-                todo = [t for t in todo if t not in new]
-            if todo:
-                new.update(zip(todo, (len(e.ids) for e in encode(todo, add_special_tokens=False))))
+            rest = []  # for the tokenizer itself
+            for t in todo:
+                n = fast(t) if fast is not None else None
+                if n is None:
+                    rest.append(t)
+                else:
+                    new[t] = n
+            if rest:
+                new.update(zip(rest, (len(e.ids) for e in encode(rest, add_special_tokens=False))))
             out = [new[t] if t in new else known[t] for t in texts]
             keep = [(t, n) for t, n in new.items() if len(t) <= _KNOWN_CHARS][:_KNOWN_MAX]
             if len(known) + len(keep) > _KNOWN_MAX:
@@ -88,12 +90,8 @@ def _ascii_wordpiece(tok) -> Callable[[str], int | None] | None:
     (most of a first bundle's time: 345 of 444 ms for a 32k bundle of sympy); this reads a line
     in a few us. None where the tokenizer is not of that kind, or has an added token matched
     in the normalized text."""
-    import json
-
     try:
-        norm = json.loads(tok.normalizer.__getstate__()) if tok.normalizer is not None else {}
-        pre = json.loads(tok.pre_tokenizer.__getstate__()) if tok.pre_tokenizer is not None else {}
-        model = json.loads(tok.model.__getstate__())
+        norm, pre, model = (_spec(tok.normalizer) or {}), (_spec(tok.pre_tokenizer) or {}), _spec(tok.model)
     except (TypeError, ValueError, AttributeError):
         return None
     if not (norm.get("type") == "BertNormalizer" and norm.get("clean_text") and norm.get("lowercase")
@@ -158,6 +156,11 @@ _WHITESPACE_SPLITS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
 _PIECE_SPLITS = _WHITESPACE_SPLITS | {"Punctuation", "Digits"}
 
 
+def _spec(component) -> dict | None:
+    """A loaded tokenizer component's own JSON spec (None for none)."""
+    return json.loads(component.__getstate__()) if component is not None else None
+
+
 def adds_up_by_line(tok) -> bool:
     """Whether `tok` (a tokenizers.Tokenizer) counts a text as the sum of its lines' counts:
     its normalizers keep a newline whitespace and join nothing across it, its first
@@ -166,8 +169,6 @@ def adds_up_by_line(tok) -> bool:
     whitespace. Anything else (byte-level BPE makes tokens of newlines and spaces; Metaspace
     marks only the text's first piece) is counted whole. Read from the loaded components'
     own specs, not by parsing the whole tokenizer.json again (24 ms for the default's)."""
-    import json
-
     def kinds(part: object) -> list[str]:
         if not isinstance(part, dict):
             return []
@@ -175,10 +176,7 @@ def adds_up_by_line(tok) -> bool:
             return [k for p in part.get("normalizers") or part.get("pretokenizers") or [] for k in kinds(p)]
         return [str(part.get("type"))]
 
-    def spec(component) -> object:
-        return json.loads(component.__getstate__()) if component is not None else None
-
-    norm, pre = kinds(spec(tok.normalizer)), kinds(spec(tok.pre_tokenizer))
+    norm, pre = kinds(_spec(tok.normalizer)), kinds(_spec(tok.pre_tokenizer))
     added = [t.content for t in tok.get_added_tokens_decoder().values()]
     return (bool(pre) and pre[0] in _WHITESPACE_SPLITS and all(k in _PIECE_SPLITS for k in pre)
             and all(k in _LINE_NORMALIZERS for k in norm)
