@@ -85,8 +85,7 @@ class Ranker:
         inv = np.divide(1.0, out, out=np.zeros_like(out), where=out > 0)
         # Column-stochastic transpose: scores flow along x <- alpha * M @ x + (1 - alpha) * p.
         matrix = (sp.diags(inv) @ a).T.tocsr().astype(np.float32)
-        order = (reverse_cuthill_mckee(a, symmetric_mode=True).astype(np.int64) if size > 1  # a: both directions
-                 else np.arange(size, dtype=np.int64))
+        order = reverse_cuthill_mckee(a, symmetric_mode=True).astype(np.int64)  # a holds both directions
         return cls(matrix[order][:, order].tocsr(), (out == 0)[order], generation, options, order)
 
     def save(self, path: Path) -> None:
