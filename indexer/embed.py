@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -34,6 +35,14 @@ GPU_BATCH = 256
 # to 7-23 ms (three runs of 300) and p50 from 6.8-8.5 to 5.1-5.4 ms; the warm-up takes 2.0-2.2 s
 # of a load of 11-12 s.
 GPU_PAD = 16
+# A search embeds its question on another thread while the main thread ranks the other
+# signals. The eager model takes the GIL again between each of its few hundred operations, so
+# it waits on the main thread's Python: one 90-token question took 25 ms alone and 72-79 ms
+# beside a thread running Python. The model traced (TorchScript) runs its forward pass in C++
+# without the GIL. It is made at the second one-text call, so a process that embeds one
+# question (the CLI) does not pay for it (0.4 s for the default model).
+SINGLE_TRACE_AFTER = 1  # one-text calls made eagerly before the trace
+SINGLE_MIN_COSINE = 0.99  # the traced vector against the eager one (bf16 rounding: > 0.998)
 
 
 class EmbedderError(IndexerError):
@@ -162,6 +171,8 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._tokenizer = None
         self._lock = threading.Lock()
+        self._singles = 0  # one-text calls so far
+        self._single = None  # the traced one-text forward; False where it cannot be had
         self.dim, self.max_tokens = self._read_config()
 
     def _read_config(self) -> tuple[int, int]:
@@ -282,13 +293,75 @@ class SentenceTransformerEmbedder:
         threads = 1 if len(texts) == 1 else self.threads
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-        with torch.inference_mode():
-            out = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                               convert_to_tensor=True, show_progress_bar=False)
-        out = out.float().cpu().numpy()
-        # bf16 rounding leaves norms a hair off 1; re-normalise so scores are cosines
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        single = self._single_forward(model, texts[0]) if len(texts) == 1 else None
+        if single is not None:
+            out = single(texts[0])
+        else:
+            with torch.inference_mode():
+                out = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                   convert_to_tensor=True, show_progress_bar=False)
+        return _unit_rows(out.float().cpu().numpy())
+
+    def _single_forward(self, model, text: str):
+        """The traced forward pass for one text (after SINGLE_TRACE_AFTER calls), or None: too
+        early, on a GPU, or the trace failed or disagreed with the eager model (then never
+        again)."""
+        if self._single is False:
+            return None
+        if self._single is None:
+            with self._lock:
+                self._singles += 1
+                if self._single is None and self._singles > SINGLE_TRACE_AFTER:
+                    self._single = self._trace(model, text) or False
+        return self._single or None
+
+    def _trace(self, model, text: str):
+        import torch
+
+        if model.device.type != "cpu":
+            return None
+        try:
+            prepare = getattr(model, "preprocess", None) or model.tokenize
+            transformer = model[0]
+            net = transformer.auto_model
+            output = getattr(transformer, "module_output_name", "token_embeddings")
+            rest = list(model)[1:]  # pooling, normalisation, any dense layer: eager, a few operations
+            feats = prepare([text])
+            names = tuple(k for k in ("input_ids", "attention_mask", "token_type_ids") if k in feats)
+            with warnings.catch_warnings(), torch.inference_mode():
+                # the tracer warns of the shape tests it fixes; one unpadded text keeps them true
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(net, example_kwarg_inputs={k: feats[k] for k in names},
+                                         strict=False, check_trace=False)
+
+            def forward(one: str):
+                feats = prepare([one])
+                with torch.inference_mode():
+                    out = traced(**{k: feats[k] for k in names})
+                    feats[output] = out["last_hidden_state"] if isinstance(out, dict) else out[0]
+                    for module in rest:
+                        feats = module(feats)
+                return feats["sentence_embedding"]
+
+            got = _unit_rows(forward(text).float().numpy())
+            with torch.inference_mode():
+                want = _unit_rows(model.encode([text], normalize_embeddings=True, convert_to_tensor=True,
+                                               show_progress_bar=False).float().cpu().numpy())
+            cosine = float((got * want).sum())
+            if cosine < SINGLE_MIN_COSINE:
+                log.warning("the traced embedding model disagrees with the eager one (cosine %.4f): "
+                            "questions are embedded eagerly", cosine)
+                return None
+            return forward
+        except Exception as exc:  # noqa: BLE001 - the trace is an optimisation: the eager model still works
+            log.warning("cannot trace the embedding model (questions are embedded eagerly): %s", exc)
+            return None
+
+
+def _unit_rows(out: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1: bf16 rounding leaves norms a hair off, and scores are cosines."""
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out
 
 
 def open_embedder(options: EmbedOptions) -> Embedder:

@@ -287,7 +287,8 @@ def test_a_lone_text_is_embedded_on_one_thread(embedder):
     assert padded == (GPU_PAD if on_gpu else None)
     texts = ["def add(a, b):\n    return a + b", "class Parser:\n    pass"]
     running: list[int] = []  # the thread count while the model runs
-    hook = embedder._load()[0].register_forward_pre_hook(lambda *_: running.append(torch.get_num_threads()))
+    # on the pooling module, which one text's traced forward pass runs as the eager one does
+    hook = embedder._load()[1].register_forward_pre_hook(lambda *_: running.append(torch.get_num_threads()))
     try:
         batch = embedder.embed(texts)
         with ThreadPoolExecutor(1) as pool:
