@@ -98,7 +98,7 @@ class Probe:
             (path, f"%{name}%")).fetchone()
         if row is None or not self.updater.has_chunk(row[0]):
             return False
-        hits = self.updater.search(self.embedder.embed([doc])[0], 5 * 8)
+        hits = self.updater.search(self.embedder.embed_question(doc), 5 * 8)
         return any(h.id // 8 == row[0] for h in hits)
 
     def close(self) -> None:

@@ -39,10 +39,11 @@ GPU_PAD = 16
 # signals. The eager model takes the GIL again between each of its few hundred operations, so
 # it waits on the main thread's Python: one 90-token question took 25 ms alone and 72-79 ms
 # beside a thread running Python. The model traced (TorchScript) runs its forward pass in C++
-# without the GIL. It is made at the second one-text call, so a process that embeds one
-# question (the CLI) does not pay for it (0.4 s for the default model).
-SINGLE_TRACE_AFTER = 1  # one-text calls made eagerly before the trace
-SINGLE_MIN_COSINE = 0.99  # the traced vector against the eager one (bf16 rounding: > 0.998)
+# without the GIL. Questions only (`embed_question`) go through it, from the second on: a
+# process that asks one question (the CLI) does not pay for the trace (0.4-0.9 s for the
+# default model, checked against the eager model on three texts).
+TRACE_AFTER = 1  # questions embedded eagerly before the trace
+TRACE_MIN_COSINE = 0.995  # each check text's traced vector against its eager one (bf16: > 0.998)
 
 
 class EmbedderError(IndexerError):
@@ -65,6 +66,10 @@ class Embedder(Protocol):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """One L2-normalised float32 row per text."""
+        ...
+
+    def embed_question(self, text: str) -> np.ndarray:
+        """`embed([text])[0]`, for a search's question: a model may take a faster road there."""
         ...
 
     def head(self, text: str, tokens: int) -> str:
@@ -102,6 +107,8 @@ def quiet_transformers() -> None:
         hf_logging.set_verbosity_error()
     except ImportError:
         pass
+    # nor warnings of its deprecations: tracing the model for questions reads every attribute
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
 
 
 def default_model_path() -> Path:
@@ -171,8 +178,9 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._tokenizer = None
         self._lock = threading.Lock()
-        self._singles = 0  # one-text calls so far
-        self._single = None  # the traced one-text forward; False where it cannot be had
+        self._questions = 0  # questions embedded so far
+        self._traced = None  # the traced forward pass for questions; False where it cannot be had
+        self._trace_lock = threading.Lock()
         self.dim, self.max_tokens = self._read_config()
 
     def _read_config(self) -> tuple[int, int]:
@@ -284,53 +292,61 @@ class SentenceTransformerEmbedder:
         model = self._load()
         import torch
 
-        # A lone text (a search's question) runs on one thread, and the search's other signals
-        # on the other core meanwhile. Alone, two threads embed a 128-token question faster
-        # (16 vs 27 ms), but in hybrid search one is as fast or faster (sympy, 60 issue texts
-        # back to back, interleaved: p50 52.1 vs 52.9 and 52.7 vs 56.0 ms). The count is the
-        # calling thread's; a thread new to torch starts from the count last set anywhere, so
-        # every user of torch here sets its own (after that first call, which would reset it).
-        threads = 1 if len(texts) == 1 else self.threads
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-        single = self._single_forward(model, texts[0]) if len(texts) == 1 else None
-        if single is not None:
-            out = single(texts[0])
-        else:
-            with torch.inference_mode():
-                out = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                   convert_to_tensor=True, show_progress_bar=False)
+        _threads_for(torch, 1 if len(texts) == 1 else self.threads)
+        with torch.inference_mode():
+            out = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                               convert_to_tensor=True, show_progress_bar=False)
         return _unit_rows(out.float().cpu().numpy())
 
-    def _single_forward(self, model, text: str):
-        """The traced forward pass for one text (after SINGLE_TRACE_AFTER calls), or None: too
-        early, on a GPU, or the trace failed or disagreed with the eager model (then never
-        again)."""
-        if self._single is False:
-            return None
-        if self._single is None:
-            with self._lock:
-                self._singles += 1
-                if self._single is None and self._singles > SINGLE_TRACE_AFTER:
-                    self._single = self._trace(model, text) or False
-        return self._single or None
+    def embed_question(self, text: str) -> np.ndarray:
+        forward = self._question_forward(text)
+        if forward is not None:
+            import torch
+
+            _threads_for(torch, 1)
+            try:
+                return _unit_rows(forward(text).float().numpy())[0]
+            except Exception as exc:  # noqa: BLE001 - the eager model still works
+                log.warning("the traced embedding model failed (questions are embedded eagerly): %s", exc)
+                self._traced = False
+        return self.embed([text])[0]
+
+    def _question_forward(self, text: str):
+        """The traced forward pass (from the question after TRACE_AFTER), or None: too early,
+        another thread tracing, a GPU, or a trace that failed or disagreed (then never again)."""
+        if self._traced is None:
+            model = self._load()
+            if not self._trace_lock.acquire(blocking=False):
+                return None  # another thread is tracing: not worth waiting for
+            try:
+                self._questions += 1
+                if self._traced is None and self._questions > TRACE_AFTER:
+                    self._traced = self._trace(model, text) or False
+            finally:
+                self._trace_lock.release()
+        return self._traced or None
 
     def _trace(self, model, text: str):
+        import inspect
+
         import torch
 
         if model.device.type != "cpu":
-            return None
+            return None  # the GPU runs the eager model's kernels asynchronously
+        if getattr(model, "default_prompt_name", None) or getattr(model, "truncate_dim", None):
+            return None  # what encode() adds to the forward pass: not worth copying
         try:
             prepare = getattr(model, "preprocess", None) or model.tokenize
             transformer = model[0]
             net = transformer.auto_model
             output = getattr(transformer, "module_output_name", "token_embeddings")
             rest = list(model)[1:]  # pooling, normalisation, any dense layer: eager, a few operations
+            accepts = set(inspect.signature(net.forward).parameters)
             feats = prepare([text])
-            names = tuple(k for k in ("input_ids", "attention_mask", "token_type_ids") if k in feats)
-            with warnings.catch_warnings(), torch.inference_mode():
-                # the tracer warns of the shape tests it fixes; one unpadded text keeps them true
-                warnings.simplefilter("ignore")
+            names = tuple(k for k in ("input_ids", "attention_mask", "token_type_ids") if k in feats and k in accepts)
+            # The tracer warns of each shape test it fixes; one unpadded text keeps them true.
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            with torch.inference_mode():
                 traced = torch.jit.trace(net, example_kwarg_inputs={k: feats[k] for k in names},
                                          strict=False, check_trace=False)
 
@@ -343,12 +359,14 @@ class SentenceTransformerEmbedder:
                         feats = module(feats)
                 return feats["sentence_embedding"]
 
-            got = _unit_rows(forward(text).float().numpy())
+            probes = [text, "x", " ".join(["parse the response"] * self.max_tokens)]  # past the limit
+            got = _unit_rows(torch.cat([forward(p) for p in probes]).float().numpy())
             with torch.inference_mode():
-                want = _unit_rows(model.encode([text], normalize_embeddings=True, convert_to_tensor=True,
-                                               show_progress_bar=False).float().cpu().numpy())
-            cosine = float((got * want).sum())
-            if cosine < SINGLE_MIN_COSINE:
+                want = _unit_rows(np.vstack([model.encode([p], normalize_embeddings=True, convert_to_tensor=True,
+                                                          show_progress_bar=False).float().cpu().numpy()
+                                             for p in probes]))
+            cosine = float((got * want).sum(axis=1).min())
+            if cosine < TRACE_MIN_COSINE:
                 log.warning("the traced embedding model disagrees with the eager one (cosine %.4f): "
                             "questions are embedded eagerly", cosine)
                 return None
@@ -356,6 +374,17 @@ class SentenceTransformerEmbedder:
         except Exception as exc:  # noqa: BLE001 - the trace is an optimisation: the eager model still works
             log.warning("cannot trace the embedding model (questions are embedded eagerly): %s", exc)
             return None
+
+
+def _threads_for(torch, threads: int) -> None:
+    # A lone text (a search's question) runs on one thread, and the search's other signals on
+    # the other core meanwhile. Alone, two threads embed a 128-token question faster (16 vs 27
+    # ms), but in hybrid search one is as fast or faster (sympy, 60 issue texts back to back,
+    # interleaved: p50 52.1 vs 52.9 and 52.7 vs 56.0 ms). The count is the calling thread's; a
+    # thread new to torch starts from the count last set anywhere, so every user of torch here
+    # sets its own (after that first call, which would reset it).
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def _unit_rows(out: np.ndarray) -> np.ndarray:

@@ -57,7 +57,7 @@ def embed_head(embedder: Embedder, query: str) -> tuple[np.ndarray, bool]:
     """The vector dense search looks for (the question's head, embedded), and whether the
     head is the whole question."""
     head = embedder.head(query, QUERY_TOKENS)
-    return embedder.embed([head])[0], head == query
+    return embedder.embed_question(head), head == query
 
 
 def embed_query(embedder: Embedder, query: str) -> np.ndarray:

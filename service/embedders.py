@@ -52,6 +52,9 @@ class OpenAIEmbedder:
         return np.vstack([self._request(texts[i:i + self.batch_size])
                           for i in range(0, len(texts), self.batch_size)])
 
+    def embed_question(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
     def _request(self, texts: list[str]) -> np.ndarray:
         import httpx
 

@@ -125,9 +125,9 @@ def test_the_graph_walk_does_not_wait_for_the_embedding(tmp_path, embedder, monk
         def __getattr__(self, name):
             return getattr(embedder, name)
 
-        def embed(self, texts):
+        def embed_question(self, text):
             order.append(walked.wait(10))
-            return embedder.embed(texts)
+            return embedder.embed_question(text)
 
     walk = Searcher._graph
 
@@ -286,8 +286,10 @@ def test_a_lone_text_is_embedded_on_one_thread(embedder):
     padded = (embedder._model[0].processing_kwargs.get("text") or {}).get("pad_to_multiple_of")
     assert padded == (GPU_PAD if on_gpu else None)
     texts = ["def add(a, b):\n    return a + b", "class Parser:\n    pass"]
+    embedder.embed_question("one")  # the model traced for questions (on a CPU) before the count starts
+    embedder.embed_question("two")
     running: list[int] = []  # the thread count while the model runs
-    # on the pooling module, which one text's traced forward pass runs as the eager one does
+    # on the pooling module, which a question's traced forward pass runs as the eager one does
     hook = embedder._load()[1].register_forward_pre_hook(lambda *_: running.append(torch.get_num_threads()))
     try:
         batch = embedder.embed(texts)
@@ -295,12 +297,15 @@ def test_a_lone_text_is_embedded_on_one_thread(embedder):
             vector = pool.submit(embedder.embed, texts[:1]).result()
         with ThreadPoolExecutor(1) as fresh:  # new to torch, which starts it from the last count set: 1
             fresh.submit(embedder.embed, texts).result()
+        with ThreadPoolExecutor(1) as fresh:
+            question = fresh.submit(embedder.embed_question, texts[0]).result()
         embedder.embed(texts[1:])
         embedder.embed(texts)
     finally:
         hook.remove()
-    assert running == [embedder.threads, 1, embedder.threads, 1, embedder.threads]
+    assert running == [embedder.threads, 1, embedder.threads, 1, 1, embedder.threads]
     assert float(vector[0] @ batch[0]) == pytest.approx(1.0, abs=5e-3)
+    assert float(question @ batch[0]) == pytest.approx(1.0, abs=5e-3)
 
 
 def test_openmp_threads_sleep_while_they_wait_unless_told_otherwise():
@@ -346,6 +351,9 @@ def test_embedding_on_a_gpu_matches_the_cpu():
     assert on_gpu.dtype == np.float32 and on_gpu.shape == (len(texts), auto.dim)
     assert np.allclose((on_gpu * cpu.embed(texts)).sum(axis=1), 1.0, atol=5e-3)
     assert np.allclose(auto.embed([texts[-1]])[0] @ on_gpu[-1], 1.0, atol=5e-3)
+    questions = [auto.embed_question(texts[-1]) for _ in range(3)]  # no trace on a GPU: the eager model
+    assert auto._traced is False
+    assert np.allclose([q @ on_gpu[-1] for q in questions], 1.0, atol=5e-3)
 
 
 def test_dense_updater_follows_a_rebuild(tmp_path, embedder):

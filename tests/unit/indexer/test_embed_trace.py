@@ -1,5 +1,5 @@
-"""One text (a search's question) is embedded by the traced model from the second such call:
-the same vector as the eager model's, and the eager model whenever the trace cannot be had."""
+"""A search's question is embedded by the traced model from the second question on: the same
+vector as the eager model's, and the eager model whenever the trace cannot be had."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import logging
 import numpy as np
 import pytest
 
-from indexer import embed
 from indexer.embed import SentenceTransformerEmbedder
 
 TEXTS = [
@@ -16,34 +15,64 @@ TEXTS = [
     "Matrix.col_insert() no longer seems to work correctly with identity matrices",
     "def parse_http_response(raw: bytes) -> dict:\n    head, _, body = raw.partition(b'\\r\\n\\r\\n')\n",
     "Ünïcödé naïve façade — 数据 ✓",
+    "",
     "why does the retry loop give up " * 80,  # past the model's 256 tokens: cut as the eager model cuts
 ]
 
 
+def cpu_model(**kwargs) -> SentenceTransformerEmbedder:
+    """A model of its own on the CPU, where questions are traced; fp32 unless told, where the
+    traced and the eager forward pass agree to rounding."""
+    return SentenceTransformerEmbedder(device="cpu", **({"precision": "fp32"} | kwargs))
+
+
 @pytest.fixture(scope="module")
 def fp32():
-    """A model of its own in fp32, where the traced and the eager forward agree to rounding."""
-    return SentenceTransformerEmbedder(precision="fp32")
+    return cpu_model()
 
 
-def test_one_text_is_embedded_by_the_trace_as_by_the_eager_model(fp32):
+def calls_to_the_eager_model(model: SentenceTransformerEmbedder, monkeypatch) -> list[int]:
+    """A list that grows by one at each forward pass of the eager transformer (which
+    sentence-transformers calls as `.forward`, past any hook)."""
+    net = model._load()[0].auto_model
+    forward = net.forward
+    calls: list[int] = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(net, "forward", counted)
+    return calls
+
+
+def test_questions_are_embedded_by_the_trace_as_by_the_eager_model(fp32, monkeypatch):
     want = fp32.embed(TEXTS)  # several texts: the eager model
-    first = fp32.embed([TEXTS[0]])
-    assert fp32._single is None  # one question (the CLI's) is not worth a trace
-    got = np.vstack([first] + [fp32.embed([t]) for t in TEXTS[1:]])
-    assert callable(fp32._single)  # traced at the second call
-    assert got.shape == want.shape == (len(TEXTS), fp32.dim)
+    first = fp32.embed_question(TEXTS[0])
+    assert fp32._traced is None  # one question (the CLI's) is not worth a trace
+    fp32.embed([TEXTS[1]])  # one text that is not a question (a chunk, a name): not counted
+    fp32.embed([TEXTS[2]])
+    assert fp32._traced is None
+    got = np.vstack([first] + [fp32.embed_question(t) for t in TEXTS[1:]])
+    assert callable(fp32._traced)  # traced at the second question
+    assert got.shape == want.shape == (len(TEXTS), fp32.dim) and got.dtype == np.float32
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     assert (got * want).sum(axis=1).min() > 0.9999
-    again = np.vstack([fp32.embed([t]) for t in reversed(TEXTS)])[::-1]  # every length after the first
+    calls = calls_to_the_eager_model(fp32, monkeypatch)
+    again = np.vstack([fp32.embed_question(t) for t in reversed(TEXTS)])[::-1]  # every length after the first
+    assert calls == []  # the traced model answered, not the eager one
+    fp32.embed([TEXTS[1]])
+    assert calls == [1]  # one text given to embed() (indexing): the eager model still
     assert (again * want).sum(axis=1).min() > 0.9999
 
 
 def test_the_default_model_traced_agrees_with_itself_eager(embedder):
-    embedder.embed(["one"])
-    embedder.embed(["two"])
-    assert callable(embedder._single)
-    got = np.vstack([embedder.embed([t]) for t in TEXTS])
+    if embedder._load().device.type != "cpu":
+        pytest.skip("questions are traced on a CPU only")
+    embedder.embed_question("one")
+    embedder.embed_question("two")
+    assert callable(embedder._traced)
+    got = np.vstack([embedder.embed_question(t) for t in TEXTS])
     want = embedder.embed(TEXTS)  # bf16 where the CPU has it: batched, padded, rounded apart
     assert (got * want).sum(axis=1).min() > 0.99
 
@@ -51,7 +80,7 @@ def test_the_default_model_traced_agrees_with_itself_eager(embedder):
 def test_a_failed_trace_leaves_the_eager_model(fp32, monkeypatch, caplog):
     import torch
 
-    model = SentenceTransformerEmbedder(precision="fp32")
+    model = cpu_model()
     want = fp32.embed(TEXTS[1:3])
 
     def broken(*args, **kwargs):
@@ -59,17 +88,62 @@ def test_a_failed_trace_leaves_the_eager_model(fp32, monkeypatch, caplog):
 
     monkeypatch.setattr(torch.jit, "trace", broken)
     with caplog.at_level(logging.WARNING, logger="indexer.embed"):
-        got = np.vstack([model.embed([t]) for t in TEXTS[1:3]])
-    assert model._single is False
+        got = np.vstack([model.embed_question(t) for t in TEXTS[1:3]])
+    assert model._traced is False
     assert "cannot trace the embedding model" in caplog.text
     assert (got * want).sum(axis=1).min() > 0.9999
 
 
-def test_a_trace_that_disagrees_is_not_used(fp32, monkeypatch, caplog):
-    model = SentenceTransformerEmbedder(precision="fp32")
-    monkeypatch.setattr(embed, "SINGLE_MIN_COSINE", 1.5)  # no vector agrees that well
+def test_a_trace_that_disagrees_with_the_eager_model_is_not_used(fp32, monkeypatch, caplog):
+    """A traced model whose vectors are off (here: the hidden states of a one-token text shifted)
+    fails the check on its three texts at the real threshold."""
+    import torch
+
+    model = cpu_model()
+    trace = torch.jit.trace
+
+    def off_for_short_texts(net, *args, **kwargs):
+        traced = trace(net, *args, **kwargs)
+
+        def forward(**inputs):
+            out = dict(traced(**inputs))
+            if inputs["input_ids"].shape[1] <= 3:
+                out["last_hidden_state"] = out["last_hidden_state"] + 0.5
+            return out
+
+        return forward
+
+    monkeypatch.setattr(torch.jit, "trace", off_for_short_texts)
     with caplog.at_level(logging.WARNING, logger="indexer.embed"):
-        got = np.vstack([model.embed([t]) for t in TEXTS[1:3]])
-    assert model._single is False
+        got = np.vstack([model.embed_question(t) for t in TEXTS[1:3]])
+    assert model._traced is False
     assert "disagrees with the eager one" in caplog.text
     assert (got * fp32.embed(TEXTS[1:3])).sum(axis=1).min() > 0.9999
+
+
+def test_a_trace_that_fails_later_gives_way_to_the_eager_model(fp32, caplog):
+    model = cpu_model()
+    model.embed_question(TEXTS[0])
+    model.embed_question(TEXTS[1])
+    assert callable(model._traced)
+
+    def broken(text):
+        raise RuntimeError("the traced graph failed")
+
+    model._traced = broken
+    with caplog.at_level(logging.WARNING, logger="indexer.embed"):
+        got = model.embed_question(TEXTS[2])
+    assert model._traced is False
+    assert "the traced embedding model failed" in caplog.text
+    assert float(got @ fp32.embed([TEXTS[2]])[0]) > 0.9999
+
+
+def test_a_model_with_a_default_prompt_is_not_traced(fp32):
+    """encode() puts the prompt before each text; the traced forward pass would not."""
+    model = cpu_model()
+    model._load().default_prompt_name = "query"
+    model._model.prompts["query"] = "query: "
+    questions = [model.embed_question(t) for t in TEXTS[1:3]]
+    assert model._traced is False
+    with_prompt = fp32._load().encode(["query: " + TEXTS[2]], normalize_embeddings=True)[0]
+    assert float(questions[1] @ with_prompt) > 0.9999
