@@ -56,8 +56,7 @@ def _group_after(signature: str, name: str) -> str:
     any) in `signature`; only (), [] and {} count as brackets there."""
     # the same length, without `->` and the like, and with strings blanked (`d='('`)
     plain = _STRINGS.sub(lambda m: " " * len(m.group()), _ARROWS.sub("  ", signature))
-    for m in re.finditer(rf"(?<![\w$]){re.escape(name)}(?![\w$])", plain):
-        i = m.end()
+    for i in _word_ends(plain, name):
         while i < len(plain) and plain[i].isspace():
             i += 1
         if i < len(plain) and plain[i] == "<":  # generic parameters: `f<T: Ord>(`
@@ -85,6 +84,25 @@ def _group_after(signature: str, name: str) -> str:
                     return signature[i + 1:j]
         return signature[i + 1:]
     return ""
+
+
+def _word_ends(text: str, name: str):
+    """Where each occurrence of `name` in `text` that is no part of a longer name ends (no
+    word character or `$` just before or after it), left to right, as `re.finditer` would
+    find them; without compiling a pattern for each name (0.3 ms, most of a search's reading
+    of names that the definitions of its units had not been read for)."""
+    n, i = len(text), text.find(name)
+    while i >= 0 and name:
+        end = i + len(name)
+        if (i == 0 or not _word_char(text[i - 1])) and (end == n or not _word_char(text[end])):
+            yield end
+            i = text.find(name, end)
+        else:
+            i = text.find(name, i + 1)
+
+
+def _word_char(c: str) -> bool:
+    return c.isalnum() or c == "_" or c == "$"  # re's \w (for str) and `$`
 
 
 def _split_top(text: str, angled: bool) -> list[str]:

@@ -41,6 +41,14 @@ from retrieval.search import DEFAULT_WEIGHTS, Searcher
     ("s", "void s(@Nullable String s, final int k)", "java", ["s", "k"]),
     ("constructor", "constructor(private readonly http: HttpClient, x)", "typescript", ["http", "x"]),
     ("handler", "const handler = async (req, res) => {", "javascript", ["req", "res"]),
+    # the name itself, not a longer one holding it: `_`, `$`, digits and letters of any script join it
+    ("get", "def get_all(a): return getter(b) or get(c, d)", "python", ["c", "d"]),
+    ("f", "const f$ = (x) => f_2(y) + éf(z) + f(w)", "javascript", ["w"]),
+    ("$f", "function $f(q, r)", "javascript", ["q", "r"]),
+    ("run", "def run_run(a): run(b)", "python", ["b"]),
+    ("x", "def xx(a):", "python", []),
+    ("get", "x = 2get(a) or get(b)", "python", ["b"]),
+    ("f", "f = g; f(x)", "python", ["x"]),  # the first `f` takes no group: the next does
 ])
 def test_parameters_are_read_from_the_signature(name, signature, language, want):
     assert parameters(name, signature, language) == want
