@@ -40,7 +40,7 @@ GPU_PAD = 16
 # it waits on the main thread's Python: one 90-token question took 25 ms alone and 72-79 ms
 # beside a thread running Python. The model traced (TorchScript) runs its forward pass in C++
 # without the GIL. Questions only (`embed_question`) go through it, from the second on: a
-# process that asks one question (the CLI) does not pay for the trace (0.4-0.9 s for the
+# process that asks one question (the CLI) does not pay for the trace (0.3-0.9 s for the
 # default model, checked against the eager model on three texts).
 TRACE_AFTER = 1  # questions embedded eagerly before the trace
 TRACE_MIN_COSINE = 0.995  # each check text's traced vector against its eager one (bf16: > 0.998)
