@@ -7,6 +7,7 @@ sentence_transformers alone takes about 4 s, and most commands never need it.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import warnings
@@ -42,6 +43,7 @@ GPU_PAD = 16
 # without the GIL. Questions only (`embed_question`) go through it, from the second on: a
 # process that asks one question (the CLI) does not pay for the trace (0.3-0.9 s for the
 # default model, checked against the eager model on three texts).
+UNLIMITED_WINDOW = 256  # tokens a window holds for a model without a length limit
 TRACE_AFTER = 1  # questions embedded eagerly before the trace
 TRACE_MIN_COSINE = 0.995  # each check text's traced vector against its eager one (bf16: > 0.998)
 
@@ -195,8 +197,15 @@ class SentenceTransformerEmbedder:
             max_tokens = json.loads(st_config.read_text()).get("max_seq_length", 0)
         if not dim or not max_tokens:
             model = self._load()
-            dim = dim or model.get_sentence_embedding_dimension()
+            dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            dim = dim or dimension()
             max_tokens = max_tokens or model.max_seq_length
+        if not dim:
+            raise EmbedderError(f"{self.path}: the model does not say the size of its vectors")
+        # A model without a length limit (a static embedding: infinite) reads windows of
+        # UNLIMITED_WINDOW tokens: a long chunk's every part still counts.
+        if not max_tokens or not math.isfinite(max_tokens) or max_tokens <= 0:
+            max_tokens = UNLIMITED_WINDOW
         return int(dim), int(max_tokens)
 
     def _load(self):
@@ -335,10 +344,12 @@ class SentenceTransformerEmbedder:
             return None  # the GPU runs the eager model's kernels asynchronously
         if getattr(model, "default_prompt_name", None) or getattr(model, "truncate_dim", None):
             return None  # what encode() adds to the forward pass: not worth copying
+        transformer = model[0]
+        net = getattr(transformer, "auto_model", None)
+        if net is None:
+            return None  # not a transformer (a static embedding): no forward pass worth tracing
         try:
             prepare = getattr(model, "preprocess", None) or model.tokenize
-            transformer = model[0]
-            net = transformer.auto_model
             output = getattr(transformer, "module_output_name", "token_embeddings")
             rest = list(model)[1:]  # pooling, normalisation, any dense layer: eager, a few operations
             accepts = set(inspect.signature(net.forward).parameters)

@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import pytest
 
-from indexer.embed import SentenceTransformerEmbedder
+from indexer.embed import UNLIMITED_WINDOW, SentenceTransformerEmbedder, default_model_path
 
 TEXTS = [
     "x",
@@ -147,3 +147,25 @@ def test_a_model_with_a_default_prompt_is_not_traced(fp32):
     assert model._traced is False
     with_prompt = fp32._load().encode(["query: " + TEXTS[2]], normalize_embeddings=True)[0]
     assert float(questions[1] @ with_prompt) > 0.9999
+
+
+def test_a_static_embedding_model_without_a_length_limit_works_untraced(tmp_path):
+    """A sentence-transformers model of static token vectors (no transformer, an infinite
+    max_seq_length) embeds chunks in windows of UNLIMITED_WINDOW tokens, and its questions
+    without a trace or a warning, instead of failing to load (OverflowError)."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+    from tokenizers import Tokenizer
+
+
+    static = StaticEmbedding(Tokenizer.from_file(str(default_model_path() / "tokenizer.json")), embedding_dim=32)
+    SentenceTransformer(modules=[static], device="cpu").save(str(tmp_path / "static"))
+    model = SentenceTransformerEmbedder(str(tmp_path / "static"), device="cpu")
+    assert (model.dim, model.max_tokens) == (32, UNLIMITED_WINDOW)
+    windows, capped = model.windows("word " * 2000)
+    assert 1 < len(windows) and all(n <= UNLIMITED_WINDOW for n in model.count_tokens(windows))
+    batch = model.embed(TEXTS[1:3])
+    questions = np.vstack([model.embed_question(t) for t in TEXTS[1:3]])
+    assert model._traced is False
+    assert batch.shape == questions.shape == (2, 32)
+    assert (batch * questions).sum(axis=1).min() > 0.9999
