@@ -189,9 +189,18 @@ class SentenceTransformerEmbedder:
         import json
 
         dim = max_tokens = 0
-        pooling = self.path / "1_Pooling" / "config.json"
-        if pooling.is_file():
-            dim = json.loads(pooling.read_text()).get("word_embedding_dimension", 0)
+        # The size of the vectors the last module that states one makes (a pooling, or a
+        # dense layer after it), read without loading the model; else the model says.
+        modules = self.path / "modules.json"
+        try:
+            for module in json.loads(modules.read_text()) if modules.is_file() else []:
+                config = self.path / module.get("path", "") / "config.json"
+                if module.get("path") and config.is_file():
+                    c = json.loads(config.read_text())
+                    dim = c.get("out_features") or c.get("word_embedding_dimension") or \
+                        c.get("embedding_dimension") or dim
+        except (OSError, ValueError, AttributeError, TypeError):
+            dim = 0
         st_config = self.path / "sentence_bert_config.json"
         if st_config.is_file():
             max_tokens = json.loads(st_config.read_text()).get("max_seq_length", 0)

@@ -169,3 +169,29 @@ def test_a_static_embedding_model_without_a_length_limit_works_untraced(tmp_path
     assert model._traced is False
     assert batch.shape == questions.shape == (2, 32)
     assert (batch * questions).sum(axis=1).min() > 0.9999
+
+
+def test_the_vector_size_is_the_last_module_s_a_dense_layer_included(tmp_path):
+    """A model whose dense layer after the pooling changes the size (saved in the older
+    format, where the pooling's config says `word_embedding_dimension`) has vectors of the
+    dense layer's size, known without loading it; its questions are traced through it."""
+    import json
+
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Dense, Pooling, Transformer
+
+    base = Transformer(str(default_model_path()))
+    SentenceTransformer(modules=[base, Pooling(384, "mean"), Dense(384, 48)], device="cpu").save(str(tmp_path / "m"))
+    pooling = tmp_path / "m" / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text())
+    config["word_embedding_dimension"] = config.pop("embedding_dimension", 384)
+    pooling.write_text(json.dumps(config))
+    bert = tmp_path / "m" / "sentence_bert_config.json"  # where the older format keeps the length
+    bert.write_text(json.dumps(json.loads(bert.read_text()) | {"max_seq_length": 256}))
+    model = SentenceTransformerEmbedder(str(tmp_path / "m"), device="cpu", precision="fp32")
+    assert model.dim == 48 and model._model is None
+    batch = model.embed(TEXTS[1:4])
+    assert batch.shape == (3, 48)
+    questions = np.vstack([model.embed_question(t) for t in TEXTS[1:4]])
+    assert callable(model._traced)
+    assert (batch * questions).sum(axis=1).min() > 0.9999
