@@ -329,6 +329,14 @@ class SentenceTransformerEmbedder:
                 self._traced = False
         return self.embed([text])[0]
 
+    def prepare_questions(self) -> None:
+        """Load the model and trace it for questions now, rather than at the second question:
+        for a server, whose first request waits for the load anyway."""
+        for _ in range(TRACE_AFTER + 1):
+            if self._traced is not None:
+                break
+            self.embed_question("where is the request parsed")
+
     def _question_forward(self, text: str):
         """The traced forward pass (from the question after TRACE_AFTER), or None: too early,
         another thread tracing, a GPU, or a trace that failed or disagreed (then never again)."""

@@ -527,7 +527,8 @@ def serve(ctx: click.Context, host: str, port: int, repos: tuple[Path, ...], tok
 
 
 def _server_searcher():
-    """`_searcher` for a long-lived server: the query embedder is loaded once, on first use."""
+    """`_searcher` for a long-lived server: the query embedder is loaded once, on first use,
+    and made ready for questions then (traced), not at the second request."""
     import threading
 
     from service.config import embed_options
@@ -540,7 +541,11 @@ def _server_searcher():
         with lock:
             key = repr(options)
             if key not in cache:
-                cache[key] = open_embedder(options)
+                embedder = open_embedder(options)
+                prepare = getattr(embedder, "prepare_questions", None)  # the in-process model's
+                if prepare is not None:
+                    prepare()
+                cache[key] = embedder
             return cache[key]
 
     def searcher_for(store, meta, root, mode):

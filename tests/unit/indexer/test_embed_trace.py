@@ -195,3 +195,35 @@ def test_the_vector_size_is_the_last_module_s_a_dense_layer_included(tmp_path):
     questions = np.vstack([model.embed_question(t) for t in TEXTS[1:4]])
     assert callable(model._traced)
     assert (batch * questions).sum(axis=1).min() > 0.9999
+
+
+def test_a_server_makes_the_model_ready_for_questions_when_it_loads_it(tmp_path, embedder):
+    """The server's first request waits for the model to load; the trace is made then, so
+    the second request does not wait for it."""
+    from conftest import index, write_tree
+
+    from indexer.dense import embed_index
+    from indexer.store import Store
+    from indexer.update import index_dir_for
+    from service.cli import _server_searcher
+
+    root = write_tree(tmp_path / "repo", {"shop.py": "def add_to_cart(cart, item):\n    cart.append(item)\n"})
+    index(root)
+    embed_index(root, embedder)
+    store = Store.open_reader(index_dir_for(root))
+    try:
+        searcher = _server_searcher()(store, store.meta(), root, "hybrid")
+        assert searcher.embedder is not embedder and callable(searcher.embedder._traced)
+        assert searcher.search("put an item in the cart", "hybrid", k=1)[0].symbol == "add_to_cart"
+    finally:
+        store.close()
+
+
+def test_preparing_for_questions_leaves_the_eager_model_where_there_is_no_trace(fp32, monkeypatch):
+    import torch
+
+    model = cpu_model()
+    monkeypatch.setattr(torch.jit, "trace", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no")))
+    model.prepare_questions()
+    assert model._traced is False
+    assert float(model.embed_question(TEXTS[1]) @ fp32.embed([TEXTS[1]])[0]) > 0.9999
