@@ -323,7 +323,7 @@ class SentenceTransformerEmbedder:
 
             _threads_for(torch, 1)
             try:
-                return _unit_rows(forward(text).float().numpy())[0]
+                return forward(text)[0]
             except Exception as exc:  # noqa: BLE001 - the eager model still works
                 log.warning("the traced embedding model failed (questions are embedded eagerly): %s", exc)
                 self._traced = False
@@ -378,21 +378,18 @@ class SentenceTransformerEmbedder:
                 traced = torch.jit.trace(net, example_kwarg_inputs={k: feats[k] for k in names},
                                          strict=False, check_trace=False)
 
-            def forward(one: str):
+            def forward(one: str) -> np.ndarray:
                 feats = prepare([one])
                 with torch.inference_mode():
                     out = traced(**{k: feats[k] for k in names})
                     feats[output] = out["last_hidden_state"] if isinstance(out, dict) else out[0]
                     for module in rest:
                         feats = module(feats)
-                return feats["sentence_embedding"]
+                return _unit_rows(feats["sentence_embedding"].float().numpy())
 
             probes = [text, "x", " ".join(["parse the response"] * self.max_tokens)]  # past the limit
-            got = _unit_rows(torch.cat([forward(p) for p in probes]).float().numpy())
-            with torch.inference_mode():
-                want = _unit_rows(np.vstack([model.encode([p], normalize_embeddings=True, convert_to_tensor=True,
-                                                          show_progress_bar=False).float().cpu().numpy()
-                                             for p in probes]))
+            got = np.vstack([forward(p) for p in probes])
+            want = np.vstack([self.embed([p]) for p in probes])  # the eager model's, one text at a time
             cosine = float((got * want).sum(axis=1).min())
             if cosine < TRACE_MIN_COSINE:
                 log.warning("the traced embedding model disagrees with the eager one (cosine %.4f): "
