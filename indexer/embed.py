@@ -314,7 +314,7 @@ class SentenceTransformerEmbedder:
         with torch.inference_mode():
             out = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                convert_to_tensor=True, show_progress_bar=False)
-        return _unit_rows(out.float().cpu().numpy())
+        return unit_rows(out.float().cpu().numpy())
 
     def embed_question(self, text: str) -> np.ndarray:
         forward = self._question_forward(text)
@@ -385,7 +385,7 @@ class SentenceTransformerEmbedder:
                     feats[output] = out["last_hidden_state"] if isinstance(out, dict) else out[0]
                     for module in rest:
                         feats = module(feats)
-                return _unit_rows(feats["sentence_embedding"].float().numpy())
+                return unit_rows(feats["sentence_embedding"].float().numpy())
 
             probes = [text, "x", " ".join(["parse the response"] * self.max_tokens)]  # past the limit
             got = np.vstack([forward(p) for p in probes])
@@ -412,8 +412,9 @@ def _threads_for(torch, threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def _unit_rows(out: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1: bf16 rounding leaves norms a hair off, and scores are cosines."""
+def unit_rows(out: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (in place): bf16 rounding, or a remote model, leaves norms off
+    1, and scores are cosines."""
     out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexer.embed import BATCH, Embedder, EmbedderError, EmbedOptions, strided
+from indexer.embed import BATCH, Embedder, EmbedderError, EmbedOptions, strided, unit_rows
 from indexer.embed import open_embedder as open_local_embedder
 from indexer.text import CHARS_PER_TOKEN
 
@@ -71,8 +71,7 @@ class OpenAIEmbedder:
             raise EmbedderError(f"embedding server {self.base_url} sent a malformed reply: {exc}") from exc
         if out.ndim != 2 or len(out) != len(texts):
             raise EmbedderError(f"embedding server {self.base_url} returned {len(out)} vectors for {len(texts)} inputs")
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        return unit_rows(out)
 
     def close(self) -> None:
         self._client.close()
