@@ -223,7 +223,7 @@ def main() -> None:
         from indexer.embed import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder()
-        embedder.embed(["warm up"])
+        embedder.prepare_questions()  # loaded, and traced for the probes' questions, before measuring
         updater = DenseUpdater(root, embedder)
         t = time.monotonic()
         while updater.step(budget_s=5.0) == 0.0:  # the backlog, if any, before measuring
