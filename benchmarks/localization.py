@@ -16,8 +16,12 @@ user runs, which also exercises the indexer), the question is searched, and scor
 Needles are scored fairly: the function's doc comment (`doc_lines`) is blanked in the file
 and the index updated before the query, then the file is restored.
 
-- bundles: the share of gold lines (SWE-bench: the lines the fix edited; commits: the gold
-  functions' lines; needles: the function's) inside an 8k- and a 32k-token bundle.
+- bundles: the share of gold lines inside an 8k- and a 32k-token bundle. Gold lines are the
+  lines the change edited, with git's three lines of context each side (SWE-bench gives them
+  as `edited_old_lines`; for a commit they are its diff's hunks in the parent's gold files),
+  and a needle's whole function. `bundle_*_functions` counts a commit's gold functions'
+  whole lines instead (the measure of earlier runs), where one long function the change
+  touched in one place (fzf's 2,000-line event loop) outweighs many small ones.
 
 Datasets: SWE-bench Lite rows (`base_commit`), commit rows (`parent`), needle rows
 (`commit`), recognised by their fields. Within a repository, tasks run in the order of their
@@ -34,6 +38,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import re
 import subprocess
 import time
 from collections import defaultdict
@@ -182,7 +187,7 @@ def summarize(scores: list[dict]) -> dict:
 
 
 def run_needle(tree: Path, row: dict, opts: IndexOptions, modes: list[str], dense: Dense | None,
-               gold_lines: dict) -> dict:
+               gold_lines: Callable) -> dict:
     path = tree / row["gold_file"]
     original = path.read_bytes()
     a, b = row["doc_lines"]
@@ -204,13 +209,41 @@ def extra_groups(kind: str, row: dict) -> list[str]:
     return [f"{kind}:multi-file"] if kind != "needle" and len(row.get("gold_files") or []) > 1 else []
 
 
-def gold_lines_of(kind: str, row: dict, store: Store) -> dict[str, list[tuple[int, int]]]:
-    """The lines a task's answer lies on, in the tree as indexed."""
+Lines = dict[str, list[tuple[int, int]]]  # path -> inclusive line ranges
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@", re.M)
+
+
+def edited_lines(tree: Path, parent: str, commit: str, paths: list[str]) -> Lines:
+    """The line ranges of `paths` in `parent` that `commit` changed: each hunk of their diff
+    with git's three lines of context, as SWE-bench's `edited_old_lines` are."""
+    out: Lines = {}
+    for path in paths:
+        res = subprocess.run(["git", "diff", "--no-color", "--no-ext-diff", "-U3", parent, commit, "--", path],
+                             cwd=tree, capture_output=True, text=True, errors="replace")
+        for m in _HUNK.finditer(res.stdout if res.returncode == 0 else ""):
+            start, count = int(m.group(1)), int(m.group(2) if m.group(2) is not None else 1)
+            if start > 0:  # a file that was empty has no old lines
+                out.setdefault(path, []).append((start, start + max(count, 1) - 1))
+    return out
+
+
+def gold_lines_of(kind: str, row: dict, store: Store, tree: Path | None = None) -> tuple[Lines, Lines]:
+    """The lines a task's answer lies on, in the tree as indexed: the edited lines (a needle's
+    whole function); and the gold functions' whole lines for a commit, the same lines for the
+    others (so that `bundle_*_functions` over all tasks is the measure earlier runs reported)."""
     if kind == "swebench":
-        return {p: [tuple(r) for r in rs] for p, rs in row.get("edited_old_lines", {}).items()}
+        edited = {p: [tuple(r) for r in rs] for p, rs in row.get("edited_old_lines", {}).items()}
+        return edited, edited
     if kind == "needle":
-        return {row["gold_file"]: [(int(row["start_line"]), int(row["end_line"]))]}
-    out: dict[str, list[tuple[int, int]]] = {}
+        whole = {row["gold_file"]: [(int(row["start_line"]), int(row["end_line"]))]}
+        return whole, whole
+    edited = edited_lines(tree, row["parent"], row["commit"], row["gold_files"]) if tree is not None else {}
+    return edited, function_lines(row, store)
+
+
+def function_lines(row: dict, store: Store) -> Lines:
+    """The whole lines of a commit's gold functions, as indexed."""
+    out: Lines = {}
     for g in row.get("gold_functions") or []:
         path, _, qualname = g.partition("::")
         span = store.conn.execute(
@@ -221,9 +254,11 @@ def gold_lines_of(kind: str, row: dict, store: Store) -> dict[str, list[tuple[in
     return out
 
 
-def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None, gold: dict | Callable) -> dict:
-    """Per mode: files, units and bundle coverage, all from one pass of the signals; and the
-    raw rankings (chunk ids with their path and symbol) for tuning."""
+def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None,
+               gold: tuple[Lines, Lines] | Callable) -> dict:
+    """Per mode: files, units and bundle coverage (of the gold lines, and of the gold
+    functions' lines: gold_lines_of), all from one pass of the signals; and the raw rankings
+    (chunk ids with their path and symbol) for tuning."""
     vstore = dense.sync(tree) if dense is not None else None
     store = Store.open_reader(index_dir_for(tree))
     try:
@@ -231,7 +266,7 @@ def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None, go
         sig = searcher.signals(query, DEPTH, "hybrid")
         ids = sorted({c for r in sig.rankings.values() for c, _ in r})
         paths, symbols = sig.paths, chunk_symbols(store, ids, query)
-        gold_lines = gold(store) if callable(gold) else gold
+        gold_lines, gold_functions = gold(store) if callable(gold) else gold
         out: dict[str, object] = {"_signals": {
             "rankings": {n: [c for c, _ in r] for n, r in sig.rankings.items()},
             "files": sig.files, "file_rankings": sig.file_rankings, "prose_files": sorted(sig.prose_files),
@@ -243,12 +278,14 @@ def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None, go
             weights = searcher.weights if mode == "hybrid" else baseline(mode)
             fused = fuse_signals(sig, weights)
             files, units = files_and_units(fused, paths, symbols, sig, weights)
-            cover = {}
+            cover, fcover = {}, {}
             for budget in BUDGETS:
                 b = build_bundle(Searcher(store, vstore, searcher.embedder, weights), tree, query, budget, counter,
                                  ranking=(fused, sig), lines=lines)
                 cover[budget] = gold_line_coverage(b, gold_lines)
-            out[mode] = (files, units, cover)
+                fcover[budget] = cover[budget] if gold_functions is gold_lines else \
+                    gold_line_coverage(b, gold_functions)
+            out[mode] = (files, units, cover, fcover)
         return out
     finally:
         store.close()
@@ -284,6 +321,15 @@ def plan(args) -> tuple[list[tuple[Path, dict]], dict[str, int]]:
     return out, skipped
 
 
+def coverage_keys(cover: dict, fcover: dict):
+    """(summary key, (inside, total)) for a task's bundle coverages by budget: `bundle_8k`,
+    `bundle_32k`, and `bundle_8k_functions`, `bundle_32k_functions` where the gold functions'
+    lines were scored."""
+    for suffix, covered in (("", cover), ("_functions", fcover)):
+        for budget, c in sorted(covered.items(), key=lambda kv: int(kv[0])):
+            yield f"bundle_{int(budget) // 1000}k{suffix}", tuple(c)
+
+
 def coverage(covers: list[tuple[int, int]]) -> dict[str, float]:
     inside = sum(a for a, _ in covers)
     total = sum(b for _, b in covers)
@@ -307,7 +353,7 @@ def main() -> None:
     modes = ["lexical", "dense", "hybrid"] if args.dense else ["lexical", "hybrid"]
     dense = Dense() if args.dense else None
     per: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    covers: dict[str, dict[str, dict[int, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    covers: dict[str, dict[str, dict[str, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     detail = []
     t0 = time.perf_counter()
     tasks, skipped = plan(args)
@@ -323,8 +369,8 @@ def main() -> None:
         query = row.get("question") or row.get("query")
         if kind == "commit" and row.get("body"):
             query = f"{query}\n{row['body']}"
-        def gold(store, k=kind, r=row):
-            return gold_lines_of(k, r, store)
+        def gold(store, k=kind, r=row, t=tree):
+            return gold_lines_of(k, r, store, t)
 
         ranked = run_needle(tree, row, opts, modes, dense, gold) if kind == "needle" else \
             rank_modes(tree, query, modes, dense, gold)
@@ -332,13 +378,15 @@ def main() -> None:
         task = {"kind": group, "dataset": row["_dataset"], "repo": row["repo"],
                 "id": row.get("instance_id") or row.get("commit")}
         raw = ranked.pop("_signals")
-        for mode, (files, units, cover) in ranked.items():
+        for mode, (files, units, cover, fcover) in ranked.items():
             s = score(kind, row, files, units)
             for g in (group, f"{row['_dataset']}", "all", *extra_groups(kind, row)):
                 per[mode][g].append(s)
-                for budget, c in cover.items():
-                    covers[mode][g][budget].append(c)
+                for key, c in coverage_keys(cover, fcover):
+                    covers[mode][g][key].append(c)
             task[mode] = {**s, "top_files": files[:5], "bundle": {str(b): c for b, c in cover.items()}}
+            if fcover != cover:  # else the same lines (benchmarks.localization_report reads them so)
+                task[mode]["bundle_functions"] = {str(b): c for b, c in fcover.items()}
         detail.append(task)
         if sig_file is not None:
             gold_files = [row["gold_file"]] if kind == "needle" else row["gold_files"]
@@ -357,8 +405,8 @@ def main() -> None:
         summary[m] = {}
         for g, v in sorted(groups.items()):
             summary[m][g] = summarize(v)
-            for budget, cs in sorted(covers[m][g].items()):
-                summary[m][g][f"bundle_{budget // 1000}k"] = coverage(cs)
+            for key, cs in sorted(covers[m][g].items()):
+                summary[m][g][key] = coverage(cs)
     result = {"modes": modes, "data": [str(d) for d in args.data], "repos": sorted({t["repo"] for t in detail}),
               "seconds": round(time.perf_counter() - t0, 1), "skipped": dict(skipped),
               "weights": {k: v for k, v in vars(Searcher.__dataclass_fields__["weights"].default).items()},

@@ -4,8 +4,9 @@
 
 Re-scores every task of the given results together, per dataset kind (swebench, commit,
 needle; leak tasks apart and within their kind) and overall, for each mode, and prints a
-Markdown table; bundle coverage is the share of all gold lines inside the bundles. Writes
-the merged summary as JSON.
+Markdown table; bundle coverage is the share of all gold lines inside the bundles (and of
+the gold functions' lines, `bundle_*_functions`: a task that records none has the same
+lines for both). Writes the merged summary as JSON.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from benchmarks.common import RESULTS, write_result
-from benchmarks.localization import coverage, summarize
+from benchmarks.localization import coverage, coverage_keys, summarize
 
 COLUMNS = ("tasks", "file_acc@1", "file_acc@5", "file_acc@10", "file_mrr", "func_acc@1", "func_acc@5",
-           "func_acc@10", "bundle_8k", "bundle_32k")
+           "func_acc@10", "bundle_8k", "bundle_32k", "bundle_32k_functions")
 
 
 def merge(results: list[dict]) -> dict[str, dict[str, dict]]:
@@ -32,18 +33,19 @@ def merge(results: list[dict]) -> dict[str, dict[str, dict]]:
             for mode in res["modes"]:
                 if mode not in task:
                     continue
-                s = {k: v for k, v in task[mode].items() if k not in ("top_files", "bundle")}
+                s = {k: v for k, v in task[mode].items() if k not in ("top_files", "bundle", "bundle_functions")}
                 for g in {group, f"{kind}:all", "all"}:
                     scores[mode][g].append(s)
-                    for budget, c in task[mode].get("bundle", {}).items():
-                        covers[mode][g][budget].append(tuple(c))
+                    bundle = task[mode].get("bundle", {})
+                    for key, c in coverage_keys(bundle, task[mode].get("bundle_functions", bundle)):
+                        covers[mode][g][key].append(c)
     out: dict[str, dict[str, dict]] = {}
     for mode, groups in scores.items():
         out[mode] = {}
         for g, v in sorted(groups.items()):
             out[mode][g] = summarize(v)
-            for budget, cs in sorted(covers[mode][g].items(), key=lambda kv: int(kv[0])):
-                out[mode][g][f"bundle_{int(budget) // 1000}k"] = coverage(cs)["gold_lines"]
+            for key, cs in sorted(covers[mode][g].items()):
+                out[mode][g][key] = coverage(cs)["gold_lines"]
     return out
 
 

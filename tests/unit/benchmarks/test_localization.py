@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
-from benchmarks.localization import _function_hit, extra_groups, kind_of, load, score, summarize
+from benchmarks.localization import (_function_hit, coverage, coverage_keys, edited_lines, extra_groups, kind_of, load,
+                                     score, summarize)
 
 
 def test_rows_are_read_with_their_literals(tmp_path):
@@ -33,3 +35,41 @@ def test_changes_to_several_files_are_also_reported_apart():
     assert extra_groups("swebench", {"gold_files": ["a.py", "b.py"]}) == ["swebench:multi-file"]
     assert extra_groups("commit", {"gold_files": ["a.py"]}) == []
     assert extra_groups("needle", {"gold_file": "a.py", "gold_files": ["a.py", "b.py"]}) == []
+
+
+def _git(repo, *args):
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_a_commits_edited_lines_are_its_hunks_in_the_parent_with_context(tmp_path):
+    repo = tmp_path / "r"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    _git(repo, "config", "user.email", "t@example.com")
+    _git(repo, "config", "user.name", "t")
+    old = [f"line {i}" for i in range(1, 41)]
+    (repo / "a.py").write_text("\n".join(old) + "\n")
+    (repo / "b.py").write_text("x = 1\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "one")
+    parent = _git(repo, "rev-parse", "HEAD")
+    new = old[:]
+    new[4] = "changed 5"  # one line changed: lines 2-8 with context
+    new[30:32] = []  # lines 31-32 removed: 28-35
+    new.insert(20, "inserted after 20")  # an insertion: the context around it, 18-23
+    (repo / "a.py").write_text("\n".join(new) + "\n")
+    (repo / "b.py").write_text("x = 2\n")
+    _git(repo, "commit", "-q", "-am", "two")
+    commit = _git(repo, "rev-parse", "HEAD")
+    got = edited_lines(repo, parent, commit, ["a.py", "missing.py"])
+    assert got == {"a.py": [(2, 8), (18, 23), (28, 35)]}  # only the paths asked; a missing one has none
+    assert edited_lines(repo, parent, "no-such-commit", ["a.py"]) == {}
+
+
+def test_bundle_coverage_is_reported_for_the_edited_lines_and_for_whole_functions():
+    keys = list(coverage_keys({8000: [1, 4], 32000: [3, 4]}, {"8000": [10, 100], "32000": [50, 100]}))
+    assert keys == [("bundle_8k", (1, 4)), ("bundle_32k", (3, 4)), ("bundle_8k_functions", (10, 100)),
+                    ("bundle_32k_functions", (50, 100))]
+    assert list(coverage_keys({8000: [0, 0]}, {})) == [("bundle_8k", (0, 0))]
+    # pooled over lines, and per task (a task with no gold lines counts in neither)
+    assert coverage([(3, 4), (50, 100), (0, 0)]) == {"gold_lines": 0.5096, "per_task": 0.625}
