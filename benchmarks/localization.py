@@ -227,7 +227,7 @@ def edited_lines(tree: Path, parent: str, commit: str, paths: list[str]) -> Line
     return out
 
 
-def gold_lines_of(kind: str, row: dict, store: Store, tree: Path | None = None) -> tuple[Lines, Lines]:
+def gold_lines_of(kind: str, row: dict, store: Store, tree: Path) -> tuple[Lines, Lines]:
     """The lines a task's answer lies on, in the tree as indexed: the edited lines (a needle's
     whole function); and the gold functions' whole lines for a commit, the same lines for the
     others (so that `bundle_*_functions` over all tasks is the measure earlier runs reported)."""
@@ -237,8 +237,7 @@ def gold_lines_of(kind: str, row: dict, store: Store, tree: Path | None = None) 
     if kind == "needle":
         whole = {row["gold_file"]: [(int(row["start_line"]), int(row["end_line"]))]}
         return whole, whole
-    edited = edited_lines(tree, row["parent"], row["commit"], row["gold_files"]) if tree is not None else {}
-    return edited, function_lines(row, store)
+    return edited_lines(tree, row["parent"], row["commit"], row["gold_files"]), function_lines(row, store)
 
 
 def function_lines(row: dict, store: Store) -> Lines:
