@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from indexer.files import atomic_write
@@ -30,3 +31,12 @@ def latency_ms(seconds: list[float]) -> dict[str, float]:
     ms = [x * 1000 for x in seconds]
     return {"p50_ms": round(percentile(ms, 0.5), 3), "p99_ms": round(percentile(ms, 0.99), 3),
             "max_ms": round(max(ms), 3) if ms else 0.0, "n": len(ms)}
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? ", re.M)
+
+
+def old_hunks(diff: str) -> list[tuple[int, int]]:
+    """(first line, line count) in the old file of each hunk of a unified diff; a count of 0
+    is an insertion after that line (git omits a count of 1)."""
+    return [(int(m.group(1)), int(m.group(2) if m.group(2) is not None else 1)) for m in _HUNK.finditer(diff)]

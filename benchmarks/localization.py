@@ -38,14 +38,13 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import re
 import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import RESULTS, write_result
+from benchmarks.common import RESULTS, old_hunks, write_result
 from graph.build import GraphIndex
 from indexer.options import IndexOptions
 from indexer.store import Store
@@ -210,7 +209,6 @@ def extra_groups(kind: str, row: dict) -> list[str]:
 
 
 Lines = dict[str, list[tuple[int, int]]]  # path -> inclusive line ranges
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@", re.M)
 
 
 def edited_lines(tree: Path, parent: str, commit: str, paths: list[str]) -> Lines:
@@ -220,8 +218,7 @@ def edited_lines(tree: Path, parent: str, commit: str, paths: list[str]) -> Line
     for path in paths:
         res = subprocess.run(["git", "diff", "--no-color", "--no-ext-diff", "-U3", parent, commit, "--", path],
                              cwd=tree, capture_output=True, text=True, errors="replace")
-        for m in _HUNK.finditer(res.stdout if res.returncode == 0 else ""):
-            start, count = int(m.group(1)), int(m.group(2) if m.group(2) is not None else 1)
+        for start, count in old_hunks(res.stdout if res.returncode == 0 else ""):
             if start > 0:  # a file that was empty has no old lines
                 out.setdefault(path, []).append((start, start + max(count, 1) - 1))
     return out
@@ -379,9 +376,10 @@ def main() -> None:
         raw = ranked.pop("_signals")
         for mode, (files, units, cover, fcover) in ranked.items():
             s = score(kind, row, files, units)
+            keyed = list(coverage_keys(cover, fcover))
             for g in (group, f"{row['_dataset']}", "all", *extra_groups(kind, row)):
                 per[mode][g].append(s)
-                for key, c in coverage_keys(cover, fcover):
+                for key, c in keyed:
                     covers[mode][g][key].append(c)
             task[mode] = {**s, "top_files": files[:5], "bundle": {str(b): c for b, c in cover.items()}}
             if fcover != cover:  # else the same lines (benchmarks.localization_report reads them so)

@@ -34,10 +34,11 @@ def merge(results: list[dict]) -> dict[str, dict[str, dict]]:
                 if mode not in task:
                     continue
                 s = {k: v for k, v in task[mode].items() if k not in ("top_files", "bundle", "bundle_functions")}
+                bundle = task[mode].get("bundle", {})
+                keyed = list(coverage_keys(bundle, task[mode].get("bundle_functions", bundle)))
                 for g in {group, f"{kind}:all", "all"}:
                     scores[mode][g].append(s)
-                    bundle = task[mode].get("bundle", {})
-                    for key, c in coverage_keys(bundle, task[mode].get("bundle_functions", bundle)):
+                    for key, c in keyed:
                         covers[mode][g][key].append(c)
     out: dict[str, dict[str, dict]] = {}
     for mode, groups in scores.items():

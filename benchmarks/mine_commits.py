@@ -28,6 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.common import old_hunks
 from graph.model import is_test_path
 from retrieval.search import is_peripheral
 
@@ -36,7 +37,6 @@ _NOT_A_CHANGE = re.compile(
     r"(?:fix(?:ed|es)? )?typos?\b|changelog|whats-?new|(?:apply|run) (?:black|ruff|isort|pre-commit)|"
     r"prepare (?:for )?release|version bump|v?\d+\.\d+)", re.I)
 _PR_NUMBER = re.compile(r"\s*\(#\d+\)\s*$")
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? ", re.M)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -72,8 +72,7 @@ def changed_old_lines(diff: str) -> list[tuple[int, bool]]:
     insertion gives the line it follows, marked, since it grows the definition around that
     line only if it is not that definition's last."""
     lines: list[tuple[int, bool]] = []
-    for m in _HUNK.finditer(diff):
-        start, count = int(m.group(1)), int(m.group(2) if m.group(2) is not None else 1)
+    for start, count in old_hunks(diff):
         lines.extend([(n, False) for n in range(start, start + count)] if count else [(start, True)])
     return lines
 
