@@ -157,7 +157,6 @@ def test_a_static_embedding_model_without_a_length_limit_works_untraced(tmp_path
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
     from tokenizers import Tokenizer
 
-
     static = StaticEmbedding(Tokenizer.from_file(str(default_model_path() / "tokenizer.json")), embedding_dim=32)
     SentenceTransformer(modules=[static], device="cpu").save(str(tmp_path / "static"))
     model = SentenceTransformerEmbedder(str(tmp_path / "static"), device="cpu")
