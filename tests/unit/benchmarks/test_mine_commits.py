@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import git, git_repo, write_tree
 
-from benchmarks.mine_commits import changed_old_lines, mine
+from benchmarks.mine_commits import changed_old_lines, is_source, mine
 
 CORE = ("class Cart:\n"
         "    def add(self, item):\n"
@@ -55,3 +55,53 @@ def test_tasks_are_described_changes_to_existing_source(tmp_path):
 def test_changed_lines_of_the_old_file():
     diff = "@@ -3 +3 @@\n-a\n+b\n@@ -10,2 +10,0 @@\n-x\n-y\n@@ -20,0 +21,4 @@\n+new\n"
     assert changed_old_lines(diff) == [(3, False), (10, False), (11, False), (20, True)]
+
+
+GO = ("package cart\n"
+      "\n"
+      "type Cart struct {\n"
+      "\tItems []int\n"
+      "}\n"
+      "\n"
+      "// Total sums the items.\n"
+      "func (c *Cart) Total() int {\n"
+      "\tt := 0\n"
+      "\tfor _, i := range c.Items {\n"
+      "\t\tt += i\n"
+      "\t}\n"
+      "\treturn t\n"
+      "}\n"
+      "\n"
+      "var Limit = 10\n")
+
+
+def test_other_languages_take_the_indexers_definitions(tmp_path):
+    root = git_repo(tmp_path / "g", {"cart/cart.go": GO, "cart/testdata/in.go": "package x\n",
+                                     "vendor/lib/lib.go": "package lib\n", "cart/cart_test.go": "package cart\n"})
+    go = GO
+
+    def change(old, new, message, **other):
+        nonlocal go
+        go = go.replace(old, new)
+        commit(root, {"cart/cart.go": go, **other}, message)
+
+    change("t += i", "t += i * 2", "Count every item twice over")
+    change("Items []int", "Items []int // kept", "Explain what a cart keeps", **{"cart/testdata/in.go": "package y\n",
+                                                                               "vendor/lib/lib.go": "package z\n"})
+    change("var Limit = 10", "var Limit = 20", "Raise the limit of a cart")  # in no function or type: no task
+    commit(root, {"cart/testdata/in.go": "package w\n"}, "Change only the test inputs here")
+    rows = mine(root, "o/g", since="2000-01-01", count=0)
+    assert [r["question"] for r in rows] == ["Count every item twice over", "Explain what a cart keeps"]
+    first, second = rows
+    assert first["gold_files"] == ["cart/cart.go"] and first["gold_functions"] == ["cart/cart.go::Cart.Total"]
+    assert first["gold_functions_source"] == "tree-sitter"
+    assert second["gold_files"] == ["cart/cart.go"]  # test data and vendored code are not the change's source
+    assert second["gold_functions"] == ["cart/cart.go::Cart"]
+    assert mine(root, "o/g", since="2000-01-01", count=0, languages=("python",)) == []
+
+
+def test_sources_by_language_and_place():
+    assert is_source("src/app.rs") and is_source("pkg/a.py") and is_source("lib/x.ts")
+    assert is_source("src/app.rs", ("python",)) is False
+    assert not any(map(is_source, ["tests/a.py", "pkg/a_test.go", "pkg/testdata/a.go", "third_party/x/y.c",
+                                   "docs/conf.py", "web/app.min.js", "README.md", "pkg/fixtures/a.py"]))
