@@ -41,6 +41,7 @@ GRID = {
     "file_lexical": (0.0, 0.5, 1.0, 2.0, 3.0),
     "title": (0.0, 0.25, 0.5, 1.0, 2.0),
     "crash": (0.0, 0.5, 1.0, 2.0, 3.0),
+    "scope": (0.0, 0.5, 1.0, 2.0, 3.0),
     "docs": (0.2, 0.35, 0.5, 0.75, 1.0),
     "tests": (0.3, 0.5, 0.7, 0.85, 1.0),
     "file_decay": (0.0, 0.25, 0.5, 0.75),
@@ -75,7 +76,7 @@ class Task:
         self.sig = Signals(rankings={n: [(c, 0.0) for c in r] for n, r in row["rankings"].items()},
                            files=row.get("files", {}),
                            file_rankings=row.get("file_rankings", {}),
-                           prose_files=set(row.get("prose_files", [])),
+                           prose_files=set(row.get("prose_files", [])), scopes=row.get("scopes", []),
                            prose=set(row["prose"]) if "prose" in row else
                            {c for c, p in self.paths.items() if _prose_path(p)},
                            tests={c for c, p in self.paths.items() if is_test_path(p)})

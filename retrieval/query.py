@@ -59,6 +59,13 @@ _QUOTED = re.compile(r"""(?<![\w])(['"])([^'"\n]{6,120})\1""")
 _HYPHENATED = r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+"
 _OPTION = re.compile(rf"(?<![\w-])--{_HYPHENATED}(?![\w-])")
 _QUOTED_NAME = re.compile(rf"""(?<![\w])([`'"])((?:--?)?{_HYPHENATED})(?:=[^`'"\s]*)?\1""")
+# A title's scope: the part of the project a commit's subject (or an issue's title) says it is
+# about, by the conventions of many projects' histories: `printer: ...`, `ignore/types: ...`
+# (Go's and the Linux kernel's `pkg/path: ...`), `fix(form): ...` (Conventional Commits).
+_SCOPED = r"[\w./-]+(?:\s*,\s*[\w./-]+)*"
+_SCOPE = re.compile(rf"^\s*(?:[A-Za-z]\w*\(({_SCOPED})\)|({_SCOPED}))!?:\s")
+# The heads of a pasted message or log line, not a part of the project.
+_NOT_SCOPE = frozenset({"error", "warning", "exception", "fatal", "panic", "note", "info", "debug"})
 
 
 # The start-up banners of the interactive interpreters people paste sessions from (Python,
@@ -90,6 +97,35 @@ def _title(text: str, prose: str) -> str:
     if not first or len(text.strip()) <= len(first) or _NOT_TITLE.match(first):
         return ""
     return first
+
+
+def _scopes(prose: str) -> list[str]:
+    """The scopes its first line opens with (`printer`, `ignore/types`; `form` of `fix(form):`)."""
+    first = next((ln for ln in prose.splitlines() if ln.strip()), "")
+    m = _SCOPE.match(first)
+    if not m:
+        return []
+    found = (s.strip().strip("./").lower() for s in (m.group(1) or m.group(2)).split(","))
+    return [s for s in dict.fromkeys(found) if s and s not in _NOT_SCOPE]
+
+
+def scope_matches(scope: str, path: str) -> bool:
+    """Whether `path` is in the part of the project `scope` names: its parts (`ignore/types`)
+    are, in order, among the path's directories and its file (by its name, its stem, or a
+    word of its stem: `form` is form_mapping.go's), case aside."""
+    want = [w for w in scope.split("/") if w]
+    if not want:
+        return False
+    parts = path.lower().split("/")
+    name = parts[-1]
+    stem = name.rsplit(".", 1)[0]
+    i = 0
+    for part in parts[:-1]:
+        if i < len(want) and part == want[i]:
+            i += 1
+    if i == len(want):
+        return True
+    return i == len(want) - 1 and want[i] in (name, stem, *re.split(r"[_-]", stem))
 
 
 def code_like(word: str) -> bool:
@@ -135,6 +171,7 @@ class QueryInfo:
     names: list[str] = field(default_factory=list)  # hyphenated names: options, settings, rule ids
     prose: str = ""  # the question without its code (fenced blocks, indented lines)
     title: str = ""  # its first line of prose when more follows; "" for a question of one line
+    scopes: list[str] = field(default_factory=list)  # what its first line says it is about (_SCOPE)
 
 
 def _in_traces(text: str, found: list[tuple[int, bool | None, Frame]]) -> list[Frame]:
@@ -235,6 +272,7 @@ def analyze(text: str) -> QueryInfo:
     ends = [0] + [e for m in fences for e in (m.start(), m.end())] + [len(text)]
     prose = " ".join(text[a:b] for a, b in zip(ends[::2], ends[1::2]))  # the text between the code
     info.prose, info.title = prose, _title(text, prose)
+    info.scopes = _scopes(prose)
     for tok in _CALL.findall(prose):
         mention(tok, 1.0)
     for tok in _DOTTED.findall(prose):

@@ -176,6 +176,50 @@ def test_whole_file_ranking_counts_as_a_unit_of_its_rank_with_the_priors():
     assert [f.path for f in off] == ["a.py", "b.py"]
 
 
+def test_a_scope_the_question_opens_with_lifts_the_files_inside_it():
+    fused = fuse_signals(Signals(rankings={"lexical": [(1, 9.0), (2, 5.0), (3, 4.0), (4, 1.0)]}), FusionWeights(k=1.0))
+    paths = {1: "core/app.rs", 2: "printer/util.rs", 3: "printer/path.rs", 4: "docs/printer/guide.md"}
+    sig = Signals(scopes=["printer"])
+    w = FusionWeights(k=1.0, docs=0.5, file_decay=0.5, scope=1.0)
+    files = {f.path: f for f in rank_files(fused, paths, sig, w)}
+    # each file inside the scope adds weight / (K + its rank among them by the rest), with the priors
+    assert files["printer/util.rs"].score == pytest.approx(1 / 3 + 1 / 2)
+    assert files["printer/path.rs"].score == pytest.approx(1 / 4 + 1 / 3)
+    assert files["docs/printer/guide.md"].score == pytest.approx(1 / 5 + 0.5 / 4)
+    assert files["core/app.rs"].score == pytest.approx(1 / 2) and "scope" not in files["core/app.rs"].ranks
+    assert files["printer/util.rs"].ranks == {"lexical": 2, "scope": 1}
+    assert set(files) == set(paths.values())  # a file nothing else found is not added
+    ranked = [f.path for f in rank_files(fused, paths, sig, w)]
+    assert ranked == ["printer/util.rs", "printer/path.rs", "core/app.rs", "docs/printer/guide.md"]
+    off = [f.path for f in rank_files(fused, paths, sig, FusionWeights(k=1.0, docs=0.5, file_decay=0.5, scope=0.0))]
+    assert off == ["core/app.rs", "printer/util.rs", "printer/path.rs", "docs/printer/guide.md"]
+
+
+def test_a_commit_subjects_scope_finds_its_file_on_a_real_index(tmp_path):
+    """`printer: ...` says which part of the project a change is in, where the rest of the
+    subject's words are as much another part's."""
+    write_tree(tmp_path, {
+        "core/columns.py": (
+            "def pad_column(text, width):\n    return text.ljust(width)\n\n\n"
+            "def column_width(rows):\n    return max(len(r) for r in rows)\n\n\n"
+            "def pad_columns(rows, width):\n    return [pad_column(r, width) for r in rows]\n"),
+        "printer/table.py": (
+            "def render(rows):\n    width = 10\n    return '\\n'.join(r.rjust(width) for r in rows)\n"),
+    })
+    index(tmp_path)
+    store = reader(tmp_path)
+    question = "printer: pad each column to its width"
+    try:
+        sig = Searcher(store).signals(question)
+        assert sig.scopes == ["printer"]
+        files = Searcher(store).files(question, "hybrid", k=2)
+        assert [f.path for f in files] == ["printer/table.py", "core/columns.py"] and files[0].ranks["scope"] == 1
+        without = Searcher(store, weights=FusionWeights(scope=0.0)).files(question, "hybrid", k=2)
+        assert without[0].path == "core/columns.py"
+    finally:
+        store.close()
+
+
 def symbols_of(searcher, cid):
     return searcher.store.conn.execute("SELECT symbol || symbols FROM chunks WHERE id = ?", (cid,)).fetchone()[0]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrieval.query import analyze, code_like
+from retrieval.query import analyze, code_like, scope_matches
 
 
 def names(info):
@@ -176,3 +176,21 @@ def test_hyphenated_names_are_looked_for_as_phrases():
     assert info.messages == []
     assert analyze("a built-in re-run of a non-empty list").names == []
     assert analyze("`Content-Type` and 'content-type'").names == ["Content-Type"]  # one phrase
+
+
+def test_the_scope_a_first_line_opens_with():
+    assert analyze("printer: remove the 'subl' alias").scopes == ["printer"]
+    assert analyze("fix(form)!: keep the defaults\n\nThe body says more.").scopes == ["form"]
+    assert analyze("Ignore/Types, cli: add a method").scopes == ["ignore/types", "cli"]
+    for q in ("Error: cannot open the file", "https://example.com/x: broken", "Why does it fail? see: the log",
+              "```\nkey: 1\n```\nThe key is lost", ""):
+        assert analyze(q).scopes == [], q
+
+
+def test_a_scope_matches_the_files_in_that_part_of_the_project():
+    assert scope_matches("ignore/types", "crates/ignore/src/types.rs")  # its parts in order
+    assert scope_matches("printer", "crates/printer/src/util.rs") and scope_matches("printer", "src/Printer.java")
+    assert scope_matches("form", "binding/form_mapping.go")  # a word of the file's stem
+    assert scope_matches("_compat.py", "flask/_compat.py")
+    assert not scope_matches("types/ignore", "crates/ignore/src/types.rs")
+    assert not scope_matches("core", "crates/corex/a.rs") and not scope_matches("core", "src/score.py")
