@@ -1,12 +1,16 @@
-"""The localization benchmark's scoring, on hand-made rankings."""
+"""The localization benchmark's scoring, on hand-made rankings, and its record of the signals."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 
+from conftest import index, write_tree
+
+from benchmarks.fusion_tune import Task
 from benchmarks.localization import (_function_hit, coverage, coverage_keys, edited_lines, extra_groups, kind_of, load,
-                                     score, summarize)
+                                     rank_modes, score, summarize)
+from retrieval.search import DEFAULT_WEIGHTS, FusionWeights, fuse_signals, rank_files
 
 
 def test_rows_are_read_with_their_literals(tmp_path):
@@ -73,3 +77,26 @@ def test_bundle_coverage_is_reported_for_the_edited_lines_and_for_whole_function
     assert list(coverage_keys({8000: [0, 0]}, {})) == [("bundle_8k", (0, 0))]
     # pooled over lines, and per task (a task with no gold lines counts in neither)
     assert coverage([(3, 4), (50, 100), (0, 0)]) == {"gold_lines": 0.5096, "per_task": 0.625}
+
+
+def test_the_recorded_signals_replay_the_live_file_ranking(tmp_path):
+    """What --signals-out keeps is enough for benchmarks.fusion_tune to rank the files as the
+    live search did, the question's scope included."""
+    write_tree(tmp_path, {
+        "core/columns.py": ("def pad_column(text, width):\n    return text.ljust(width)\n\n\n"
+                            "def column_width(rows):\n    return max(len(r) for r in rows)\n"),
+        "printer/table.py": "def render(rows):\n    width = 10\n    return [r.rjust(width) for r in rows]\n",
+        "printer/util.py": "def column(rows, i):\n    return [r[i] for r in rows]\n",
+    })
+    index(tmp_path)
+    out = rank_modes(tmp_path, "printer: pad each column to its width", ["lexical", "hybrid"], None, ({}, {}))
+    row = {**json.loads(json.dumps(out["_signals"])), "kind": "commit", "repo": "o/r", "id": "c",
+           "gold_files": ["printer/table.py"], "gold_functions": ["printer/table.py::render"]}
+    assert row["scopes"] == ["printer"]
+    task = Task(row)
+
+    def replayed(weights):
+        return [f.path for f in rank_files(fuse_signals(task.sig, weights), task.paths, task.sig, weights)]
+
+    assert out["hybrid"][0] == replayed(DEFAULT_WEIGHTS) and out["hybrid"][0][0].startswith("printer/")
+    assert replayed(FusionWeights(scope=0.0))[0] == "core/columns.py"  # the recorded scope decides it
