@@ -43,7 +43,7 @@ from retrieval.search import is_peripheral
 _NOT_A_CHANGE = re.compile(
     r"^(?:bump|merge|release|revert|\[?pre-commit|update (?:pre-commit|changelog|.*requirements?)|"
     r"(?:fix(?:ed|es)? )?typos?\b|changelog|whats-?new|(?:apply|run) (?:black|ruff|isort|pre-commit)|"
-    r"prepare (?:for )?release|version bump|v?\d+\.\d+)", re.I)
+    r"prepare (?:for )?release|version bump|v?\d+\.\d+|\[maven-release-plugin\])", re.I)
 _PR_NUMBER = re.compile(r"\s*\(#\d+\)\s*$")
 _OPTIONS = IndexOptions()
 

@@ -34,6 +34,7 @@ def test_tasks_are_described_changes_to_existing_source(tmp_path):
     change("return i.price", "return i.price or 0", "Treat a missing price as nothing")
     change("append(item)", "append(item)  # fast", "Speed up putting things in (#123)")
     change("append(item)  # fast", "append(item)  # faster", "Bump version to 2.0 now")  # inside Cart.add
+    change("append(item)  # faster", "append(item)  # fast", "[maven-release-plugin] prepare release cart-2.0")
     change("sum(", "sum(0 + ", "Add a module for the prices", **{"pkg/prices.py": "X = 1\n"})
     commit(root, {"tests/test_core.py": "def test_x():\n    assert True\n"}, "Make the only test stricter")
     change("return sum(0 + price(i) for i in self.items)\n",
