@@ -65,7 +65,7 @@ _QUOTED_NAME = re.compile(rf"""(?<![\w])([`'"])((?:--?)?{_HYPHENATED})(?:=[^`'"\
 _SCOPED = r"[\w./-]+(?:\s*,\s*[\w./-]+)*"
 _SCOPE = re.compile(rf"^\s*(?:[A-Za-z]\w*\(({_SCOPED})\)|({_SCOPED}))!?:\s")
 # The heads of a pasted message or log line, not a part of the project.
-_NOT_SCOPE = frozenset({"error", "warning", "exception", "fatal", "panic", "note", "info", "debug"})
+_NOT_SCOPE = frozenset({"error", "warning", "exception", "fatal", "panic", "note"})
 
 
 # The start-up banners of the interactive interpreters people paste sessions from (Python,
