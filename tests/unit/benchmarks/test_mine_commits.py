@@ -22,14 +22,20 @@ def commit(root, files, message):
     git(root, "commit", "-qm", message)
 
 
+class Edits:
+    """One file's successive edits, each committed with the other files given."""
+
+    def __init__(self, root, path, text):
+        self.root, self.path, self.text = root, path, text
+
+    def __call__(self, old, new, message, **other):
+        self.text = self.text.replace(old, new)
+        commit(self.root, {self.path: self.text, **other}, message)
+
+
 def test_tasks_are_described_changes_to_existing_source(tmp_path):
     root = git_repo(tmp_path / "r", {"pkg/core.py": CORE, "tests/test_core.py": "def test_x():\n    pass\n"})
-    core = CORE
-
-    def change(old, new, message, **other):
-        nonlocal core
-        core = core.replace(old, new)
-        commit(root, {"pkg/core.py": core, **other}, message)
+    change = Edits(root, "pkg/core.py", CORE)
 
     change("return i.price", "return i.price or 0", "Treat a missing price as nothing")
     change("append(item)", "append(item)  # fast", "Speed up putting things in (#123)")
@@ -79,12 +85,7 @@ GO = ("package cart\n"
 def test_other_languages_take_the_indexers_definitions(tmp_path):
     root = git_repo(tmp_path / "g", {"cart/cart.go": GO, "cart/testdata/in.go": "package x\n",
                                      "vendor/lib/lib.go": "package lib\n", "cart/cart_test.go": "package cart\n"})
-    go = GO
-
-    def change(old, new, message, **other):
-        nonlocal go
-        go = go.replace(old, new)
-        commit(root, {"cart/cart.go": go, **other}, message)
+    change = Edits(root, "cart/cart.go", GO)
 
     change("t += i", "t += i * 2", "Count every item twice over")
     change("Items []int", "Items []int // kept", "Explain what a cart keeps", **{"cart/testdata/in.go": "package y\n",

@@ -212,12 +212,18 @@ def test_a_commit_subjects_scope_finds_its_file_on_a_real_index(tmp_path):
     try:
         sig = Searcher(store).signals(question)
         assert sig.scopes == ["printer"]
-        files = Searcher(store).files(question, "hybrid", k=2)
-        assert [f.path for f in files] == ["printer/table.py", "core/columns.py"] and files[0].ranks["scope"] == 1
-        without = Searcher(store, weights=FusionWeights(scope=0.0)).files(question, "hybrid", k=2)
-        assert without[0].path == "core/columns.py"
+        first_only_with(store, question, "scope", "printer/table.py", "core/columns.py")
     finally:
         store.close()
+
+
+def first_only_with(store, question, signal, first, second):
+    """The two files rank `first`, `second` (`first` found by `signal` at rank 1), and the
+    other way round without that signal."""
+    files = Searcher(store).files(question, "hybrid", k=2)
+    assert [f.path for f in files] == [first, second] and files[0].ranks[signal] == 1
+    without = Searcher(store, weights=FusionWeights(**{signal: 0.0})).files(question, "hybrid", k=2)
+    assert without[0].path == second
 
 
 def symbols_of(searcher, cid):
@@ -291,10 +297,7 @@ def test_the_file_a_trace_was_raised_in_ranks_first(tmp_path):
     try:
         sig = Searcher(store).signals(question)
         assert sig.file_rankings["crash"] == ["geo/point.py"]
-        files = Searcher(store).files(question, "hybrid", k=2)
-        assert [f.path for f in files] == ["geo/point.py", "geo/parsing.py"] and files[0].ranks["crash"] == 1
-        without = Searcher(store, weights=FusionWeights(crash=0.0)).files(question, "hybrid", k=2)
-        assert without[0].path == "geo/parsing.py"
+        first_only_with(store, question, "crash", "geo/point.py", "geo/parsing.py")
     finally:
         store.close()
 
