@@ -71,7 +71,7 @@ def is_source(path: str, languages: frozenset[str] | tuple[str, ...] = _OPTIONS.
             and not parts[-1].endswith((".min.js", ".min.mjs")))
 
 
-def definitions(source: str, path: str = "x.py") -> list[tuple[str, int, int]]:
+def definitions(source: str, path: str) -> list[tuple[str, int, int]]:
     """(qualified name, first line with decorators, last line) of every definition a changed
     line can belong to: Python's functions and classes by `ast`; in another language (by
     `path`'s suffix), the indexer's tree-sitter definitions of GOLD_KINDS."""
@@ -134,7 +134,7 @@ def task(repo: Path, name: str, commit: str, parent: str, date: str, subject: st
     leak = any(p.rsplit("/", 1)[-1].lower() in question.lower() or p.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
                in words for p in files) or any(g.rsplit(".", 1)[-1].split("::")[-1].lower() in words
                                                for g in gold_functions)
-    by = {"ast" if p.endswith((".py", ".pyi", ".pyw")) else "tree-sitter" for p in files}
+    by = {"ast" if language_for(p, _OPTIONS.languages, False) == "python" else "tree-sitter" for p in files}
     return {"repo": name, "commit": commit, "parent": parent, "date": date, "question": question, "body": "",
             "gold_files": files, "gold_functions": gold_functions, "gold_functions_source": "+".join(sorted(by)),
             "leak": leak}

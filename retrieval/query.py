@@ -90,10 +90,14 @@ def without_banners(text: str) -> str:
     return out if out.strip() else text
 
 
+def _first_line(prose: str) -> str:
+    return next((ln.strip() for ln in prose.splitlines() if ln.strip()), "")
+
+
 def _title(text: str, prose: str) -> str:
     """The question's title: its first line of prose when more follows (an issue's title
     over its body, a commit's subject over its message); "" for a question of one line."""
-    first = next((ln.strip() for ln in prose.splitlines() if ln.strip()), "")
+    first = _first_line(prose)
     if not first or len(text.strip()) <= len(first) or _NOT_TITLE.match(first):
         return ""
     return first
@@ -101,8 +105,7 @@ def _title(text: str, prose: str) -> str:
 
 def _scopes(prose: str) -> list[str]:
     """The scopes its first line opens with (`printer`, `ignore/types`; `form` of `fix(form):`)."""
-    first = next((ln for ln in prose.splitlines() if ln.strip()), "")
-    m = _SCOPE.match(first)
+    m = _SCOPE.match(_first_line(prose))
     if not m:
         return []
     found = (s.strip().strip("./").lower() for s in (m.group(1) or m.group(2)).split(","))
