@@ -28,6 +28,8 @@ class LanguageSpec:
     attributes: frozenset[str] = frozenset()
     # Imports are use trees to expand (`use a::{b, c as d}`), not single names.
     use_trees: bool = False
+    # Macro arguments are unparsed token trees whose calls are read by a second parse (parse.py).
+    macro_arguments: bool = False
     # Statement-list nodes a large definition may be split along.
     bodies: frozenset[str] = frozenset({"block", "statement_block", "compound_statement",
                                         "declaration_list", "class_body", "field_declaration_list",
@@ -58,7 +60,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
         ),
         LanguageSpec(name="go", extensions=(".go",), grammar_module="tree_sitter_go", queries=("go.scm",)),
         LanguageSpec(name="rust", extensions=(".rs",), grammar_module="tree_sitter_rust", queries=("rust.scm",),
-                     attributes=frozenset({"attribute_item"}), use_trees=True),
+                     attributes=frozenset({"attribute_item"}), use_trees=True, macro_arguments=True),
         LanguageSpec(name="java", extensions=(".java",), grammar_module="tree_sitter_java", queries=("java.scm",)),
         LanguageSpec(name="c", extensions=(".c", ".h"), grammar_module="tree_sitter_c", queries=("c.scm",)),
         LanguageSpec(
@@ -152,4 +154,6 @@ def queries_digest(languages: tuple[str, ...] | frozenset[str]) -> str:
         if name in LANGUAGES:
             h.update(name.encode())
             h.update(query_source(name).encode())
+            if LANGUAGES[name].macro_arguments:  # what an index holds depends on it too
+                h.update(b"macro arguments")
     return h.hexdigest()[:16]

@@ -72,6 +72,8 @@ def parse_source(path: str, language: str, data: bytes, options: IndexOptions,
     def_matches, ref_matches = _split_matches(language, root)
     defs, def_names = _definitions(def_matches, data, spec)
     refs = _references(ref_matches, data, defs, def_names, spec)
+    if spec.macro_arguments:
+        refs = _with_macro_arguments(refs, ref_matches, language, data, defs, def_names, spec)
     pieces = chunk_code(lines, estimates, defs, options.chunk_max_tokens, options.chunk_min_tokens,
                         spec.bodies)
     errors = _count_errors(root) if root.has_error else 0
@@ -310,6 +312,69 @@ def _expand_rust_use(node, data: bytes, prefix: str):
             yield from _expand_rust_use(child, data, prefix)
     else:  # a path, `*` (use_wildcard), crate/self/super
         yield join(_text(data, node)), ""
+
+
+# Rust's macro arguments are token trees that tree-sitter leaves unparsed, so the calls in
+# format!(...), println!(...), assert_eq!(...) or vec![...] would be nobody's references. They
+# are read by a second parse of the file's macro invocations alone (the parser's included
+# ranges), each made a call statement (`format!(...)` -> `format (...);`, nested ones too)
+# at its own byte offsets, so lines, columns and enclosing definitions are the file's own.
+# Brace-delimited invocations (`lazy_static! { ... }`, `quote! { ... }`) are their own
+# syntax, not arguments, and are left alone.
+_MACRO_KINDS = frozenset({"call", "type"})
+_macro_parsers: dict[str, object] = {}
+
+
+def _with_macro_arguments(refs: list[tuple], ref_matches: list, language: str, data: bytes,
+                          defs: list[_Def], def_names: set[int], spec: LanguageSpec) -> list[tuple]:
+    """`refs` and the calls and type uses inside macro arguments, in the same order."""
+    import tree_sitter
+
+    kept = []
+    invocations = {m.start_byte: m for _, m, _ in ref_matches if m.type == "macro_invocation"}
+    for _, m in sorted(invocations.items()):
+        args = m.children[-1]
+        if args.type == "token_tree" and data[args.start_byte:args.start_byte + 1] != b"{" \
+                and not (kept and kept[-1].end_byte > m.start_byte):
+            kept.append(m)
+    if not kept:
+        return refs
+    buf = bytearray(data)
+    ranges = []
+    for i, m in enumerate(kept):
+        _unbang(buf, m.children)
+        ranges.append(tree_sitter.Range(m.start_point, m.end_point, m.start_byte, m.end_byte))
+        # Each invocation its own statement: a `;` on the first byte after it that is no
+        # newline (one at its line's end has the next line's indentation)
+        stop = kept[i + 1].start_byte if i + 1 < len(kept) else len(buf)
+        at = m.end_byte
+        while at < stop and buf[at] == 0x0A:
+            at += 1
+        if at < stop:
+            buf[at] = 0x3B
+            row = m.end_point[0] + (at - m.end_byte)
+            col = m.end_point[1] if at == m.end_byte else 0
+            ranges.append(tree_sitter.Range((row, col), (row, col + 1), at, at + 1))
+    parser = _macro_parsers.get(language)
+    if parser is None:
+        parser = _macro_parsers[language] = tree_sitter.Parser(grammar(language))
+    parser.included_ranges = ranges
+    _, matches = _split_matches(language, parser.parse(bytes(buf)).root_node)
+    have = {(r[0], r[1], r[2], r[3]) for r in refs}
+    # the file's own bytes name them (a scope shows `vec![..]`, as written)
+    extra = [r for r in _references([x for x in matches if x[0] in _MACRO_KINDS], data, defs, def_names, spec)
+             if (r[0], r[1], r[2], r[3]) not in have]
+    return sorted(refs + extra, key=lambda r: (r[2], r[3], r[1], r[0])) if extra else refs
+
+
+def _unbang(buf: bytearray, children) -> None:
+    """Blanks the `!` of each macro call among these tokens (and in their token trees)."""
+    for i, c in enumerate(children):
+        if c.type == "!" and 0 < i < len(children) - 1 and children[i + 1].type == "token_tree" \
+                and children[i - 1].type in ("identifier", "scoped_identifier"):
+            buf[c.start_byte] = 0x20
+        elif c.type == "token_tree":
+            _unbang(buf, c.children)
 
 
 def _count_errors(root) -> int:

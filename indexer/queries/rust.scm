@@ -22,6 +22,7 @@
 (call_expression function: (generic_function function: (scoped_identifier path: (_) @scope name: (identifier) @name))) @reference.call
 (call_expression function: (generic_function function: (field_expression value: (_) @scope field: (field_identifier) @name))) @reference.call
 (macro_invocation macro: (identifier) @name) @reference.call
+(macro_invocation macro: (scoped_identifier path: (_) @scope name: (identifier) @name)) @reference.call
 (struct_expression name: (type_identifier) @name) @reference.call
 (struct_expression name: (scoped_type_identifier path: (_) @scope name: (type_identifier) @name)) @reference.call
 

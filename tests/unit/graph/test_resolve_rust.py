@@ -43,10 +43,15 @@ def test_fixture_shapes_edges_exactly(tmp_path):
         (f"{s}::Circle.new", "references", f"{s}::Circle", R),  # Self and Circle { .. }
     }
     # s.area() on a closure's argument: any method named area may be it, and the edges say so.
+    # render's are inside format!(...)'s arguments, which the indexer parses as a call's.
     assert {e for e in edges if e[3] != R} == {
         (f"{m}::total_area", "calls", f"{s}::Shape.area", N),
         (f"{m}::total_area", "calls", f"{s}::Circle.area", N),
         (f"{m}::total_area", "calls", f"{r}::Polygon.area", N),
+        (f"{r}::render", "calls", f"{s}::Shape.area", N),
+        (f"{r}::render", "calls", f"{s}::Circle.area", N),
+        (f"{r}::render", "calls", f"{r}::Polygon.area", N),
+        (f"{r}::render", "calls", f"{s}::Shape.name", N),
     }
 
 

@@ -575,7 +575,9 @@ REFERENCES: dict[tuple[str, str], list[tuple]] = {
         ("iter", "call", 15, "shapes", "", "", "render"),
         ("map", "call", 16, "shapes\n        .iter()", "", "", "render"),
         ("format", "call", 16, "", "", "", "render"),
-        # s.name() and s.area() inside format!(...) (line 16): see KNOWN_BUGS
+        # inside format!(...)'s arguments, which tree-sitter leaves a token tree
+        ("name", "call", 16, "s", "", "", "render"),
+        ("area", "call", 16, "s", "", "", "render"),
         ("collect", "call", 17,
          'shapes\n        .iter()\n        .map(|s| format!("{}: {:.2}", s.name(), s.area()))', "", "", "render"),
         ("Vec", "type", 17, "", "", "", "render"),  # not the `_` in Vec<_>
@@ -865,12 +867,7 @@ class KnownBug:
         return {key(r) for r in self.expected} | set(self.extra_keys)
 
 
-KNOWN_BUGS = (
-    KnownBug("rust-calls-in-macros", "rust", "src/render.rs", "references",
-             (("name", "call", 16, "s", "", "", "render"), ("area", "call", 16, "s", "", "", "render")),
-             "macro arguments are an unparsed token_tree for tree-sitter-rust; parse.py would have "
-             "to parse them as expressions to see the calls in format!/println!/vec!"),
-)
+KNOWN_BUGS: tuple[KnownBug, ...] = ()
 
 
 def _ignored(repo: str, path: str, table: str) -> set[tuple]:
