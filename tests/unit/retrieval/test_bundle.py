@@ -176,6 +176,33 @@ def test_the_five_best_files_may_fill_the_bundle_and_no_more(tmp_path):
         store.close()
 
 
+def test_a_found_unit_of_the_next_file_comes_before_the_first_files_unfound_ones(tmp_path):
+    """The best file's unmatched units fill the bundle after what the signals found in a file
+    ranked close behind it: a fix is as often there as in the first file's remaining code."""
+    from retrieval.bundle import _priorities
+    from retrieval.search import FileHit, Fused
+
+    files = {p: "".join(f"def {p[0]}_{j}(x):\n    y = x + {j}\n    return y * {j}\n\n\n" for j in range(8))
+             for p in ("first.py", "second.py")}
+    git_repo(tmp_path, files)
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        ids = {p: [c for (c,) in store.conn.execute(
+            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.start_line",
+            (p,))] for p in files}
+        first, second = ids["first.py"], ids["second.py"]
+        fused = [Fused(first[0], 0.03, {"lexical": 1}), Fused(second[0], 0.02, {"lexical": 2})]
+        paths = {first[0]: "first.py", second[0]: "second.py"}
+        ranked = [FileHit("first.py", 0.06, (first[0],), {}), FileHit("second.py", 0.04, (second[0],), {})]
+        order = [f.chunk_id for f in _priorities(store, "", fused, paths, ranked)]
+        assert order[:2] == [first[0], second[0]]
+        assert set(order[2:]) == set(first[1:]) | set(second[1:])
+        assert max(order.index(c) for c in first[1:]) < min(order.index(c) for c in second[1:])
+    finally:
+        store.close()
+
+
 def test_merged_and_cut_spans_count_and_show_exactly_their_lines(tmp_path, monkeypatch):
     """Spans grow as a file's adjacent units merge (counted by the lines each merge adds),
     a class too large to show whole shows its matching chunks (counted only until past the
