@@ -149,6 +149,17 @@ def test_a_large_files_units_that_share_the_questions_words_come_first(tmp_path)
         store.close()
 
 
+def indexed_units(root, files: dict[str, str]):
+    """A reader of the index of a repository holding `files`, and each file's chunk ids in
+    line order."""
+    git_repo(root, files)
+    index(root)
+    store = reader(root)
+    return store, {p: [c for (c,) in store.conn.execute(
+        "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.start_line",
+        (p,))] for p in files}
+
+
 def test_the_five_best_files_may_fill_the_bundle_and_no_more(tmp_path):
     """The unmatched units of the five best files are candidates (the right file is often
     second to fifth, and a 32k bundle has room for more than three); a sixth file's are not."""
@@ -158,13 +169,8 @@ def test_the_five_best_files_may_fill_the_bundle_and_no_more(tmp_path):
     files = {f"m{i}.py": f"def matched_{i}():\n    return {i}\n\n\n" + "".join(
         f"def other_{i}_{j}(x):\n    y = x + {j}\n    z = y * {i}\n    return z - {j}\n\n\n" for j in range(8))
         for i in range(6)}
-    git_repo(tmp_path, files)
-    index(tmp_path)
-    store = reader(tmp_path)
+    store, ids = indexed_units(tmp_path, files)
     try:
-        ids = {p: [c for (c,) in store.conn.execute(
-            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.start_line",
-            (p,))] for p in files}
         assert all(len(v) >= 2 for v in ids.values())
         fused = [Fused(ids[p][0], 0.03 - 0.001 * i, {"lexical": i + 1}) for i, p in enumerate(files)]
         paths = {ids[p][0]: p for p in files}
@@ -184,13 +190,8 @@ def test_a_found_unit_of_the_next_file_comes_before_the_first_files_unfound_ones
 
     files = {p: "".join(f"def {p[0]}_{j}(x):\n    y = x + {j}\n    return y * {j}\n\n\n" for j in range(8))
              for p in ("first.py", "second.py")}
-    git_repo(tmp_path, files)
-    index(tmp_path)
-    store = reader(tmp_path)
+    store, ids = indexed_units(tmp_path, files)
     try:
-        ids = {p: [c for (c,) in store.conn.execute(
-            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.start_line",
-            (p,))] for p in files}
         first, second = ids["first.py"], ids["second.py"]
         fused = [Fused(first[0], 0.03, {"lexical": 1}), Fused(second[0], 0.02, {"lexical": 2})]
         paths = {first[0]: "first.py", second[0]: "second.py"}
