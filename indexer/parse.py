@@ -40,15 +40,17 @@ class _Def:
     parent: "_Def | None" = None
 
 
-_parsers: dict[str, object] = {}
+_parsers: dict[tuple[str, str], object] = {}
 
 
-def _parser(language: str):
-    parser = _parsers.get(language)
+def _parser(language: str, purpose: str = "file"):
+    """The process's parser of `language` for one purpose (a macro-argument parser keeps its
+    included ranges between calls, so it is not the one whole files use)."""
+    parser = _parsers.get((language, purpose))
     if parser is None:
         import tree_sitter
 
-        parser = _parsers[language] = tree_sitter.Parser(grammar(language))
+        parser = _parsers[(language, purpose)] = tree_sitter.Parser(grammar(language))
     return parser
 
 
@@ -71,9 +73,9 @@ def parse_source(path: str, language: str, data: bytes, options: IndexOptions,
     spec = LANGUAGES[language]
     def_matches, ref_matches = _split_matches(language, root)
     defs, def_names = _definitions(def_matches, data, spec)
-    refs = _references(ref_matches, data, defs, def_names, spec)
     if spec.macro_arguments:
-        refs = _with_macro_arguments(refs, ref_matches, language, data, defs, def_names, spec)
+        ref_matches += _macro_argument_matches(language, ref_matches, data)
+    refs = _references(ref_matches, data, defs, def_names, spec)
     pieces = chunk_code(lines, estimates, defs, options.chunk_max_tokens, options.chunk_min_tokens,
                         spec.bodies)
     errors = _count_errors(root) if root.has_error else 0
@@ -322,12 +324,13 @@ def _expand_rust_use(node, data: bytes, prefix: str):
 # Brace-delimited invocations (`lazy_static! { ... }`, `quote! { ... }`) are their own
 # syntax, not arguments, and are left alone.
 _MACRO_KINDS = frozenset({"call", "type"})
-_macro_parsers: dict[str, object] = {}
 
 
-def _with_macro_arguments(refs: list[tuple], ref_matches: list, language: str, data: bytes,
-                          defs: list[_Def], def_names: set[int], spec: LanguageSpec) -> list[tuple]:
-    """`refs` and the calls and type uses inside macro arguments, in the same order."""
+def _macro_argument_matches(language: str, ref_matches: list, data: bytes) -> list:
+    """Reference matches (call and type uses) inside the arguments of the macro invocations
+    among `ref_matches`, from a second parse. _references reads them with the file's own
+    bytes (a scope shows `vec![..]`, as written) and counts a macro's name, which both
+    parses see, once."""
     import tree_sitter
 
     kept = []
@@ -338,7 +341,7 @@ def _with_macro_arguments(refs: list[tuple], ref_matches: list, language: str, d
                 and not (kept and kept[-1].end_byte > m.start_byte):
             kept.append(m)
     if not kept:
-        return refs
+        return []
     buf = bytearray(data)
     ranges = []
     for i, m in enumerate(kept):
@@ -355,16 +358,10 @@ def _with_macro_arguments(refs: list[tuple], ref_matches: list, language: str, d
             row = m.end_point[0] + (at - m.end_byte)
             col = m.end_point[1] if at == m.end_byte else 0
             ranges.append(tree_sitter.Range((row, col), (row, col + 1), at, at + 1))
-    parser = _macro_parsers.get(language)
-    if parser is None:
-        parser = _macro_parsers[language] = tree_sitter.Parser(grammar(language))
+    parser = _parser(language, "macro arguments")
     parser.included_ranges = ranges
     _, matches = _split_matches(language, parser.parse(bytes(buf)).root_node)
-    have = {(r[0], r[1], r[2], r[3]) for r in refs}
-    # the file's own bytes name them (a scope shows `vec![..]`, as written)
-    extra = [r for r in _references([x for x in matches if x[0] in _MACRO_KINDS], data, defs, def_names, spec)
-             if (r[0], r[1], r[2], r[3]) not in have]
-    return sorted(refs + extra, key=lambda r: (r[2], r[3], r[1], r[0])) if extra else refs
+    return [x for x in matches if x[0] in _MACRO_KINDS]
 
 
 def _unbang(buf: bytearray, children) -> None:

@@ -1,5 +1,5 @@
 """Rust macro arguments: tree-sitter leaves them an unparsed token tree, and the indexer reads
-the calls in them by a second parse (indexer/parse.py, _with_macro_arguments)."""
+the calls in them by a second parse (indexer/parse.py, _macro_argument_matches)."""
 
 from __future__ import annotations
 
