@@ -428,9 +428,10 @@ def _parse(language: str, text: str):
 
 def check_syntax(path: str, old: str | None, new: str) -> SyntaxCheck:
     """Whether the new text has no more tree-sitter ERROR/MISSING nodes than the old one."""
-    from indexer.languages import LANGUAGES, language_for
+    from indexer.languages import LANGUAGES, header_language, language_for
 
-    language = language_for(path, tuple(LANGUAGES), text_files=False)
+    language = header_language(path, language_for(path, tuple(LANGUAGES), text_files=False),
+                               (old if old is not None else new).encode("utf-8"), tuple(LANGUAGES))
     if language not in LANGUAGES:
         return SyntaxCheck(path, "", False, 0, 0, [], "not checked: repoqa does not parse this kind of file")
     before = _syntax_errors(_parse(language, old)) if old is not None else []

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from benchmarks.common import old_hunks
 from graph.model import is_test_path
-from indexer.languages import language_for
+from indexer.languages import header_language, language_for
 from indexer.options import IndexOptions
 from indexer.parse import parse_source
 from indexer.records import FileRecord, Symbol
@@ -75,7 +75,8 @@ def definitions(source: str, path: str) -> list[tuple[str, int, int]]:
     """(qualified name, first line with decorators, last line) of every definition a changed
     line can belong to: Python's functions and classes by `ast`; in another language (by
     `path`'s suffix), the indexer's tree-sitter definitions of GOLD_KINDS."""
-    language = language_for(path, _OPTIONS.languages, False)
+    language = header_language(path, language_for(path, _OPTIONS.languages, False), source.encode("utf-8"),
+                               _OPTIONS.languages)
     if language != "python":
         record = FileRecord(path=path, language=language, size=len(source), mtime_ns=0, content_hash="")
         parsed = parse_source(path, language, source.encode("utf-8"), _OPTIONS, record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -30,6 +31,8 @@ class LanguageSpec:
     use_trees: bool = False
     # Macro arguments are unparsed token trees whose calls are read by a second parse (parse.py).
     macro_arguments: bool = False
+    # Lines that are only a macro are blanked when the file does not parse without (parse.py).
+    bare_macros: bool = False
     # Statement-list nodes a large definition may be split along.
     bodies: frozenset[str] = frozenset({"block", "statement_block", "compound_statement",
                                         "declaration_list", "class_body", "field_declaration_list",
@@ -62,11 +65,12 @@ LANGUAGES: dict[str, LanguageSpec] = {
         LanguageSpec(name="rust", extensions=(".rs",), grammar_module="tree_sitter_rust", queries=("rust.scm",),
                      attributes=frozenset({"attribute_item"}), use_trees=True, macro_arguments=True),
         LanguageSpec(name="java", extensions=(".java",), grammar_module="tree_sitter_java", queries=("java.scm",)),
-        LanguageSpec(name="c", extensions=(".c", ".h"), grammar_module="tree_sitter_c", queries=("c.scm",)),
+        LanguageSpec(name="c", extensions=(".c", ".h"), grammar_module="tree_sitter_c", queries=("c.scm",),
+                     bare_macros=True),
         LanguageSpec(
             name="cpp", extensions=(".cc", ".cpp", ".cxx", ".c++", ".hpp", ".hh", ".hxx", ".h++", ".ipp", ".inl"),
             grammar_module="tree_sitter_cpp", queries=("cpp.scm",),
-            wrappers=frozenset({"template_declaration"}),
+            wrappers=frozenset({"template_declaration"}), bare_macros=True,
         ),
     )
 }
@@ -107,6 +111,26 @@ def language_for(path: str, enabled: frozenset[str] | tuple[str, ...], text_file
     if not suffix:
         return SHEBANG
     return ""
+
+
+# A `.h` header may be C or C++, and its suffix does not say which: fmt, Abseil, LevelDB and
+# most C++ projects name their headers .h. Read with the C grammar, C++ loses its namespaces,
+# classes and templates to syntax errors, so a header is C++ when a line of it opens with what
+# C has not: a namespace, a template, an access label, a class, `using namespace`, an include
+# of an extensionless standard header (<vector>; C's all end in .h) or `extern "C++"`. A C
+# header's `extern "C"` guard is no sign: C headers carry it for C++ readers.
+_CPP_HEADER = re.compile(
+    rb'^[ \t]*(?:namespace(?:[ \t]+[\w:]+)?[ \t]*(?:\{|=|$)|template[ \t]*<|(?:public|private|protected)[ \t]*:'
+    rb'|using[ \t]+namespace\b|class[ \t]+\w+(?:[ \t]*;|[^;\n(]*(?:\{|:[ \t]*(?:public|private|protected)\b|$))'
+    rb'|#[ \t]*include[ \t]*<[a-z_]+>|extern[ \t]+"C\+\+")', re.M)
+
+
+def header_language(path: str, language: str, data: bytes, enabled: frozenset[str] | tuple[str, ...]) -> str:
+    """The language of a file as its content shows it where its suffix cannot: a `.h` file
+    read as C is C++ when it holds C++ (and C++ is enabled). Any other file keeps `language`."""
+    if language == "c" and path.lower().endswith(".h") and "cpp" in enabled and _CPP_HEADER.search(data):
+        return "cpp"
+    return language
 
 
 def language_of_script(first_line: bytes, enabled: frozenset[str] | tuple[str, ...]) -> str:
@@ -156,4 +180,8 @@ def queries_digest(languages: tuple[str, ...] | frozenset[str]) -> str:
             h.update(query_source(name).encode())
             if LANGUAGES[name].macro_arguments:  # what an index holds depends on it too
                 h.update(b"macro arguments")
+            if LANGUAGES[name].bare_macros:
+                h.update(b"bare macros")
+            if name == "c" and "cpp" in languages:  # headers holding C++ are read as C++
+                h.update(b"c++ headers")
     return h.hexdigest()[:16]

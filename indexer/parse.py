@@ -68,9 +68,11 @@ def parse_source(path: str, language: str, data: bytes, options: IndexOptions,
         pieces = chunk_text(lines, estimates, options.chunk_max_tokens)
         return _finish(record, text, lines, estimates, [], [], pieces, 0)
 
-    tree = _parser(language).parse(data)
-    root = tree.root_node
+    root = _parser(language).parse(data).root_node
     spec = LANGUAGES[language]
+    errors = _count_errors(root) if root.has_error else 0
+    if errors and spec.bare_macros:
+        root, errors = _without_bare_macros(language, data, root, errors)
     def_matches, ref_matches = _split_matches(language, root)
     defs, def_names = _definitions(def_matches, data, spec)
     if spec.macro_arguments:
@@ -78,7 +80,6 @@ def parse_source(path: str, language: str, data: bytes, options: IndexOptions,
     refs = _references(ref_matches, data, defs, def_names, spec)
     pieces = chunk_code(lines, estimates, defs, options.chunk_max_tokens, options.chunk_min_tokens,
                         spec.bodies)
-    errors = _count_errors(root) if root.has_error else 0
     return _finish(record, text, lines, estimates, _symbols(defs), refs, pieces, errors)
 
 
@@ -186,7 +187,21 @@ def _qualifier(scope_node, name_node, data: bytes) -> str:
         text = _text(data, scope_node)
     else:
         text = data[top.start_byte:name_node.start_byte].decode("utf-8", "replace")
+    if "<" in text:  # `SkipList<Key, Cmp>::NewNode`, `Vec::<T>::new`: the class's own name
+        text = _without_template_arguments(text)
     return _QUALIFIER_SEPARATORS.sub(".", text).strip(".")
+
+
+def _without_template_arguments(text: str) -> str:
+    out, depth = [], 0
+    for ch in text:
+        if ch == "<":
+            depth += 1
+        elif ch == ">" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(ch)
+    return "".join(out)
 
 
 _QUALIFIED_NODES = frozenset({"qualified_identifier", "scoped_identifier", "nested_name_specifier"})
@@ -372,6 +387,51 @@ def _unbang(buf: bytearray, children) -> None:
             buf[c.start_byte] = 0x20
         elif c.type == "token_tree":
             _unbang(buf, c.children)
+
+
+# C and C++: a line that is nothing but a macro, its name in capitals (FMT_BEGIN_NAMESPACE,
+# ABSL_NAMESPACE_BEGIN, G_BEGIN_DECLS, Q_OBJECT, an attribute macro on the line above a
+# function) or a call of one without a `;` (G_DEFINE_TYPE (Foo, foo, G_TYPE_OBJECT)), expands
+# to what tree-sitter cannot see, and it reads the code after it wrongly: a namespace, a class
+# or every definition after it lost to syntax errors. When a file has errors, it is parsed
+# again with those lines blanked (the same bytes as spaces, so every position is the file's
+# own and names, chunks and scopes are read from its own text) and that tree kept if its
+# errors swallow fewer bytes. A call followed by a line opening with `{` is a definition's head (K&R style,
+# a test macro), not blanked.
+_BARE_MACRO = re.compile(
+    rb"^[ \t]*[A-Z_][A-Z0-9_]*[A-Z0-9][ \t]*(?:\((?:[^()\n]|\([^()\n]*\))*\))?[ \t]*(?://[^\n]*)?\r?$"
+    rb"(?![\r\n]+[ \t]*\{)", re.M)
+
+
+def _without_bare_macros(language: str, data: bytes, root, errors: int):
+    """(root, errors) of the better parse: the file's own, or with its bare macro lines blanked."""
+    buf = None
+    for m in _BARE_MACRO.finditer(data):
+        if buf is None:
+            buf = bytearray(data)
+        buf[m.start():m.end()] = b" " * (m.end() - m.start())
+    if buf is None:
+        return root, errors
+    other = _parser(language).parse(bytes(buf)).root_node
+    if _error_bytes(other) >= _error_bytes(root):
+        return root, errors
+    return other, _count_errors(other) if other.has_error else 0
+
+
+def _error_bytes(root) -> int:
+    """How much of the file its errors swallow: the bytes of its ERROR nodes, and one for each
+    MISSING one (fewer errors can lose more: one ERROR around a whole class)."""
+    size = 0
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        if n.is_error:
+            size += max(1, n.end_byte - n.start_byte)
+        elif n.is_missing:
+            size += 1
+        elif n.has_error:
+            stack.extend(n.children)
+    return size
 
 
 def _count_errors(root) -> int:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from . import gitinfo
 from .errors import IndexerError
-from .languages import SHEBANG, language_of_script, queries_digest
+from .languages import SHEBANG, header_language, language_of_script, queries_digest
 from .lock import WriterLock
 from .options import FORMAT_VERSION, IndexOptions, options_dict, options_hash
 from .parse import parse_source
@@ -388,6 +388,7 @@ def process_file(root: Path, rel: str, language: str, known_hash: str,
         language = language_of_script(data[:200].split(b"\n", 1)[0], options.languages)
         if not language:
             return FileRecord(rel, SHEBANG, size, mtime, digest, 0, "unsupported", "no extension and no #! line")
+    language = header_language(rel, language, data, options.languages)
     warnings: list[str] = []
     if b"\0" in data:  # past the probe: keep the text, blank the NULs (offsets unchanged)
         data = data.replace(b"\0", b" ")
