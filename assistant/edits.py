@@ -430,8 +430,11 @@ def check_syntax(path: str, old: str | None, new: str) -> SyntaxCheck:
     """Whether the new text has no more tree-sitter ERROR/MISSING nodes than the old one."""
     from indexer.languages import LANGUAGES, header_language, language_for
 
-    language = header_language(path, language_for(path, tuple(LANGUAGES), text_files=False),
-                               (old if old is not None else new).encode("utf-8"), tuple(LANGUAGES))
+    language = language_for(path, tuple(LANGUAGES), text_files=False)
+    # a header is C++ if either side is: an edit may bring the first class into a C-looking one
+    if any(header_language(path, language, t.encode("utf-8"), tuple(LANGUAGES)) == "cpp"
+           for t in (old, new) if t is not None):
+        language = "cpp"
     if language not in LANGUAGES:
         return SyntaxCheck(path, "", False, 0, 0, [], "not checked: repoqa does not parse this kind of file")
     before = _syntax_errors(_parse(language, old)) if old is not None else []

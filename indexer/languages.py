@@ -116,13 +116,23 @@ def language_for(path: str, enabled: frozenset[str] | tuple[str, ...], text_file
 # A `.h` header may be C or C++, and its suffix does not say which: fmt, Abseil, LevelDB and
 # most C++ projects name their headers .h. Read with the C grammar, C++ loses its namespaces,
 # classes and templates to syntax errors, so a header is C++ when a line of it opens with what
-# C has not: a namespace, a template, an access label, a class, `using namespace`, an include
-# of an extensionless standard header (<vector>; C's all end in .h) or `extern "C++"`. A C
-# header's `extern "C"` guard is no sign: C headers carry it for C++ readers.
-_CPP_HEADER = re.compile(
-    rb'^[ \t]*(?:namespace(?:[ \t]+[\w:]+)?[ \t]*(?:\{|=|$)|template[ \t]*<|(?:public|private|protected)[ \t]*:'
-    rb'|using[ \t]+namespace\b|class[ \t]+\w+(?:[ \t]*;|[^;\n(]*(?:\{|:[ \t]*(?:public|private|protected)\b|$))'
-    rb'|#[ \t]*include[ \t]*<[a-z_]+>|extern[ \t]+"C\+\+")', re.M)
+# C has not: a namespace, a template, an access label alone on its line, a class, a base
+# class, `using namespace`, `enum class`, an include of an extensionless header (<vector>; C's
+# all end in .h) or of a .hpp, or `extern "C++"`. Each is written so that prose in a comment
+# ("class of lists.", "template <name> is") does not pass for it. A C header's `extern "C"`
+# guard is no sign: C headers carry it for C++ readers.
+_CPP_HEADER = re.compile(rb"""^[ \t]*(?:
+      (?:inline[ \t]+)?namespace(?:[ \t]+[\w:]++)?[ \t]*(?:\{|=)          # namespace x {, namespace fs = ...
+    | (?:inline[ \t]+)?namespace(?:[ \t]+[\w:]++)?[ \t]*\r?\n[ \t]*\{     # its brace on the next line
+    | template[ \t]*<[ \t]*(?:>|typename\b|class\b|[\w:]++[ \t]+\w)       # template <typename T>, <>, <int N>
+    | (?:public|private|protected)[ \t]*:[ \t]*(?://.*)?\r?$              # an access label, alone
+    | using[ \t]+namespace\b
+    | enum[ \t]+(?:class|struct)\b
+    | (?:class|struct)[ \t]+\w++[ \t]*(?:final[ \t]*)?:[ \t]*(?:public|private|protected|virtual)\b
+    | class[ \t]+(?:\w++[ \t]+)?\w++[ \t]*(?:final[ \t]*)?(?:\{|;|:|\r?$)  # class X {, class API X :, class X;
+    | \#[ \t]*include[ \t]*<(?:[\w/]++|[\w/.+-]+\.(?:hpp|hh|hxx|h\+\+))>   # <vector>, <QString>, <boost/any.hpp>
+    | extern[ \t]+"C\+\+"
+)""", re.M | re.X)
 
 
 def header_language(path: str, language: str, data: bytes, enabled: frozenset[str] | tuple[str, ...]) -> str:

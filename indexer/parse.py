@@ -193,11 +193,13 @@ def _qualifier(scope_node, name_node, data: bytes) -> str:
 
 
 def _without_template_arguments(text: str) -> str:
-    out, depth = [], 0
+    out, depth, parens = [], 0, 0
     for ch in text:
-        if ch == "<":
+        if depth and ch in "()":  # `A<(N > 2)>`: a comparison inside parentheses
+            parens += 1 if ch == "(" else -1
+        elif ch == "<" and not parens:
             depth += 1
-        elif ch == ">" and depth:
+        elif ch == ">" and depth and not parens:
             depth -= 1
         elif not depth:
             out.append(ch)
@@ -396,11 +398,11 @@ def _unbang(buf: bytearray, children) -> None:
 # or every definition after it lost to syntax errors. When a file has errors, it is parsed
 # again with those lines blanked (the same bytes as spaces, so every position is the file's
 # own and names, chunks and scopes are read from its own text) and that tree kept if its
-# errors swallow fewer bytes. A call followed by a line opening with `{` is a definition's head (K&R style,
-# a test macro), not blanked.
+# errors swallow fewer bytes. A call followed by a line opening with `{` (past blank and
+# comment lines) is a definition's head (K&R style, a test macro), not blanked.
 _BARE_MACRO = re.compile(
     rb"^[ \t]*[A-Z_][A-Z0-9_]*[A-Z0-9][ \t]*(?:\((?:[^()\n]|\([^()\n]*\))*\))?[ \t]*(?://[^\n]*)?\r?$"
-    rb"(?![\r\n]+[ \t]*\{)", re.M)
+    rb"(?!\n(?:[ \t]*(?:(?://|/\*|\*)[^\n]*)?\r?\n)*[ \t]*\{)", re.M)
 
 
 def _without_bare_macros(language: str, data: bytes, root, errors: int):

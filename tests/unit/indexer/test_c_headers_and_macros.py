@@ -53,6 +53,13 @@ int list_push(struct list_node *list, int value);
     "using namespace std;\n",
     "#include <vector>\nint n;\n",
     'extern "C++" {\nint g();\n}\n',
+    "struct Point : public Base {\n  Point() = default;\n};\n",
+    "inline namespace v1 {\n}\n",
+    "enum class Color : int { red };\n",
+    "#include <QString>\n",
+    "#include <boost/optional.hpp>\n",
+    "namespace geo\r\n{\r\n}\r\n",
+    "class GEO_API Shape : public Base {\n",
 ])
 def test_a_header_holding_cpp_is_cpp(source):
     assert header_language("include/geo/shape.h", "c", source.encode(), BOTH) == "cpp"
@@ -62,6 +69,9 @@ def test_a_header_holding_cpp_is_cpp(source):
     C_HEADER,
     "/* the namespace of a class of lists */\nint list_sum(void);\n",
     "#include <stdio.h>\n#include <sys/types.h>\nstruct class_info { int template; };\n",
+    # prose in a comment is no C++
+    "/* Every node belongs to one\n   class of lists. */\nstruct list_head *new;\n",
+    "/*\n   namespace\n   public: functions below\n   template <name> is a word\n*/\nint x;\n",
 ])
 def test_a_c_header_stays_c(source):
     assert header_language("src/list.h", "c", source.encode(), BOTH) == "c"
@@ -159,6 +169,12 @@ def test_c_macro_lines_are_blanked_but_a_definition_head_is_not():
     assert ("MAX_OF", "function", 6) in defs
 
 
+def test_a_definition_head_is_not_blanked_past_comment_and_blank_lines():
+    src = "TEST(Suite, Case)\n// checks the case\n\n{ run(); }\nFOO_BEGIN_DECLS\nint after(void) { return 1; }\n"
+    assert ("TEST", "function") in definitions(src, "cpp")
+    assert ("after", "function") in definitions(src, "cpp")
+
+
 def test_a_file_that_parses_keeps_its_own_reading():
     # BLUE alone on its line is an enumerator, not a macro: the file has no errors, so nothing
     # is blanked and its references stay
@@ -185,9 +201,23 @@ def test_an_out_of_line_member_of_a_class_template_belongs_to_its_class():
     assert not any("<" in q for q, _, _ in defs)
 
 
+def test_a_comparison_in_template_arguments_is_no_bracket():
+    src = "template <int N> void A<(N > 2)>::f() {}\ntemplate <int N> void B<(N >> 1)>::g() {}\n"
+    names = [q for q, _ in definitions(src, "cpp")]
+    assert names == ["A.f", "B.g"]
+
+
 def test_an_edit_to_a_cpp_header_is_checked_as_cpp():
     old = "namespace geo {\nclass Shape {\n public:\n  double area() const;\n};\n}\n"
     new = old.replace("double area() const;", "double area() const;\n  double perimeter() const;")
     check = check_syntax("include/geo/shape.h", old, new)
     assert check.language == "cpp"
     assert check.errors_after == 0
+
+
+def test_an_edit_that_brings_cpp_into_a_c_looking_header_is_checked_as_cpp():
+    old = "#pragma once\n#include <stdint.h>\nstruct Point { int32_t x, y; };\n"
+    new = old + "namespace geo {\nclass Shape {\n public:\n  virtual double area() const = 0;\n};\n}\n"
+    check = check_syntax("include/geo.h", old, new)
+    assert (check.language, check.errors_after) == ("cpp", 0)
+    assert check_syntax("include/point.h", old, old + "int norm(struct Point p);\n").language == "c"
