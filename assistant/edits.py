@@ -399,15 +399,9 @@ def changed_ranges(old: str, new: str) -> list[tuple[int, int]]:
 
 def _syntax_errors(tree) -> list[int]:
     """Lines of ERROR and MISSING nodes, not descending into error-free subtrees."""
-    lines = []
-    stack = [tree.root_node]
-    while stack:
-        n = stack.pop()
-        if n.is_error or n.is_missing:
-            lines.append(n.start_point[0] + 1)
-        elif n.has_error:
-            stack.extend(n.children)
-    return sorted(lines)
+    from indexer.parse import error_nodes
+
+    return sorted(n.start_point[0] + 1 for n in error_nodes(tree.root_node))
 
 
 _parsers: dict[str, object] = {}

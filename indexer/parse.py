@@ -70,7 +70,7 @@ def parse_source(path: str, language: str, data: bytes, options: IndexOptions,
 
     root = _parser(language).parse(data).root_node
     spec = LANGUAGES[language]
-    errors = _count_errors(root) if root.has_error else 0
+    errors = error_nodes(root)
     if errors and spec.bare_macros:
         root, errors = _without_bare_macros(language, data, root, errors)
     def_matches, ref_matches = _split_matches(language, root)
@@ -80,7 +80,7 @@ def parse_source(path: str, language: str, data: bytes, options: IndexOptions,
     refs = _references(ref_matches, data, defs, def_names, spec)
     pieces = chunk_code(lines, estimates, defs, options.chunk_max_tokens, options.chunk_min_tokens,
                         spec.bodies)
-    return _finish(record, text, lines, estimates, _symbols(defs), refs, pieces, errors)
+    return _finish(record, text, lines, estimates, _symbols(defs), refs, pieces, len(errors))
 
 
 @cache
@@ -405,8 +405,9 @@ _BARE_MACRO = re.compile(
     rb"(?!\n(?:[ \t]*(?:(?://|/\*|\*)[^\n]*)?\r?\n)*[ \t]*\{)", re.M)
 
 
-def _without_bare_macros(language: str, data: bytes, root, errors: int):
-    """(root, errors) of the better parse: the file's own, or with its bare macro lines blanked."""
+def _without_bare_macros(language: str, data: bytes, root, errors: list):
+    """(root, its error nodes) of the better parse: the file's own, or with its bare macro
+    lines blanked."""
     buf = None
     for m in _BARE_MACRO.finditer(data):
         if buf is None:
@@ -415,38 +416,29 @@ def _without_bare_macros(language: str, data: bytes, root, errors: int):
     if buf is None:
         return root, errors
     other = _parser(language).parse(bytes(buf)).root_node
-    if _error_bytes(other) >= _error_bytes(root):
+    other_errors = error_nodes(other)
+    if _swallowed(other_errors) >= _swallowed(errors):
         return root, errors
-    return other, _count_errors(other) if other.has_error else 0
+    return other, other_errors
 
 
-def _error_bytes(root) -> int:
+def _swallowed(errors: list) -> int:
     """How much of the file its errors swallow: the bytes of its ERROR nodes, and one for each
     MISSING one (fewer errors can lose more: one ERROR around a whole class)."""
-    size = 0
-    stack = [root]
-    while stack:
-        n = stack.pop()
-        if n.is_error:
-            size += max(1, n.end_byte - n.start_byte)
-        elif n.is_missing:
-            size += 1
-        elif n.has_error:
-            stack.extend(n.children)
-    return size
+    return sum(1 if n.is_missing else max(1, n.end_byte - n.start_byte) for n in errors)
 
 
-def _count_errors(root) -> int:
-    """ERROR and MISSING nodes, counted without descending into error-free subtrees."""
-    count = 0
-    stack = [root]
+def error_nodes(root) -> list:
+    """ERROR and MISSING nodes, without descending into error-free subtrees (or into an ERROR)."""
+    found = []
+    stack = [root] if root.has_error else []
     while stack:
         n = stack.pop()
         if n.is_error or n.is_missing:
-            count += 1
+            found.append(n)
         elif n.has_error:
             stack.extend(n.children)
-    return count
+    return found
 
 
 def _symbols(defs: list[_Def]) -> list[tuple]:
