@@ -75,11 +75,11 @@ def definitions(source: str, path: str) -> list[tuple[str, int, int]]:
     """(qualified name, first line with decorators, last line) of every definition a changed
     line can belong to: Python's functions and classes by `ast`; in another language (by
     `path`'s suffix), the indexer's tree-sitter definitions of GOLD_KINDS."""
-    language = header_language(path, language_for(path, _OPTIONS.languages, False), source.encode("utf-8"),
-                               _OPTIONS.languages)
+    data = source.encode("utf-8")
+    language = header_language(path, language_for(path, _OPTIONS.languages, False), data, _OPTIONS.languages)
     if language != "python":
         record = FileRecord(path=path, language=language, size=len(source), mtime_ns=0, content_hash="")
-        parsed = parse_source(path, language, source.encode("utf-8"), _OPTIONS, record)
+        parsed = parse_source(path, language, data, _OPTIONS, record)
         return [(s.qualname, s.start_line, s.end_line) for s in (Symbol(*t) for t in parsed.symbols)
                 if s.kind in GOLD_KINDS]
     out: list[tuple[str, int, int]] = []
