@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from indexer.files import fsync_path, sha256_file
+from indexer.text import split_lines
 from retrieval.bundle_types import Bundle
 
 from .errors import EditError, EditFormatError, EditMatchError, EditPathError, StaleFileError
@@ -381,7 +382,7 @@ def unified_diff(path: str, old: str | None, new: str) -> str:
 def changed_ranges(old: str, new: str) -> list[tuple[int, int]]:
     """Line ranges (1-based, inclusive) of `old` that the change replaces or deletes; an
     insertion is reported as the line before it (line 1 at the top)."""
-    a, b = old.splitlines(), new.splitlines()
+    a, b = split_lines(old), split_lines(new)
     out: list[tuple[int, int]] = []
     for tag, i1, i2, _j1, _j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag == "equal":
@@ -462,10 +463,10 @@ def bandit_findings(path: str, old: str | None, new: str) -> list[Finding]:
     name = PurePosixPath(path).name
     logging.getLogger("bandit").setLevel(logging.ERROR)
     issues = _bandit_issues(name, new)
-    new_lines = new.splitlines()
+    new_lines = split_lines(new)
     before: set[tuple[str, str]] = set()
     if old is not None and issues:
-        old_lines = old.splitlines()
+        old_lines = split_lines(old)
         for i in _bandit_issues(name, old):
             before.add((i.test_id, old_lines[i.lineno - 1].strip() if 0 < i.lineno <= len(old_lines) else ""))
     out = []

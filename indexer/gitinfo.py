@@ -7,6 +7,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .text import valid_text
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -47,7 +49,8 @@ def changed_paths(root: Path) -> list[str] | None:
         if entry[0] in "RC":  # renames carry the old path in the next field
             paths.append(fields[i])
             i += 1
-    return sorted(set(paths))
+    # A name that is not UTF-8 (a file the scan leaves out) still marks the tree changed.
+    return sorted({valid_text(p) for p in paths})
 
 
 _UNSET: list[str] = []

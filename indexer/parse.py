@@ -11,7 +11,7 @@ from .chunk import Piece, chunk_code, chunk_text
 from .languages import LANGUAGES, LanguageSpec, compiled_query, grammar, query_source
 from .options import IndexOptions
 from .records import FileRecord, ParsedFile
-from .text import content_hash, identifier_parts, line_token_estimates, term_counts
+from .text import content_hash, identifier_parts, line_token_estimates, split_lines, term_counts
 
 _MAX_SIGNATURE = 240
 _MAX_DOC = 2000
@@ -62,7 +62,7 @@ def parse_source(path: str, language: str, data: bytes, options: IndexOptions,
     not fatal: tree-sitter recovers, and whatever it recovered is kept.
     """
     text = data.decode("utf-8")
-    lines = text.splitlines()
+    lines = split_lines(text)
     estimates = line_token_estimates(lines)
     if language == "text" or language not in LANGUAGES:
         pieces = chunk_text(lines, estimates, options.chunk_max_tokens)

@@ -88,8 +88,32 @@ def line_token_estimates(lines: list[str]) -> list[int]:
     return [int(len(s) / CHARS_PER_TOKEN) + 1 if (s := line.strip()) else 0 for line in lines]
 
 
+def split_lines(text: str) -> list[str]:
+    """The lines of `text` as git, tree-sitter and editors number them: split at "\n" alone, a
+    "\r" before it dropped, and no empty line after a final newline. (str.splitlines also
+    splits at form feeds, U+2028 and other separators, so every line after one in a file
+    would be numbered wrong.)"""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def valid_text(text: str) -> str:
+    """`text` with any lone surrogate (undecodable bytes Python kept from a command line or a
+    file name: surrogateescape) replaced by U+FFFD, so that it encodes as UTF-8."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return _OTHER_SURROGATE.sub("\ufffd", text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+_OTHER_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")  # not an escaped byte
+
+
 def estimate_tokens(text: str) -> int:
-    return sum(line_token_estimates(text.splitlines()))
+    return sum(line_token_estimates(split_lines(text)))
 
 
 def content_hash(data: bytes) -> str:

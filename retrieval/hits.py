@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from indexer.store import Store
-from indexer.text import is_plain_word, split_identifier
+from indexer.text import is_plain_word, split_identifier, split_lines
 
 _SNIPPET_LINES = 4
 _WORDS = re.compile(r"[A-Za-z0-9]+")
@@ -68,7 +68,7 @@ def packed_order(store: Store, chunk_id: int, terms: set[str]) -> list[str]:
     defs = store.conn.execute(
         "SELECT qualname, start_line, end_line FROM symbols WHERE file_id = ? "
         "AND qualname IN (SELECT value FROM json_each(?)) ORDER BY start_line", (file_id, json.dumps(names))).fetchall()
-    lines = text.splitlines()
+    lines = split_lines(text)
     scored = []
     for i, (qualname, a, b) in enumerate(defs):
         words = _words("\n".join(lines[max(0, a - start):max(0, b - start + 1)]))
@@ -106,7 +106,7 @@ _kept_line_words = functools.lru_cache(maxsize=1 << 14)(_split_line)
 
 def snippet_of(text: str, terms: set[str]) -> tuple[str, int]:
     """The window of a few lines with the most query words, and its offset in the text."""
-    lines = text.splitlines()
+    lines = split_lines(text)
     if len(lines) <= _SNIPPET_LINES:
         return text, 0
     scores = [len(_line_words(line) & terms) for line in lines]

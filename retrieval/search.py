@@ -42,7 +42,7 @@ from graph.model import is_test_path
 from indexer.embed import Embedder
 from indexer.errors import IndexerError
 from indexer.store import Store
-from indexer.text import query_words
+from indexer.text import query_words, valid_text
 from indexer.vectors import VectorStore
 
 from . import dense, lexical, signals
@@ -233,7 +233,7 @@ class Searcher:
     def signals(self, query: str, depth: int = 100, mode: str = "hybrid") -> Signals:
         """Every signal's ranking for `query` (`mode` lexical or dense: that one alone)."""
         self._check(mode)
-        query = without_banners(query)
+        query = without_banners(valid_text(query))
         sig = Signals()
         # The query's embedding and vector search run on another thread while SQLite answers
         # the rest here, graph walk included: the model's kernels, SQLite and the walk's

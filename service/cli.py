@@ -14,6 +14,7 @@ import click
 
 from indexer.errors import IndexerError
 from indexer.openmp import passive_waits
+from indexer.text import split_lines, valid_text
 
 log = logging.getLogger("repoqa")
 
@@ -51,6 +52,12 @@ def _root(ctx: click.Context, path: Path | None = None) -> Path:
 
     given = path or ctx.obj.get("repo")
     return checked_root(given) if given is not None else find_root(Path.cwd())
+
+
+def _valid_text(_ctx, _param, value: str) -> str:
+    """An argument as text: bytes of the command line that are not UTF-8 (Python keeps them
+    as lone surrogates, which no tokenizer or database takes) become U+FFFD."""
+    return valid_text(value)
 
 
 def _echo_json(data: object) -> None:
@@ -258,7 +265,7 @@ def _graph_stats(root: Path) -> dict | None:
 
 
 @cli.command()
-@click.argument("query")
+@click.argument("query", callback=_valid_text)
 @click.option("-k", "--limit", default=10, show_default=True, type=click.IntRange(1, 1000),
               help="How many results.")
 @click.option("--mode", type=click.Choice(["auto", "lexical", "dense", "hybrid"]), default="auto",
@@ -312,7 +319,7 @@ def search(ctx: click.Context, query: str, limit: int, mode: str, by_file: bool,
                    f"{click.style(h.symbol or '(top level)', bold=True)}  [{h.score:.4g}]")
         if explain:
             click.echo(f"    {_explain(h.ranks)}")
-        for n, line in enumerate(h.snippet.splitlines(), h.snippet_line):
+        for n, line in enumerate(split_lines(h.snippet), h.snippet_line):
             click.echo(f"    {n:>5} | {line[:160]}")
 
 
@@ -324,7 +331,7 @@ def _explain(ranks: dict[str, int]) -> str:
 
 
 @cli.command()
-@click.argument("query")
+@click.argument("query", callback=_valid_text)
 @click.option("--budget", type=click.IntRange(64, 2_000_000), default=None,
               help="Tokens the bundle may take (default: [bundle] budget, 8000).")
 @click.option("--tokenizer", default=None,
@@ -746,7 +753,7 @@ def _with_index(root: Path, work):
 
 
 @cli.command()
-@click.argument("question")
+@click.argument("question", callback=_valid_text)
 @_generator_flags
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object when the answer is complete.")
 @click.pass_context
@@ -800,7 +807,7 @@ def ask(ctx: click.Context, question: str, backend, base_url, model, max_tokens,
 
 
 @cli.command()
-@click.argument("instruction")
+@click.argument("instruction", callback=_valid_text)
 @click.option("--apply", "apply_", is_flag=True, help="Write the change (atomically, per file) if it checks out.")
 @_generator_flags
 @click.option("--json", "as_json", is_flag=True, help="Print the proposal as one JSON object.")

@@ -36,3 +36,14 @@ def test_bundle_text_and_json(py_repo):
     assert bad.returncode != 0 and "--budget" in bad.stderr
     missing = repoqa("bundle", "x", "--tokenizer", "/nonexistent/tok.json", cwd=py_repo)
     assert missing.returncode == 1 and "no tokenizer at /nonexistent/tok.json" in missing.stderr
+
+
+def test_a_question_with_bytes_that_are_not_utf8(py_repo):
+    """A command line's undecodable bytes (Python keeps them as lone surrogates) reach every
+    signal, the embedding model's tokenizer included, as U+FFFD: no traceback."""
+    repoqa("index", str(py_repo), check=True)  # with vectors: the tokenizer took no such text
+    question = "parse_http_response \udcff\udcfe body"
+    units = repoqa_json("search", question, "-k", "3", cwd=py_repo)
+    assert units[0]["symbol"] == "parse_http_response" and "dense" in units[0]["signals"]
+    b = repoqa_json("bundle", question, "--budget", "600", cwd=py_repo)
+    assert b["query"] == "parse_http_response \ufffd\ufffd body" and b["units"]

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import index, indexed_paths, reader, skip_reasons, write_tree
+from conftest import git, git_repo, index, indexed_paths, reader, skip_reasons, write_tree
 
 from indexer.errors import NotARepository
 from indexer.options import IndexOptions
@@ -173,3 +173,40 @@ def test_not_a_repository(tmp_path):
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(NotARepository, match="not a directory"):
         update_index(tmp_path / "file.txt")
+
+
+@pytest.mark.parametrize("in_git", [True, False])
+def test_a_file_name_that_is_not_utf8_is_left_out_and_the_rest_indexed(tmp_path, in_git, caplog):
+    """Such a name cannot be stored (the index, the API and a model take text): that file is
+    left out with a warning naming it, and the update goes on with the rest."""
+    files = {"good.py": "def kept():\n    return 1\n"}
+    if in_git:
+        git_repo(tmp_path, files, commit=False)
+    else:
+        write_tree(tmp_path, files)
+    (tmp_path / os.fsdecode(b"bad\xffname.py")).write_text("def lost():\n    return 2\n")
+    if in_git:
+        git(tmp_path, "add", "-A")
+        git(tmp_path, "commit", "-qm", "both")
+        (tmp_path / os.fsdecode(b"new\xfe.py")).write_text("x = 1\n")  # untracked: the snapshot's digest
+    s = index(tmp_path)
+    assert indexed_paths(tmp_path) == {"good.py"} and symbols_of(tmp_path, "good.py") == ["kept"]
+    assert "bad\ufffdname.py: its name is not UTF-8" in caplog.text
+    assert s.files_parsed == 1
+
+
+def test_lines_are_numbered_at_newlines_alone(tmp_path):
+    """A form feed or U+2028 is not a line break for git, tree-sitter or an editor: the
+    symbols and chunks after one keep their lines, and a chunk's text is the file's lines."""
+    source = "import os\n\x0c\n# a separator \u2028 in a comment\n\ndef gamma(x):\n    return '\u2028' + x\r\n"
+    write_tree(tmp_path, {"ff.py": source})
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        (sym,) = store.symbols_in("ff.py")
+        assert (sym.qualname, sym.start_line, sym.end_line) == ("gamma", 5, 6)
+        lines = source.replace("\r\n", "\n").split("\n")
+        for c in store.chunks_in("ff.py"):
+            assert c.text.split("\n") == lines[c.start_line - 1:c.end_line]
+    finally:
+        store.close()

@@ -18,3 +18,20 @@ def test_search_terms_appends_split_camel_case_once():
 def test_query_words():
     assert query_words("How is parseHTTPResponse used?") == [
         "how", "is", "parse", "http", "response", "parsehttpresponse", "used"]
+
+
+def test_split_lines_breaks_at_newlines_alone():
+    from indexer.text import split_lines
+
+    assert split_lines("a\x0cb\nc\u2028d\x1ce\r\nf\n") == ["a\x0cb", "c\u2028d\x1ce", "f"]
+    assert split_lines("") == [] and split_lines("x") == ["x"] and split_lines("\n\n") == ["", ""]
+    assert split_lines("lone\rreturn\n") == ["lone\rreturn"]  # tree-sitter counts \n only
+
+
+def test_valid_text_replaces_lone_surrogates():
+    from indexer.text import valid_text
+
+    assert valid_text("plain é") == "plain é"
+    assert valid_text("a\udcff\udcfeb") == "a\ufffd\ufffdb"  # undecodable argv bytes
+    assert valid_text("\udcc3\udca9") == "é"  # escaped bytes that are UTF-8 together
+    assert valid_text("x\ud800y") == "x\ufffdy"  # not an escaped byte

@@ -234,6 +234,7 @@ def test_merged_and_cut_spans_count_and_show_exactly_their_lines(tmp_path, monke
         assert store.conn.execute("SELECT count(*) FROM chunks c JOIN files f ON f.id = c.file_id "
                                   "WHERE f.path = 'table.py' AND c.symbol = 'Table'").fetchone()[0] >= 2
         searcher, counter = Searcher(store), counter_for()
+        newline = 0 if counter.by_line else 1  # a newline is no WordPiece token
         question = "ledger entry balance post amount rows table column"
         fused, sig = searcher.fused(question, "hybrid", depth=200)
         paths = dict(sig.paths)
@@ -248,9 +249,9 @@ def test_merged_and_cut_spans_count_and_show_exactly_their_lines(tmp_path, monke
             for s in spans:
                 file_lines = (tmp_path / s.path).read_text().splitlines()
                 assert s.text == "\n".join(file_lines[s.start - 1:s.end])
-                assert s.tokens == sum(counter.count(ln) + 1 for ln in file_lines[s.start - 1:s.end]) + _UNIT_OVERHEAD
+                assert s.tokens == sum(counter.count(ln) + newline for ln in file_lines[s.start - 1:s.end]) + _UNIT_OVERHEAD
         # the class is too large to show whole: counted once per bundle, and not to its end
-        whole = sum(counter.count(ln) + 1 for ln in table.splitlines())
+        whole = sum(counter.count(ln) + newline for ln in table.splitlines())
         assert all(len(m) <= 1 for m in measured.values()) and len(measured[30000]) == 1
         assert all(p == "table.py" and end - start == 600 and n < whole
                    for m in measured.values() for p, start, end, n in m)
@@ -260,5 +261,67 @@ def test_merged_and_cut_spans_count_and_show_exactly_their_lines(tmp_path, monke
         assert all(s.end - s.start < 600 for b in (700, 1500, 4000) for s in shown[b] if s.path == "table.py")
         assert any(s.end - s.start > 10 for s in shown[4000] if s.path == "steps.py")  # merged
         assert any(s.path == "ledger.py" and s.end - s.start > 400 for s in shown[30000])  # its units merged
+    finally:
+        store.close()
+
+
+
+def test_a_definition_reaching_over_several_shown_spans_joins_them_and_shows_no_line_twice(tmp_path):
+    """A function before `outer` and the function nested in it are shown first, apart; then
+    a chunk of `outer` grows to the whole function, which meets both. It takes their place as
+    one span, counted once: no line of the file is shown twice."""
+    from retrieval.bundle import _UNIT_OVERHEAD, LineCache, _select
+    from retrieval.search import Fused
+
+    def body(indent, n, v):
+        return "".join(f"{indent}{v} = {v} * {j} + {j * 7} - len(str({v}))\n" for j in range(n))
+
+    source = ("def before(x):\n    return x + 1\n\n\n"
+              "def outer(a):\n" + body("    ", 60, "a") + "\n    def inner(b):\n" + body("        ", 30, "b")
+              + "        return b\n\n" + body("    ", 60, "a") + "    return inner(a)\n\n\n"
+              "def after(y):\n    return y - 1\n")
+    store, ids = indexed_units(tmp_path, {"nest.py": source})
+    try:
+        chunks = {cid: (sym, a, b) for cid, sym, a, b in store.conn.execute(
+            "SELECT id, symbol, start_line, end_line FROM chunks ORDER BY start_line")}
+        first = {sym: cid for cid, (sym, _, _) in reversed(list(chunks.items()))}
+        assert {"before", "outer", "outer.inner"} <= first.keys(), chunks
+        whole = store.conn.execute("SELECT start_line, end_line FROM symbols WHERE qualname = 'outer'").fetchone()
+        assert chunks[first["outer"]][1:] != tuple(whole)  # outer is chunked in parts
+        fused = [Fused(first["before"], 0.05, {"lexical": 1}), Fused(first["outer.inner"], 0.04, {"lexical": 2}),
+                 Fused(first["outer"], 0.03, {"lexical": 3})]
+        paths = {f.chunk_id: "nest.py" for f in fused}
+        spans = _select(store, LineCache(store, tmp_path, counter_for()), fused, paths, 60000)
+        shown = [n for s in spans for n in range(s.start, s.end + 1)]
+        assert len(shown) == len(set(shown)), [(s.start, s.end) for s in spans]
+        assert [(s.start, s.end) for s in spans] == [(1, whole[1])]
+        assert spans[0].text == "\n".join(source.split("\n")[:whole[1]])
+        recount = LineCache(store, tmp_path, counter_for()).span_tokens(spans[0].file_id, "nest.py", 1, whole[1])
+        assert spans[0].tokens == recount + _UNIT_OVERHEAD
+    finally:
+        store.close()
+
+
+def test_a_file_too_long_for_the_map_shows_its_first_definitions(tmp_path):
+    """The best file's map block alone may be over the map's share of the budget (a large
+    module): it shows its first definitions and how many are left out, instead of leaving the
+    map empty; a file with no room for one definition gives its place to the next."""
+    from retrieval.bundle import _repo_map
+    from retrieval.search import FileHit
+
+    many = "".join(f"def handler_number_{i}(request, response, session):\n    return {i}\n\n\n" for i in range(40))
+    store, ids = indexed_units(tmp_path, {"big.py": many, "small.py": "def tiny():\n    return 0\n"})
+    try:
+        counter = counter_for()
+        ranked = [FileHit("big.py", 0.05, (ids["big.py"][0],), {}), FileHit("small.py", 0.04, (ids["small.py"][0],), {})]
+        full = _repo_map(store, ranked, [], counter, 100_000)
+        assert full.startswith("big.py") and "small.py" in full
+        for budget in (60, 120, 300):
+            text = _repo_map(store, ranked, [], counter, budget)
+            assert counter.count(text) <= budget
+            big = text.split("\nsmall.py")[0]
+            assert big.startswith("big.py\n") and "handler_number_0(" in big, (budget, text)
+            assert big.rstrip().endswith("more") and "handler_number_24(" not in big
+        assert _repo_map(store, ranked, [], counter, 14).startswith("small.py")  # big.py: not one line fits
     finally:
         store.close()
