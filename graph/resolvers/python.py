@@ -55,6 +55,14 @@ class PythonSupport:
             self.module_of[f.id] = name
             self.modules.setdefault(name, f.id)  # the shallowest path wins a collision
             self.packages.add(parts[0])
+            # Directories without __init__.py above it are namespace packages (PEP 420): the
+            # module may be imported under them too (`from pkg.shapes import f`, run from
+            # the root), so it answers to those longer names, where no package claims them.
+            while d and d.rsplit("/", 1)[-1].isidentifier():
+                parts.insert(0, d.rsplit("/", 1)[-1])
+                d = parent_dir(d)
+                self.modules.setdefault(".".join(parts), f.id)
+                self.packages.add(parts[0])
         if len(PythonSupport._tables) > 8:
             PythonSupport._tables.clear()
         PythonSupport._tables[key] = (self.modules, self.module_of, self.packages)

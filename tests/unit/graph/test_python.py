@@ -97,3 +97,28 @@ def test_package_nodes_contain_files(tmp_path):
     assert ("app/core/", "contains", "app/core/engine.py", R) in contains
     assert ("app/core/engine.py", "contains", "app/core/engine.py::Engine", R) in contains
     assert ("app/core/engine.py::Engine", "contains", "app/core/engine.py::Engine.start", R) in contains
+
+
+def test_namespace_packages_without_init(tmp_path):
+    """A directory without __init__.py is a namespace package (PEP 420): `from pkg.shapes
+    import f` and `import pkg.geo.area` find their files, and a call of the imported name
+    resolves; a module named like the standard library's inside a package (app/json.py)
+    does not take `import json`. (A call through the dotted path, `pkg.geo.area.area()`, is
+    not resolved: there is no module `pkg` to walk from.)"""
+    write_tree(tmp_path, {
+        "pkg/shapes.py": "def parse_radius(text):\n    return float(text)\n",
+        "pkg/geo/area.py": "from pkg.shapes import parse_radius\n\n\ndef area(text):\n    return parse_radius(text) ** 2\n",
+        "main.py": ("import pkg.geo.area\nimport json\n\n\n"
+                    "def run(text):\n    return pkg.geo.area.area(text), json.dumps(text)\n"),
+        "app/__init__.py": "",
+        "app/json.py": "def dumps(x):\n    return x\n",
+    })
+    index(tmp_path)
+    edges = graph_edges(tmp_path)
+    want = {
+        ("pkg/geo/area.py", "imports", "pkg/shapes.py::parse_radius", R),
+        ("pkg/geo/area.py::area", "calls", "pkg/shapes.py::parse_radius", R),
+        ("main.py", "imports", "pkg/geo/area.py", R),
+    }
+    assert want <= edges, sorted(want - edges)
+    assert not any(e[2] == "app/json.py::dumps" and e[3] == R for e in edges)  # json is the stdlib's
