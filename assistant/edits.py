@@ -103,8 +103,8 @@ def _clean_path(line: str) -> str:
 
 
 def _first_lines(text: str, n: int = 3) -> str:
-    lines = text.splitlines()[:n] or ["(empty)"]
-    more = "\n    ..." if len(text.splitlines()) > n else ""
+    lines = split_lines(text)[:n] or ["(empty)"]
+    more = "\n    ..." if len(split_lines(text)) > n else ""
     return "\n".join(f"    {line}" for line in lines) + more
 
 
@@ -128,7 +128,7 @@ def _until(lines: list[str], i: int, end, stray: tuple, where: str, marker: str,
 def parse_blocks(text: str) -> list[EditBlock]:
     """The search/replace blocks of a reply, in order. Prose and code fences around the
     blocks are allowed; anything malformed inside or between them raises EditFormatError."""
-    lines = text.splitlines()
+    lines = split_lines(text)
     blocks: list[EditBlock] = []
     i = 0
     last_end = -1  # the line of the previous block's REPLACE marker
@@ -365,10 +365,16 @@ def apply_block(text: str, block: EditBlock) -> str:
                          f"The block begins:\n{_first_lines(search)}")
 
 
+def _with_newlines(text: str) -> list[str]:
+    """`text`'s lines (split_lines), each with its "\n" but a last one without."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
 def unified_diff(path: str, old: str | None, new: str) -> str:
     """A git-style unified diff (a/ and b/ prefixes) that `git apply` accepts."""
-    a = old.splitlines(keepends=True) if old is not None else []
-    b = new.splitlines(keepends=True)
+    a = _with_newlines(old) if old is not None else []
+    b = _with_newlines(new)
     body = []
     for line in difflib.unified_diff(a, b, fromfile="/dev/null" if old is None else f"a/{path}",
                                      tofile=f"b/{path}"):

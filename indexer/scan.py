@@ -79,7 +79,7 @@ def scan(root: Path, options: IndexOptions) -> list[ScanEntry]:
     out = []
     seen = set()
     for rel in paths:
-        if rel in seen or _in_index_dir(rel) or not _text_path(rel):
+        if rel in seen or _in_index_dir(rel) or not storable_path(rel):
             continue
         seen.add(rel)
         if extra is not None and extra.match_file(rel):
@@ -107,13 +107,13 @@ def scan_paths(root: Path, paths: Iterable[str], options: IndexOptions) -> list[
     extra = _root_ignore(root, options)
     entries = []
     for rel in sorted(set(p for p in out.split("\0") if p)):
-        if _in_index_dir(rel) or not _text_path(rel) or (extra is not None and extra.match_file(rel)):
+        if _in_index_dir(rel) or not storable_path(rel) or (extra is not None and extra.match_file(rel)):
             continue
         entries.append(_classify(root, rel, options))
     return entries
 
 
-def _text_path(rel: str) -> bool:
+def storable_path(rel: str) -> bool:
     """Whether a path can be stored: a name whose bytes are not UTF-8 cannot be (the index,
     the API and a model all take text), so its file is left out, with a warning, and the
     rest of the tree is indexed."""

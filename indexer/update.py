@@ -23,7 +23,7 @@ from .lock import WriterLock
 from .options import FORMAT_VERSION, IndexOptions, options_dict, options_hash
 from .parse import parse_source
 from .records import FileRecord, ParsedFile
-from .scan import IGNORE_FILES, INDEX_DIR, ScanEntry, checked_root, scan, scan_paths
+from .scan import IGNORE_FILES, INDEX_DIR, ScanEntry, checked_root, scan, scan_paths, storable_path
 from .store import Store, db_path
 from .text import content_hash
 
@@ -301,7 +301,7 @@ def _normalized(root: Path, paths: Collection[str]) -> list[str] | None:
         p = posixpath.normpath(p)
         if p in (".", ""):
             return None
-        if p == ".." or p.startswith("../"):
+        if p == ".." or p.startswith("../") or not storable_path(p):
             continue
         if p.rsplit("/", 1)[-1] in IGNORE_FILES:
             return None

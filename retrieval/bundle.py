@@ -498,14 +498,16 @@ def _head_of(block: str, counter: TokenCounter, room: int) -> tuple[str, int]:
     line saying how many are left out; ("", 0) when not even one fits."""
     lines = block.split("\n")
     defs = [ln for ln in lines[1:] if not ln.startswith("    ... ")]
+    beyond = sum(int(ln.split()[1]) for ln in lines[1:] if ln.startswith("    ... "))  # already left out
     costs = counter.count_many(lines[:1] + defs)
-    used = costs[0] + 1 + counter.count(f"    ... {len(defs)} more") + 1
+    used = costs[0] + 1 + counter.count(f"    ... {len(defs) + beyond} more") + 1
     keep = 0
     while keep < len(defs) and used + costs[keep + 1] + 1 <= room:
         used += costs[keep + 1] + 1
         keep += 1
     while keep > 0:
-        head = "\n".join([lines[0], *defs[:keep], f"    ... {len(defs) - keep} more"])
+        left = len(defs) - keep + beyond
+        head = "\n".join([lines[0], *defs[:keep]] + ([f"    ... {left} more"] if left else []))
         cost = counter.count(head)
         if cost <= room:
             return head, cost

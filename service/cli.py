@@ -625,7 +625,7 @@ def _paging(f):
 
 
 @cli.command("def")
-@click.argument("name")
+@click.argument("name", callback=_valid_text)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.pass_context
 def definition(ctx: click.Context, name: str, as_json: bool) -> None:
@@ -635,7 +635,7 @@ def definition(ctx: click.Context, name: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", callback=_valid_text)
 @_paging
 @click.pass_context
 def refs(ctx: click.Context, name: str, as_json: bool, limit: int, offset: int) -> None:
@@ -644,7 +644,7 @@ def refs(ctx: click.Context, name: str, as_json: bool, limit: int, offset: int) 
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", callback=_valid_text)
 @click.option("--depth", default=1, show_default=True, type=click.IntRange(1, 20), help="Hops to follow.")
 @_paging
 @click.pass_context
@@ -654,7 +654,7 @@ def callers(ctx: click.Context, name: str, depth: int, as_json: bool, limit: int
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", callback=_valid_text)
 @click.option("--depth", default=1, show_default=True, type=click.IntRange(1, 20), help="Hops to follow.")
 @_paging
 @click.pass_context
@@ -665,7 +665,7 @@ def callees(ctx: click.Context, name: str, depth: int, as_json: bool, limit: int
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", callback=_valid_text)
 @click.option("--depth", default=0, show_default=True, type=click.IntRange(0, 50),
               help="Hops to follow (0: no bound).")
 @_paging
@@ -677,8 +677,8 @@ def impact(ctx: click.Context, name: str, depth: int, as_json: bool, limit: int,
 
 
 @cli.command("path")
-@click.argument("source")
-@click.argument("target")
+@click.argument("source", callback=_valid_text)
+@click.argument("target", callback=_valid_text)
 @click.option("--json", "as_json", is_flag=True, help="Print the hops as a JSON list.")
 @click.pass_context
 def path_(ctx: click.Context, source: str, target: str, as_json: bool) -> None:

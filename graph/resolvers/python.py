@@ -5,6 +5,7 @@ through the class and its bases, dotted paths through modules and classes."""
 from __future__ import annotations
 
 import builtins
+import sys
 from typing import ClassVar
 
 from ..context import Context
@@ -13,6 +14,7 @@ from .base import EXTERNAL, External, by_name
 
 BUILTINS = frozenset(dir(builtins))
 _FUNCTION_KINDS = frozenset({"function", "method"})
+_STDLIB = frozenset(sys.stdlib_module_names)
 _DEPTH = 8  # re-export and base-class chains followed this far (cycles stop here)
 
 Found = Target | External | None
@@ -58,11 +60,14 @@ class PythonSupport:
             # Directories without __init__.py above it are namespace packages (PEP 420): the
             # module may be imported under them too (`from pkg.shapes import f`, run from
             # the root), so it answers to those longer names, where no package claims them.
-            while d and d.rsplit("/", 1)[-1].isidentifier():
+            # A namespace package never shadows the standard library's (`tests/json/`), and
+            # only a chain from the root makes its top name the repository's own.
+            while d and d.rsplit("/", 1)[-1].isidentifier() and d.rsplit("/", 1)[-1] not in _STDLIB:
                 parts.insert(0, d.rsplit("/", 1)[-1])
                 d = parent_dir(d)
                 self.modules.setdefault(".".join(parts), f.id)
-                self.packages.add(parts[0])
+                if not d:
+                    self.packages.add(parts[0])
         if len(PythonSupport._tables) > 8:
             PythonSupport._tables.clear()
         PythonSupport._tables[key] = (self.modules, self.module_of, self.packages)

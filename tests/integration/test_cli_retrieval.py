@@ -47,3 +47,6 @@ def test_a_question_with_bytes_that_are_not_utf8(py_repo):
     assert units[0]["symbol"] == "parse_http_response" and "dense" in units[0]["signals"]
     b = repoqa_json("bundle", question, "--budget", "600", cwd=py_repo)
     assert b["query"] == "parse_http_response \ufffd\ufffd body" and b["units"]
+    for command in (("def", "parse\udcff"), ("callers", "x\udcfe"), ("path", "a\udcff", "b")):
+        res = repoqa(*command, cwd=py_repo)
+        assert "Traceback" not in res.stderr and res.returncode in (0, 1), (command, res.stderr)

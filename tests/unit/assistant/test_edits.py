@@ -283,6 +283,24 @@ def test_crlf_files_keep_their_line_ends(repo):
     assert (repo / "win.py").read_bytes() == b"a = 1\r\nb = 3\r\n"
 
 
+def test_a_form_feed_is_no_line_break_for_blocks_diffs_or_ranges(repo):
+    """A file with a form feed inside a line (as Emacs-era Python has): a SEARCH block holding
+    that line matches, the changed range is the file's own line, and `git apply` takes the diff."""
+    text = "a = 1\n\x0c\nb = 2  # section\x0c end\nc = 3\nd = 4\n"
+    (repo / "ff.py").write_text(text)
+    seen = []
+    p = propose(repo, block("ff.py", "b = 2  # section\x0c end\nc = 3\n", "b = 2  # section\x0c end\nc = 30\n"),
+                dependents=lambda path, ranges: seen.append(ranges) or [])
+    assert p.changes[0].new_text == text.replace("c = 3\n", "c = 30\n")
+    assert seen == [[(4, 4)]]
+    assert "\\ No newline" not in p.diff
+    if shutil.which("git"):
+        subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+        (repo / "change.diff").write_text(p.diff)
+        res = subprocess.run(["git", "apply", "--check", "change.diff"], cwd=repo, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+
+
 def test_texts_given_by_the_caller_are_what_the_edit_is_made_against(repo):
     seen = APP.replace("import json", "import json  # as indexed")
     p = propose(repo, block("pkg/app.py", "import json  # as indexed\n", "import json\nimport os\n"),

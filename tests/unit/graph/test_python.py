@@ -102,8 +102,8 @@ def test_package_nodes_contain_files(tmp_path):
 def test_namespace_packages_without_init(tmp_path):
     """A directory without __init__.py is a namespace package (PEP 420): `from pkg.shapes
     import f` and `import pkg.geo.area` find their files, and a call of the imported name
-    resolves; a module named like the standard library's inside a package (app/json.py)
-    does not take `import json`. (A call through the dotted path, `pkg.geo.area.area()`, is
+    resolves; a module named like the standard library's inside a package (app/json.py),
+    or a directory so named (tests/json/), does not take `import json`. (A call through the dotted path, `pkg.geo.area.area()`, is
     not resolved: there is no module `pkg` to walk from.)"""
     write_tree(tmp_path, {
         "pkg/shapes.py": "def parse_radius(text):\n    return float(text)\n",
@@ -112,6 +112,12 @@ def test_namespace_packages_without_init(tmp_path):
                     "def run(text):\n    return pkg.geo.area.area(text), json.dumps(text)\n"),
         "app/__init__.py": "",
         "app/json.py": "def dumps(x):\n    return x\n",
+        # directories named like the standard library's, without __init__.py
+        "tests/json/test_codec.py": "def dumps(x):\n    return x\n",
+        "tests/http/client.py": "def request():\n    return 1\n",
+        "tools/logging/setup.py": "def getLogger(name):\n    return name\n",
+        "cli.py": ("import json\nimport logging\nimport http.client\n\n\n"
+                   "def log(x):\n    return logging.getLogger(x), json.dumps(x), http.client.HTTPConnection(x)\n"),
     })
     index(tmp_path)
     edges = graph_edges(tmp_path)
@@ -122,3 +128,6 @@ def test_namespace_packages_without_init(tmp_path):
     }
     assert want <= edges, sorted(want - edges)
     assert not any(e[2] == "app/json.py::dumps" and e[3] == R for e in edges)  # json is the stdlib's
+    # the standard library's modules stay external: no edge at all, not even a guess by name
+    assert not [e for e in edges if e[0].startswith("cli.py") and e[1] in ("imports", "calls")], \
+        sorted(e for e in edges if e[0].startswith("cli.py"))

@@ -193,6 +193,11 @@ def test_a_file_name_that_is_not_utf8_is_left_out_and_the_rest_indexed(tmp_path,
     assert indexed_paths(tmp_path) == {"good.py"} and symbols_of(tmp_path, "good.py") == ["kept"]
     assert "bad\ufffdname.py: its name is not UTF-8" in caplog.text
     assert s.files_parsed == 1
+    # a watcher's event names it alone (or a directory so named): an update of nothing
+    (tmp_path / "good.py").write_text("def kept():\n    return 3\n")
+    bad = [os.fsdecode(b"bad\xffname.py"), os.fsdecode(b"dir\xfe/x.py"), "good.py"]
+    s = update_index(tmp_path, IndexOptions(workers=1), paths=bad)
+    assert s.files_parsed == 1 and indexed_paths(tmp_path) == {"good.py"}
 
 
 def test_lines_are_numbered_at_newlines_alone(tmp_path):
