@@ -103,9 +103,9 @@ def _clean_path(line: str) -> str:
 
 
 def _first_lines(text: str, n: int = 3) -> str:
-    lines = split_lines(text)[:n] or ["(empty)"]
-    more = "\n    ..." if len(split_lines(text)) > n else ""
-    return "\n".join(f"    {line}" for line in lines) + more
+    lines = split_lines(text)
+    more = "\n    ..." if len(lines) > n else ""
+    return "\n".join(f"    {line}" for line in lines[:n] or ["(empty)"]) + more
 
 
 def _until(lines: list[str], i: int, end, stray: tuple, where: str, marker: str,

@@ -62,8 +62,11 @@ class PythonSupport:
             # the root), so it answers to those longer names, where no package claims them.
             # A namespace package never shadows the standard library's (`tests/json/`), and
             # only a chain from the root makes its top name the repository's own.
-            while d and d.rsplit("/", 1)[-1].isidentifier() and d.rsplit("/", 1)[-1] not in _STDLIB:
-                parts.insert(0, d.rsplit("/", 1)[-1])
+            while d:
+                top = d.rsplit("/", 1)[-1]
+                if not top.isidentifier() or top in _STDLIB:
+                    break
+                parts.insert(0, top)
                 d = parent_dir(d)
                 self.modules.setdefault(".".join(parts), f.id)
                 if not d:
