@@ -46,17 +46,32 @@ def cli(ctx: click.Context, repo: Path | None, verbose: int) -> None:
     ctx.obj = {"repo": repo}
 
 
-def _root(ctx: click.Context, path: Path | None = None) -> Path:
-    """The repository to work on: PATH or --repo as given, else the one containing the cwd."""
-    from indexer.scan import checked_root, find_root
+def _root(ctx: click.Context, path: Path | None = None, *, reads: bool = False) -> Path:
+    """The repository to work on: PATH or --repo as given, else the one containing the cwd.
+    For a command that `reads` an index, a directory given without an index of its own
+    stands for the nearest one above it that has one, as the cwd does (`--repo src/pkg`
+    searches the repository's index); `index` and `watch` take a directory as given."""
+    from indexer.scan import checked_root, find_root, indexed_root
 
     given = path or ctx.obj.get("repo")
-    return checked_root(given) if given is not None else find_root(Path.cwd())
+    if given is None:
+        return find_root(Path.cwd())
+    root = checked_root(given)
+    return (indexed_root(root) or root) if reads else root
 
 
 def _valid_text(_ctx, _param, value: str) -> str:
     """An argument as text: bytes of the command line that are not UTF-8 (Python keeps them
     as lone surrogates, which no tokenizer or database takes) become U+FFFD."""
+    return valid_text(value)
+
+
+def _question(_ctx, _param, value: str) -> str:
+    """A question, instruction or query as text (see `_valid_text`); `-` reads it from
+    stdin, for text too long for a command line (Linux caps one argument at 128 KiB) or
+    piped from another tool. Bytes there that are not UTF-8 become U+FFFD too."""
+    if value == "-":
+        value = sys.stdin.buffer.read().decode("utf-8", errors="replace")
     return valid_text(value)
 
 
@@ -185,7 +200,7 @@ def status(ctx: click.Context, path: Path | None, as_json: bool) -> None:
     from indexer.status import index_status
     from service.config import index_options
 
-    root = _root(ctx, path)
+    root = _root(ctx, path, reads=True)
     st = index_status(root, index_options(root))
     graph = _graph_stats(root) if st.counts else None
     from indexer.update import index_dir_for
@@ -265,7 +280,7 @@ def _graph_stats(root: Path) -> dict | None:
 
 
 @cli.command()
-@click.argument("query", callback=_valid_text)
+@click.argument("query", callback=_question)
 @click.option("-k", "--limit", default=10, show_default=True, type=click.IntRange(1, 1000),
               help="How many results.")
 @click.option("--mode", type=click.Choice(["auto", "lexical", "dense", "hybrid"]), default="auto",
@@ -277,13 +292,14 @@ def _graph_stats(root: Path) -> dict | None:
 def search(ctx: click.Context, query: str, limit: int, mode: str, by_file: bool, explain: bool,
            as_json: bool) -> None:
     """Rank the code units (or files) for QUERY: BM25 over split identifiers, vectors, the
-    names, paths, stack frames and messages it quotes, and the graph around them, fused."""
+    names, paths, stack frames and messages it quotes, and the graph around them, fused.
+    A QUERY of `-` is read from stdin."""
     from indexer.store import Store
     from indexer.update import index_dir_for
 
     if not query.strip():
         raise click.UsageError("the query is empty")
-    root = _root(ctx)
+    root = _root(ctx, reads=True)
     store = Store.open_reader(index_dir_for(root))
     searcher = None
     try:
@@ -331,7 +347,7 @@ def _explain(ranks: dict[str, int]) -> str:
 
 
 @cli.command()
-@click.argument("query", callback=_valid_text)
+@click.argument("query", callback=_question)
 @click.option("--budget", type=click.IntRange(64, 2_000_000), default=None,
               help="Tokens the bundle may take (default: [bundle] budget, 8000).")
 @click.option("--tokenizer", default=None,
@@ -341,14 +357,15 @@ def _explain(ranks: dict[str, int]) -> str:
 @click.pass_context
 def bundle(ctx: click.Context, query: str, budget: int | None, tokenizer: str | None, as_json: bool) -> None:
     """Print the context bundle a model reads for QUERY: a map of the relevant files, the code
-    units with why each is there, the relationships between them, and the snapshot."""
+    units with why each is there, the relationships between them, and the snapshot.
+    A QUERY of `-` is read from stdin."""
     from retrieval.bundle import build_bundle
     from retrieval.tokens import counter_for
     from service.config import bundle_options
 
     if not query.strip():
         raise click.UsageError("the query is empty")
-    root = _root(ctx)
+    root = _root(ctx, reads=True)
     opts = bundle_options(root, overrides={"budget": budget, "tokenizer": tokenizer})
     counter = counter_for(opts.tokenizer)
     # one committed state of the index for every part of the bundle
@@ -576,7 +593,7 @@ def _graph_query(ctx: click.Context, name: str, as_json: bool, run, *, header: b
     from indexer.store import Store
     from indexer.update import index_dir_for
 
-    root = _root(ctx)
+    root = _root(ctx, reads=True)
     store = Store.open_reader(index_dir_for(root))
     try:
         _check_compatible(store, root)
@@ -687,7 +704,7 @@ def path_(ctx: click.Context, source: str, target: str, as_json: bool) -> None:
     from indexer.store import Store
     from indexer.update import index_dir_for
 
-    root = _root(ctx)
+    root = _root(ctx, reads=True)
     store = Store.open_reader(index_dir_for(root))
     try:
         _check_compatible(store, root)
@@ -753,18 +770,19 @@ def _with_index(root: Path, work):
 
 
 @cli.command()
-@click.argument("question", callback=_valid_text)
+@click.argument("question", callback=_question)
 @_generator_flags
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object when the answer is complete.")
 @click.pass_context
 def ask(ctx: click.Context, question: str, backend, base_url, model, max_tokens, as_json: bool) -> None:
     """Answer QUESTION from the repository: what the graph knows exactly first, then the
-    model's answer grounded in the context bundle, then the sources it cites."""
+    model's answer grounded in the context bundle, then the sources it cites. A QUESTION of
+    `-` is read from stdin."""
     from service import assist
 
     if not question.strip():
         raise click.UsageError("the question is empty")
-    root = _root(ctx)
+    root = _root(ctx, reads=True)
     options, generator = _open_model(root, backend, base_url, model, max_tokens, as_json)
     streamed = [False]
 
@@ -807,7 +825,7 @@ def ask(ctx: click.Context, question: str, backend, base_url, model, max_tokens,
 
 
 @cli.command()
-@click.argument("instruction", callback=_valid_text)
+@click.argument("instruction", callback=_question)
 @click.option("--apply", "apply_", is_flag=True, help="Write the change (atomically, per file) if it checks out.")
 @_generator_flags
 @click.option("--json", "as_json", is_flag=True, help="Print the proposal as one JSON object.")
@@ -816,13 +834,14 @@ def edit(ctx: click.Context, instruction: str, apply_: bool, backend, base_url, 
          as_json: bool) -> None:
     """Ask the model for a change that does INSTRUCTION and show it as a checked diff: it
     applies to the current files, every file still parses, Python is scanned by bandit, and
-    what depends on the changed code is listed. Nothing is written without --apply."""
+    what depends on the changed code is listed. Nothing is written without --apply. An
+    INSTRUCTION of `-` is read from stdin."""
     from assistant.edits import apply as apply_edit
     from service import assist
 
     if not instruction.strip():
         raise click.UsageError("the instruction is empty")
-    root = _root(ctx)
+    root = _root(ctx, reads=True)
     options, generator = _open_model(root, backend, base_url, model, max_tokens, as_json)
     try:
         proposal = _with_index(root, lambda store, searcher: assist.propose_edit(

@@ -47,7 +47,7 @@ def test_bare_name_groups_every_definition(tmp_path):
     assert sorted((r["of"], r["line"]) for r in rows) == [("a.py::go", 5), ("b.py::go", 6)]
 
 
-def test_unknown_name_and_bad_position_are_clear_errors(tmp_path):
+def test_unknown_name_and_bad_position_are_clear_errors(tmp_path, tmp_path_factory):
     write_tree(tmp_path, RULES)
     repoqa("index", str(tmp_path), "--no-embed", check=True)
     res = repoqa("refs", "Engnie", cwd=tmp_path)
@@ -57,7 +57,10 @@ def test_unknown_name_and_bad_position_are_clear_errors(tmp_path):
     assert res.returncode == 1 and "main.py has 9 lines" in res.stderr
     res = repoqa("callers", "helper", "--depth", "0", cwd=tmp_path)
     assert res.returncode == 2  # a usage error
-    empty = tmp_path / "empty"
-    empty.mkdir()
+    empty = tmp_path_factory.mktemp("empty")  # outside the indexed tree
     res = repoqa("--repo", str(empty), "refs", "helper")
     assert res.returncode == 1 and "run `repoqa index` first" in res.stderr
+    inside = tmp_path / "empty"
+    inside.mkdir()
+    res = repoqa("--repo", str(inside), "refs", "helper", check=True)  # the index above it
+    assert "main.py:7  run  calls helper" in res.stdout

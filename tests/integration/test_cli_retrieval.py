@@ -50,3 +50,36 @@ def test_a_question_with_bytes_that_are_not_utf8(py_repo):
     for command in (("def", "parse\udcff"), ("callers", "x\udcfe"), ("path", "a\udcff", "b")):
         res = repoqa(*command, cwd=py_repo)
         assert "Traceback" not in res.stderr and res.returncode in (0, 1), (command, res.stderr)
+
+
+def test_a_query_from_stdin_and_a_repository_named_by_a_subdirectory(py_repo):
+    """`--repo` at a directory inside an indexed repository reads that repository's index
+    (as running from that directory does), and a query of `-` is read from stdin, bytes
+    that are not UTF-8 included."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    repoqa("index", str(py_repo), "--no-embed", check=True)
+    files = repoqa_json("--repo", str(py_repo / "pkg"), "search", "parse_http_response", "--files",
+                        cwd=py_repo.parent)
+    assert files[0]["path"] == "pkg/http.py"
+    st = repoqa_json("status", str(py_repo / "pkg"), cwd=py_repo.parent)
+    assert st["state"] == "fresh"
+    res = repoqa("status", str(py_repo.parent))  # nothing indexed at or above it
+    assert res.returncode == 1 and res.stderr.startswith("Error: no index")
+
+    question = b"why does parse_http_response fail \xff on bodies\n" + b"and more words " * 10_000
+    assert len(question) > 128 * 1024  # more than one Linux argument may hold
+    for args in (["search", "-", "--files", "--json"], ["bundle", "-", "--budget", "800", "--json"]):
+        res = subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=py_repo, input=question,
+                             capture_output=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        out = json.loads(res.stdout)
+        if args[0] == "search":
+            assert out[0]["path"] == "pkg/http.py"
+        else:
+            assert out["query"].startswith("why does parse_http_response fail \ufffd on bodies")
+            assert 0 < out["tokens"] <= 800
