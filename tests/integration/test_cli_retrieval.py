@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 from conftest import repoqa, repoqa_json
 
 
@@ -56,12 +60,6 @@ def test_a_query_from_stdin_and_a_repository_named_by_a_subdirectory(py_repo):
     """`--repo` at a directory inside an indexed repository reads that repository's index
     (as running from that directory does), and a query of `-` is read from stdin, bytes
     that are not UTF-8 included."""
-    import json
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
     repoqa("index", str(py_repo), "--no-embed", check=True)
     files = repoqa_json("--repo", str(py_repo / "pkg"), "search", "parse_http_response", "--files",
                         cwd=py_repo.parent)
