@@ -109,16 +109,21 @@ class Graph:
     def node(self, nid: int) -> Node:
         return self.nodes([nid])[0]
 
-    def find(self, spec: str) -> list[Node]:
+    def find(self, spec: str, *, exact: bool = False) -> list[Node]:
         """The nodes `spec` names: a path, `path:line[:col]`, a qualified name (`Class.method`,
         `pkg.module.Class.method`, `ns::f`) or a bare name. Raises SymbolNotFound with close
-        matches when nothing matches."""
+        matches when nothing matches. `exact`: a position names only what a use there
+        resolves to or the definition whose first line it is on, not the one enclosing it
+        (go-to-definition); BadPosition when there is none."""
         spec = spec.strip()
         if not spec:
             raise SymbolNotFound(spec)
         m = _POSITION.match(spec)
         if m and self._file_id(m["path"]) is not None:
-            return self.nodes(self.at(m["path"], int(m["line"]), int(m["col"] or 0)))
+            ids = self.at(m["path"], int(m["line"]), int(m["col"] or 0), enclosing=not exact)
+            if not ids:
+                raise BadPosition(f"nothing at {spec} is a use or a definition of a name this repository defines")
+            return self.nodes(ids)
         if "::" in spec:  # path::qualname, as --json writes `of`
             path, _, qual = spec.partition("::")
             fid = self._file_id(path)
@@ -186,9 +191,12 @@ class Graph:
     def _ids(self, sql: str, *args: object) -> list[int]:
         return [r[0] for r in self.conn.execute(sql, args)]
 
-    def at(self, path: str, line: int, col: int = 0) -> list[int]:
+    def at(self, path: str, line: int, col: int = 0, *, enclosing: bool = True) -> list[int]:
         """The nodes at a position, best first: what a reference there resolves to (as
         go-to-definition does), else the innermost definition enclosing it, else the file.
+        Without `enclosing`: else the innermost definition starting on that line (the
+        cursor on its name), else nothing; a builtin's or a literal's enclosing function is
+        no answer to go-to-definition.
 
         A reference matched by name only has several candidates; they are ranked by how
         often resolved references elsewhere reach each (a method everyone calls is the
@@ -207,10 +215,13 @@ class Graph:
             return self.targets_of(ref[0])
         row = self.conn.execute(
             "SELECT n.id FROM symbols s JOIN graph_nodes n ON n.file_id = s.file_id AND n.qualname = s.qualname "
-            "WHERE s.file_id = ? AND s.start_line <= ? AND s.end_line >= ? "
-            "ORDER BY s.end_line - s.start_line, s.start_line DESC LIMIT 1", (fid, line, line)).fetchone()
+            "WHERE s.file_id = ? AND s.start_line <= ? AND s.end_line >= ? AND (? OR s.start_line = ?) "
+            "ORDER BY s.end_line - s.start_line, s.start_line DESC LIMIT 1",
+            (fid, line, line, enclosing, line)).fetchone()
         if row:
             return [row[0]]
+        if not enclosing:
+            return []
         return self._ids("SELECT id FROM graph_nodes WHERE file_id = ? AND qualname = ''", fid)
 
     def targets_of(self, ref_id: int) -> list[int]:

@@ -58,21 +58,13 @@ def checked_root(path: Path) -> Path:
     return root
 
 
-def indexed_root(start: Path) -> Path | None:
-    """The nearest directory at or above `start` (resolved) that holds an index, if any."""
-    for d in (start, *start.parents):
-        if (d / INDEX_DIR / "index.db").is_file():
-            return d
-    return None
-
-
 def find_root(start: Path) -> Path:
     """The repository containing `start`: the nearest directory holding an index, else
     the git work tree, else `start` itself."""
     start = checked_root(start)
-    found = indexed_root(start)
-    if found is not None:
-        return found
+    for d in (start, *start.parents):
+        if (d / INDEX_DIR / "index.db").is_file():
+            return d
     top = run_git(start, "rev-parse", "--show-toplevel")
     return Path(top.strip()) if top else start
 

@@ -42,13 +42,23 @@ class Prepared:
     facts: Facts
 
 
-def prepare(store: Store, searcher, root: Path, question: str, generator: Generator,
-            options: GeneratorOptions, max_tokens: int) -> Prepared:
-    """The graph's facts for `question` and a bundle that fits the generator's context."""
+def facts_for(store: Store, question: str) -> Facts:
+    """What the graph knows exactly about the names `question` mentions (none without a graph)."""
     try:
-        facts = graph_facts(Graph(store), question)
+        return graph_facts(Graph(store), question)
     except GraphError:
-        facts = Facts()
+        return Facts()
+
+
+def prepare(store: Store, searcher, root: Path, question: str, generator: Generator,
+            options: GeneratorOptions, max_tokens: int, *,
+            on_facts: Callable[[Facts], None] | None = None) -> Prepared:
+    """The graph's facts for `question` and a bundle that fits the generator's context.
+    `on_facts` hears the facts before anything asks the model server (its context length,
+    its token counts), so they reach the user even when the server is down."""
+    facts = facts_for(store, question)
+    if on_facts is not None:
+        on_facts(facts)
     budget = bundle_budget(generator, max_tokens, question=question, facts=facts.lines)
     bundle = build_bundle(searcher, root, question, max(budget, 64), counter_of(generator, options))
     return Prepared(bundle, facts)
@@ -60,9 +70,7 @@ def answer(store: Store, searcher, root: Path, question: str, generator: Generat
     """The model's answer to `question`; `on_facts` hears the graph's exact facts before the
     model starts, `on_text` each piece of the answer as it streams."""
     max_tokens = max_tokens or options.max_tokens
-    p = prepare(store, searcher, root, question, generator, options, max_tokens)
-    if on_facts is not None:
-        on_facts(p.facts)
+    p = prepare(store, searcher, root, question, generator, options, max_tokens, on_facts=on_facts)
     return ask(generator, p.bundle, question, facts=p.facts.lines, cancel=cancel, on_text=on_text,
                max_tokens=max_tokens)
 

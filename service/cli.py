@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -48,16 +49,15 @@ def cli(ctx: click.Context, repo: Path | None, verbose: int) -> None:
 
 def _root(ctx: click.Context, path: Path | None = None, *, reads: bool = False) -> Path:
     """The repository to work on: PATH or --repo as given, else the one containing the cwd.
-    For a command that `reads` an index, a directory given without an index of its own
-    stands for the nearest one above it that has one, as the cwd does (`--repo src/pkg`
-    searches the repository's index); `index` and `watch` take a directory as given."""
-    from indexer.scan import checked_root, find_root, indexed_root
+    For a command that `reads` an index, a directory given stands for the repository
+    containing it, as the cwd does (`--repo src/pkg` searches the repository's index);
+    `index`, `watch` and `serve` take a directory as given."""
+    from indexer.scan import checked_root, find_root
 
     given = path or ctx.obj.get("repo")
     if given is None:
         return find_root(Path.cwd())
-    root = checked_root(given)
-    return (indexed_root(root) or root) if reads else root
+    return find_root(given) if reads else checked_root(given)
 
 
 def _valid_text(_ctx, _param, value: str) -> str:
@@ -535,8 +535,9 @@ def serve(ctx: click.Context, host: str, port: int, repos: tuple[Path, ...], tok
 
     def stop() -> None:
         if watcher is not None:
-            watcher.stop()
-            thread.join(timeout=30)
+            if thread is not None:  # else its start was refused: only its locks to let go
+                watcher.stop()
+                thread.join(timeout=30)
             watcher.close()
 
     def ready(bound: int) -> None:
@@ -585,20 +586,40 @@ def _server_embed(root: Path, progress):
 # -- the graph -------------------------------------------------------------------------------
 
 
+def _in_repo(root: Path, name: str) -> str:
+    """NAME as the graph reads it: a path (or `path:line[:col]`) that exists relative to the
+    current directory, or is absolute, becomes relative to the repository root, as git reads
+    paths; anything else (a name) is left as it is."""
+    head, tail = name, ""
+    for _ in range(2):
+        if Path(head).is_absolute() or (Path.cwd() / head).exists():
+            break
+        before, sep, after = head.rpartition(":")
+        if not (sep and after.isdigit()):
+            return name
+        head, tail = before, f":{after}{tail}"
+    try:
+        rel = (Path.cwd() / head).resolve().relative_to(root)
+    except (ValueError, OSError):
+        return name  # outside the repository: the graph says it knows no such path
+    return f"{rel.as_posix()}{tail}" if rel.parts else name
+
+
 def _graph_query(ctx: click.Context, name: str, as_json: bool, run, *, header: bool = True,
-                 forward: bool = False) -> None:
+                 forward: bool = False, exact: bool = False) -> None:
     """Run `run(graph, node)` for each definition NAME matches, printing the answers grouped
-    by definition (a bare name may match several)."""
+    by definition (a bare name may match several). `exact`: see Graph.find."""
     from graph.query import Graph
     from indexer.store import Store
     from indexer.update import index_dir_for
 
     root = _root(ctx, reads=True)
+    name = _in_repo(root, name)
     store = Store.open_reader(index_dir_for(root))
     try:
         _check_compatible(store, root)
         graph = Graph(store)
-        groups = [(node, run(graph, node)) for node in graph.find(name)]
+        groups = [(node, run(graph, node)) for node in graph.find(name, exact=exact)]
     finally:
         store.close()
     if as_json:
@@ -647,8 +668,10 @@ def _paging(f):
 @click.pass_context
 def definition(ctx: click.Context, name: str, as_json: bool) -> None:
     """Where NAME is defined. NAME: Class.method, pkg.module.func, a bare name (every match),
-    a path, or path:line:col (the definition of what is used there)."""
-    _graph_query(ctx, name, as_json, lambda g, node: g.definition(node), header=False)
+    a path, or path:line:col (the definition of what is used there, or of the definition
+    whose first line it is). Paths are read from the current directory, as git reads them
+    (a path from the repository root works too); so are those of every graph command."""
+    _graph_query(ctx, name, as_json, lambda g, node: g.definition(node), header=False, exact=True)
 
 
 @cli.command()
@@ -709,7 +732,7 @@ def path_(ctx: click.Context, source: str, target: str, as_json: bool) -> None:
     try:
         _check_compatible(store, root)
         graph = Graph(store)
-        hops = graph.path(source, target)
+        hops = graph.path(_in_repo(root, source), _in_repo(root, target))
     finally:
         store.close()
     if as_json:
@@ -748,6 +771,25 @@ def _open_model(root: Path, backend, base_url, model, max_tokens, quiet: bool):
     return options, open_generator(options, progress=progress)
 
 
+def _print_facts(root: Path, question: str) -> None:
+    """The graph's exact facts for `question`, from the index alone (no searcher, no model)."""
+    from indexer.store import Store
+    from indexer.update import index_dir_for
+    from service import assist
+
+    store = Store.open_reader(index_dir_for(root))
+    try:
+        _check_compatible(store, root)
+        facts = assist.facts_for(store, question)
+    finally:
+        store.close()
+    if facts.lines:
+        click.secho("Exact, from the graph:", bold=True)
+        for line in facts.lines:
+            click.echo(line)
+        click.echo()
+
+
 def _with_index(root: Path, work):
     """work(store, searcher) inside one read transaction of the index."""
     from indexer.store import Store
@@ -778,12 +820,19 @@ def ask(ctx: click.Context, question: str, backend, base_url, model, max_tokens,
     """Answer QUESTION from the repository: what the graph knows exactly first, then the
     model's answer grounded in the context bundle, then the sources it cites. A QUESTION of
     `-` is read from stdin."""
+    from assistant.errors import AssistantError
     from service import assist
 
     if not question.strip():
         raise click.UsageError("the question is empty")
     root = _root(ctx, reads=True)
-    options, generator = _open_model(root, backend, base_url, model, max_tokens, as_json)
+    try:
+        options, generator = _open_model(root, backend, base_url, model, max_tokens, as_json)
+    except AssistantError:
+        if not as_json:  # the graph's facts need no model: say them, then why there is no answer
+            with contextlib.suppress(IndexerError):  # no index: the model's error says enough
+                _print_facts(root, question)
+        raise
     streamed = [False]
 
     def on_text(piece: str) -> None:

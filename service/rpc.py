@@ -33,7 +33,9 @@ from repoqa.v1 import navigation_pb2 as nav
 from repoqa.v1 import repositories_pb2 as repos
 from repoqa.v1 import retrieval_pb2 as retrieval
 
+from assistant.errors import AssistantError
 from graph.build import GraphIndex
+from graph.errors import SymbolNotFound
 from graph.query import Graph, Node
 from indexer.errors import IndexLocked
 from indexer.options import IndexOptions
@@ -252,8 +254,11 @@ def _indexed_file(q: _Query, rel: str) -> str:
     return row[0]
 
 
-def _targets(q: _Query, rel: str, request, buffer: str | None) -> list[Node]:
-    """What the position in `request` names, best first (go-to-definition)."""
+def _targets(q: _Query, rel: str, request, buffer: str | None, *, exact: bool = False) -> list[Node]:
+    """What the position in `request` names, best first: what a use there resolves to, else
+    the definition enclosing it (references and calls of the function the cursor is in).
+    `exact` (go-to-definition): only a use, or a definition whose first line it is on;
+    nothing for a builtin, a literal or a name the repository does not define."""
     if request.encoding not in (common.POSITION_ENCODING_UNSPECIFIED, common.POSITION_ENCODING_UTF16,
                                 common.POSITION_ENCODING_UTF8):
         raise InvalidRequest(f"unknown position encoding {request.encoding}")
@@ -265,17 +270,18 @@ def _targets(q: _Query, rel: str, request, buffer: str | None) -> list[Node]:
     col = convert.to_byte_col(text, request.position.character, request.encoding)
     graph = q.graph
     if buffer is None:
-        return graph.nodes(graph.at(rel, line, col))
+        return graph.nodes(graph.at(rel, line, col, enclosing=not exact))
     # An unsaved buffer: parse it, find the reference under the cursor, and answer for the
     # same reference in the indexed file (matched by what it names and where it sits).
     parsed = _parse_buffer(q, rel, language, buffer)
     here = [r for r in parsed.references if r[2] == line and r[3] <= col <= r[5] + (r[4] > line) * 10**9]
     if not here:
-        enclosing = [s for s in parsed.symbols if s[3] <= line <= s[5]]
+        enclosing = [s for s in parsed.symbols if s[3] <= line <= s[5] and (not exact or s[3] == line)]
         if enclosing:
             name = min(enclosing, key=lambda s: s[5] - s[3])[1]
-            return [n for n in graph.find(name) if n.path == rel][:1] or graph.find(name)
-        return graph.nodes(graph.at(rel, 1, 0))
+            found = _named(graph, name, exact)
+            return [n for n in found if n.path == rel][:1] or found
+        return [] if exact else graph.nodes(graph.at(rel, 1, 0))
     name, kind, _, _, _, _, scope, _, _, enclosing = max(here, key=lambda r: r[3])
     rows = q.store.conn.execute(
         "SELECT r.id, r.line FROM refs r JOIN files f ON f.id = r.file_id WHERE f.path = ? AND r.name = ? "
@@ -285,7 +291,18 @@ def _targets(q: _Query, rel: str, request, buffer: str | None) -> list[Node]:
         found = graph.targets_of(ref_id)
         if found:
             return graph.nodes(found)
-    return graph.find(name.rsplit(".", 1)[-1])
+    return _named(graph, name.rsplit(".", 1)[-1], exact)
+
+
+def _named(graph, name: str, exact: bool) -> list[Node]:
+    """The definitions named `name`; none, for go-to-definition, when the index has none
+    (a builtin, or a name only the unsaved buffer defines), else SymbolNotFound."""
+    try:
+        return graph.find(name)
+    except SymbolNotFound:
+        if exact:
+            return []
+        raise
 
 
 def _buffer(request) -> str | None:
@@ -314,7 +331,7 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
 
         def work(stop):
             with _Query(entry, stop, rel, buffer) as q:
-                nodes = _targets(q, rel, request, buffer)
+                nodes = _targets(q, rel, request, buffer, exact=True)
                 # locations are where the index has them: converted with the indexed text
                 locs = [convert.definition_location(entry.root, q.indexed_lines, n, 1.0, "resolved",
                                                     request.encoding) for n in nodes]
@@ -545,7 +562,14 @@ class AssistantServicer(assistant_pb2_grpc.AssistantServicer):
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
         def work():
-            options, gen, busy = self.generators.get(entry.root)
+            try:
+                options, gen, busy = self.generators.get(entry.root)
+            except AssistantError:  # the graph's facts need no model: they come before the error
+                with _Query(entry, cancel) as q:
+                    facts = assist.facts_for(q.store, question)
+                    if facts.lines:
+                        put(assistant.AskResponse(exact_facts=facts.lines, snapshot=q.snapshot()))
+                raise
             max_tokens = request.max_tokens or options.max_tokens
             with busy, _Query(entry, cancel) as q:
                 snap = q.snapshot()

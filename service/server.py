@@ -165,6 +165,7 @@ def build_server(options: ServerOptions, registry: Registry, *, searcher_for: Ca
     address = f"{options.host}:{options.port}"
     try:
         if options.tls_cert:
+            _check_tls(options.tls_cert, options.tls_key)
             creds = grpc.ssl_server_credentials([(options.tls_key.read_bytes(), options.tls_cert.read_bytes())])
             port = server.add_secure_port(address, creds)
         else:
@@ -174,6 +175,17 @@ def build_server(options: ServerOptions, registry: Registry, *, searcher_for: Ca
     if port == 0:
         raise ServiceError(f"cannot listen on {address}")
     return server, port, health
+
+
+def _check_tls(cert: Path, key: Path | None) -> None:
+    """Refuse a certificate or key that is not PEM or does not match, by name: gRPC would
+    only fail to bind, as if the port were taken."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ServiceError(f"cannot use the TLS certificate {cert} with the key {key}: {exc}") from exc
 
 
 async def start_server(options: ServerOptions, registry: Registry, *, searcher_for: Callable,
@@ -193,15 +205,15 @@ async def serve(options: ServerOptions, registry: Registry, *, searcher_for: Cal
                 on_start: Callable[[], None] | None = None, on_stop: Callable[[], None] | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then let in-flight calls finish within the grace period."""
     server, port, health = await start_server(options, registry, searcher_for=searcher_for, embed=embed)
-    if on_start is not None:
-        on_start()
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    if ready is not None:
-        ready(port)
     try:
+        if on_start is not None:
+            on_start()  # may refuse (another watcher holds a repository): the server stops too
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        if ready is not None:
+            ready(port)
         await stopping.wait()
     finally:
         await health.enter_graceful_shutdown()

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from conftest import repoqa
-from test_server_assistant import EDIT, ScriptedModel
+from test_server_assistant import EDIT, ScriptedModel, _closed_port
 
 from service.openai_server import OpenAIServer
 
@@ -55,3 +55,14 @@ def test_edit_shows_a_checked_diff_and_applies_only_when_asked(py_repo, scripted
     model.reply = "I cannot produce an edit."
     bad = repoqa("edit", "anything", *flags, "--apply", cwd=py_repo)
     assert bad.returncode == 1 and bad.stderr.startswith("Error: ")
+
+
+def test_ask_with_the_model_server_down_prints_the_exact_facts_then_the_error(py_repo):
+    repoqa("index", str(py_repo), "--no-embed", check=True)
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    res = repoqa("ask", "who calls parse_http_response?", "--backend", "openai", "--base-url", url, cwd=py_repo)
+    assert res.returncode == 1 and res.stderr.startswith("Error: cannot reach the model server")
+    assert res.stdout.startswith("Exact, from the graph:") and "Client.fetch at pkg/client.py" in res.stdout
+    res = repoqa("ask", "who calls parse_http_response?", "--json", "--backend", "openai", "--base-url", url,
+                 cwd=py_repo)
+    assert res.returncode == 1 and res.stdout == ""  # --json prints one object, only for a whole answer

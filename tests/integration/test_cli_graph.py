@@ -64,3 +64,25 @@ def test_unknown_name_and_bad_position_are_clear_errors(tmp_path, tmp_path_facto
     inside.mkdir()
     res = repoqa("--repo", str(inside), "refs", "helper", check=True)  # the index above it
     assert "main.py:7  run  calls helper" in res.stdout
+
+
+def test_paths_are_read_from_the_current_directory_and_def_names_only_what_is_there(tmp_path):
+    write_tree(tmp_path, RULES)
+    repoqa("index", str(tmp_path), "--no-embed", check=True)
+    core = tmp_path / "app" / "core"
+    want = [("app/core/engine.py", 14, "Engine.start")]
+    for spec in ("engine.py:14:8", "./engine.py:14", str(core / "engine.py") + ":14", "app/core/engine.py:14"):
+        defs = repoqa_json("def", spec, cwd=core)
+        assert [(d["path"], d["line"], d["symbol"]) for d in defs] == want, spec
+    impact = repoqa_json("impact", "plugins.py", cwd=core)
+    assert {"main.py", "app/core/engine.py"} <= {i["path"] for i in impact}
+    hops = repoqa_json("--repo", str(core), "path", "../../tests/test_engine.py", "Base", cwd=core)
+    assert hops and hops[-1]["target"] == "Base"
+    # main.py line 6 `    e = Engine()`, column 4 is on `e`: a local, not a use of a definition
+    res = repoqa("def", "main.py:6:4", cwd=tmp_path)
+    assert res.returncode == 1 and "nothing at main.py:6:4" in res.stderr
+    assert [d["symbol"] for d in repoqa_json("def", "main.py:6:8", cwd=tmp_path)] == ["Engine"]
+    assert [d["symbol"] for d in repoqa_json("def", "main.py:5:4", cwd=tmp_path)] == ["run"]  # def run():
+    # other commands still take a position inside a definition for that definition
+    callees = repoqa_json("callees", "main.py:6:4", cwd=tmp_path)
+    assert {c["of"] for c in callees} == {"main.py::run"} and "helper" in {c["symbol"] for c in callees}

@@ -14,6 +14,7 @@ from repoqa.v1 import assistant_pb2
 
 from service.client import UTF8, UTF16, Client
 from service.config import index_options
+from service.errors import ServiceError
 from service.rpc import Registry
 from service.server import ServerOptions, build_server, start_server
 
@@ -80,6 +81,14 @@ def test_navigation_rpcs(server, repo):
         assert [(x.location.path, x.location.range.start.line, x.symbol) for x in d.locations] == [
             ("app/util.py", 7, "helper")]
         assert d.snapshot.stamp
+        # on no use of a definition (the local `e` of `    e = Engine()`), saved or in a buffer,
+        # or on a builtin only the buffer calls: no definition, not the enclosing run()
+        main = (repo / "main.py").read_text()
+        for text in (None, main, main + "    print(len(main))\n"):
+            assert list(c.definition("proj", "main.py", 5, 4, text=text).locations) == [], text
+        assert list(c.definition("proj", "main.py", 9, 5, text=main + "    print(len(main))\n").locations) == []
+        d = c.definition("proj", "main.py", 4, 4)  # on `run` of `def run():`
+        assert [x.symbol for x in d.locations] == ["run"]
         refs = c.references("proj", "app/util.py", 7, 4)
         assert {(x.location.path, x.location.range.start.line, x.kind) for x in refs.locations} == {
             ("app/core/engine.py", 2, "imports"), ("app/core/engine.py", 14, "calls"),
@@ -341,6 +350,13 @@ def test_tls(repo, tmp_path):
             plain.list_repositories()  # plaintext to a TLS port fails
     finally:
         s.stop()
+    # a file that is no certificate, or a key that is not the certificate's: said so, not "cannot listen"
+    other = tmp_path / "other.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(other), "2048"], check=True, capture_output=True)
+    for bad_cert, bad_key in ((key, key), (cert, other)):
+        with pytest.raises(ServiceError, match="cannot use the TLS certificate"):
+            asyncio.run(start_server(ServerOptions(port=0, tls_cert=bad_cert, tls_key=bad_key), s.registry,
+                                     searcher_for=None))
 
 
 def test_an_index_built_with_other_options_is_refused(repo):

@@ -141,3 +141,29 @@ def test_ask_with_the_local_model_streams_and_can_be_cancelled(tmp_path):
             assert again[-1].done
     finally:
         server.stop()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed when this returns: nothing listens there
+
+
+def test_ask_with_the_model_server_down_still_streams_the_exact_facts(tmp_path):
+    root = tmp_path / "proj"
+    write_tree(root, RULES)
+    index(root)
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    server = Server([root], generator_opener=lambda options: OpenAIGenerator(url, backend="openai", timeout_s=5))
+    try:
+        with server.client() as c:
+            got = []
+            with pytest.raises(grpc.RpcError) as exc:
+                for m in c.ask("proj", "who calls helper?"):
+                    got.append(m)
+        assert exc.value.code() == grpc.StatusCode.UNAVAILABLE and "cannot reach the model server" in exc.value.details()
+        assert len(got) == 1 and any("is called by" in f for f in got[0].exact_facts) and got[0].snapshot.stamp
+    finally:
+        server.stop()

@@ -197,6 +197,9 @@ def test_repoqa_watch_command(tmp_path):
         assert "Watcher:    pid" in repoqa("status", str(tmp_path), check=True).stdout
         second = repoqa("watch", str(tmp_path), "--no-embed")
         assert second.returncode == 1 and "already watching this repository" in second.stderr
+        served = repoqa("serve", "--port", "0", "--repo", str(tmp_path), "--watch", "--no-embed")
+        assert served.returncode == 1 and "already watching this repository" in served.stderr
+        assert served.stderr.count("\n") == 1, served.stderr  # the error alone: the server stopped cleanly
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)

@@ -49,6 +49,11 @@ def test_position_on_a_use_is_go_to_definition(graph):
     assert [n.qualname for n in graph.find("main.py:6:0")] in (["run"],)
     with pytest.raises(BadPosition, match="has 9 lines"):
         graph.find("main.py:90:1")
+    # go-to-definition (exact): a use, or a definition's first line; not what encloses it
+    assert [n.qualname for n in graph.find("main.py:7:5", exact=True)] == ["helper"]
+    assert [n.qualname for n in graph.find("main.py:5:4", exact=True)] == ["run"]
+    with pytest.raises(BadPosition, match="nothing at main.py:6:0"):
+        graph.find("main.py:6:0", exact=True)
 
 
 def test_unknown_names_suggest_close_ones(graph):
