@@ -489,8 +489,9 @@ def _dense_hooks(roots: list[Path], no_embed: bool) -> dict:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=50051, show_default=True, type=click.IntRange(0, 65535),
               help="Port (0: any free port, printed when ready).")
-@click.option("--repo", "repos", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-              help="A repository to serve (repeatable; default: the current one).")
+@click.option("--repo", "repos", multiple=True, metavar="[ID=]PATH",
+              help="A repository to serve, under the id ID (default: its directory's name); "
+                   "repeatable; default: the current one.")
 @click.option("--token", envvar="REPOQA_SERVER_TOKEN", default="",
               help="Bearer token clients must send (required beyond loopback; or REPOQA_SERVER_TOKEN).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None)
@@ -500,13 +501,14 @@ def _dense_hooks(roots: list[Path], no_embed: bool) -> dict:
 @click.option("--watch", "watch_", is_flag=True, help="Keep every served index fresh as files change.")
 @click.option("--no-embed", is_flag=True, help="With --watch: no vectors.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, repos: tuple[Path, ...], token: str, tls_cert: Path | None,
+def serve(ctx: click.Context, host: str, port: int, repos: tuple[str, ...], token: str, tls_cert: Path | None,
           tls_key: Path | None, allow: tuple[Path, ...], watch_: bool, no_embed: bool) -> None:
     """Serve the gRPC API (health checks and reflection included) until SIGTERM or Ctrl-C."""
     import asyncio
     import threading
 
     from service.config import index_options
+    from service.errors import InvalidRequest
     from service.rpc import Registry
     from service.server import ServerOptions
     from service.server import serve as run_server
@@ -514,8 +516,13 @@ def serve(ctx: click.Context, host: str, port: int, repos: tuple[Path, ...], tok
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     registry = Registry(index_options, allowed=allow)
-    for r in repos or (_root(ctx),):
-        registry.add(r, trusted=True)
+    for value in repos or (str(_root(ctx)),):
+        repo_id, path = _id_and_path(value)
+        try:
+            registry.add(path, repo_id, trusted=True)
+        except InvalidRequest as exc:
+            hint = "; name each with --repo ID=PATH" if not repo_id and "already names" in str(exc) else ""
+            raise InvalidRequest(f"{exc}{hint}") from exc
     options = ServerOptions(host=host, port=port, token=token, tls_cert=tls_cert, tls_key=tls_key)
     roots = [e.root for e in registry.all()]
     watcher, thread = None, None
@@ -549,6 +556,15 @@ def serve(ctx: click.Context, host: str, port: int, repos: tuple[Path, ...], tok
     asyncio.run(run_server(options, registry, searcher_for=_server_searcher(), embed=_server_embed,
                            ready=ready, on_start=start, on_stop=stop))
     click.echo("Stopped serving.", err=True)
+
+
+def _id_and_path(value: str) -> tuple[str, Path]:
+    """`--repo ID=PATH` or `--repo PATH` (a path that exists as written is a path, even with
+    an `=` in it)."""
+    repo_id, sep, path = value.partition("=")
+    if sep and repo_id and path and not Path(value).exists():
+        return repo_id, Path(path)
+    return "", Path(value)
 
 
 def _server_searcher():

@@ -286,15 +286,19 @@ def test_repoqa_serve_command_with_watch(repo):
 
     from conftest import ROOT, repoqa
 
+    twin = repo.parent / "b" / "proj"  # another repository in a directory of the same name
+    write_tree(twin, {"t.py": "def twin():\n    pass\n"})
+    res = repoqa("serve", "--port", "0", "--repo", str(repo), "--repo", str(twin))
+    assert res.returncode == 1 and "already names" in res.stderr and "--repo ID=PATH" in res.stderr
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", "0", "--repo", str(repo),
-                             "--watch", "--no-embed"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                             "--repo", f"twin={twin}", "--watch", "--no-embed"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stderr.readline()
-        m = re.match(r"repoqa serving 1 repository on 127\.0\.0\.1:(\d+) \(plaintext, watching\)", line)
+        m = re.match(r"repoqa serving 2 repositories on 127\.0\.0\.1:(\d+) \(plaintext, watching\)", line)
         assert m, line
         with Client(f"127.0.0.1:{m[1]}") as c:
-            assert [r.id for r in c.list_repositories()] == ["proj"]
+            assert sorted((r.id, r.root) for r in c.list_repositories()) == [("proj", str(repo)), ("twin", str(twin))]
             write_tree(repo, {"main.py": RULES["main.py"] + "\ndef served_fresh():\n    run()\n"})
             deadline = time.monotonic() + 20
             while True:  # the watcher inside the server follows the edit
