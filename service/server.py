@@ -23,7 +23,7 @@ from repoqa.v1 import (
     retrieval_pb2_grpc,
 )
 
-from .errors import ServiceError, status_for
+from .errors import InvalidRequest, ServiceError, status_for
 from .rpc import (
     AssistantServicer,
     Cancelled,
@@ -101,6 +101,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
             async def unary(request, context):
                 try:
+                    _check_read(request)
                     return await inner(request, context)
                 except Exception as exc:  # noqa: BLE001 -- mapped or logged, never lost
                     await _abort(context, exc, method)
@@ -111,6 +112,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
             async def stream(request, context):
                 try:
+                    _check_read(request)
                     async for item in inner_stream(request, context):
                         yield item
                 except Exception as exc:  # noqa: BLE001 -- as above
@@ -132,8 +134,36 @@ async def _abort(context, exc: BaseException, method: str) -> None:
     await context.abort(code, str(exc) or type(exc).__name__)
 
 
+class _Malformed:
+    """A request whose bytes are no message of its type (bad wire format, a string field that
+    is not UTF-8): answered INVALID_ARGUMENT by the handler, where gRPC would answer UNKNOWN
+    and log a traceback for each."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def _lenient(deserialize: Callable | None) -> Callable | None:
+    if deserialize is None:
+        return None
+
+    def read(data: bytes):
+        try:
+            return deserialize(data)
+        except Exception as exc:  # noqa: BLE001 -- protobuf's DecodeError and kin
+            return _Malformed(str(exc) or type(exc).__name__)
+
+    return read
+
+
+def _check_read(request) -> None:
+    if isinstance(request, _Malformed):
+        raise InvalidRequest(f"malformed request: {request.reason}")
+
+
 def _replace_behavior(handler, behavior):
-    kw = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
+    kw = {"request_deserializer": _lenient(handler.request_deserializer),
+          "response_serializer": handler.response_serializer}
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(behavior, **kw)
     return grpc.unary_unary_rpc_method_handler(behavior, **kw)

@@ -190,6 +190,24 @@ def test_errors_map_to_status_codes(server, repo):
     assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
+def test_bytes_that_are_no_request_are_invalid_argument(server, caplog):
+    """A string field that is not UTF-8, or bytes that are no protobuf message: INVALID_ARGUMENT
+    (gRPC itself says UNKNOWN, and logs a traceback for each), and the server goes on."""
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel, caplog.at_level("ERROR"):
+        for method, data in (("/repoqa.v1.Retrieval/Search", b"\x0a\x04proj\x12\x03\xff\xfeA"),
+                             ("/repoqa.v1.Navigation/Definition", b"\xff\xff\xff\xff"),
+                             ("/repoqa.v1.Assistant/Ask", b"\x0a\x04proj\x12\x02\xc3\x28")):
+            call = channel.unary_stream(method) if method.endswith("/Ask") else channel.unary_unary(method)
+            with pytest.raises(grpc.RpcError) as exc:
+                reply = call(data, timeout=10)
+                list(reply) if method.endswith("/Ask") else reply
+            assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, exc.value.details())
+            assert exc.value.details().startswith("malformed request"), exc.value.details()
+    assert not [r for r in caplog.records if r.exc_info], "a malformed request is no server error"
+    with server.client() as c:
+        assert c.search("proj", "helper").hits
+
+
 def test_unexpected_errors_are_internal_and_logged_once(repo, caplog):
     def broken(store, meta, root, mode):
         raise KeyError("surprise")
