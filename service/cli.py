@@ -52,12 +52,19 @@ def _root(ctx: click.Context, path: Path | None = None, *, reads: bool = False) 
     For a command that `reads` an index, a directory given stands for the repository
     containing it, as the cwd does (`--repo src/pkg` searches the repository's index);
     `index`, `watch` and `serve` take a directory as given."""
-    from indexer.scan import checked_root, find_root
+    from indexer.scan import INDEX_DIR, checked_root, find_root
 
     given = path or ctx.obj.get("repo")
     if given is None:
         return find_root(Path.cwd())
-    return find_root(given) if reads else checked_root(given)
+    if reads:
+        return find_root(given)
+    root = checked_root(given)
+    outer = find_root(root.parent) if root.parent != root else root
+    if not (root / INDEX_DIR / "index.db").is_file() and (outer / INDEX_DIR / "index.db").is_file():
+        click.echo(f"Warning: {root} is inside the repository indexed at {outer}; this gives it an index "
+                   "of its own, which commands run inside it will use", err=True)
+    return root
 
 
 def _valid_text(_ctx, _param, value: str) -> str:

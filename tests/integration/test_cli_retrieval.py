@@ -81,3 +81,8 @@ def test_a_query_from_stdin_and_a_repository_named_by_a_subdirectory(py_repo):
         else:
             assert out["query"].startswith("why does parse_http_response fail \ufffd on bodies")
             assert 0 < out["tokens"] <= 800
+    # indexing a directory inside an indexed repository is allowed, and said
+    res = repoqa("index", str(py_repo / "pkg"), "--no-embed", check=True)
+    assert f"Warning: {py_repo / 'pkg'} is inside the repository indexed at {py_repo}" in res.stderr
+    res = repoqa("index", str(py_repo / "pkg"), "--no-embed", check=True)  # it has its own index now
+    assert "Warning" not in res.stderr
