@@ -505,7 +505,9 @@ def _dense_hooks(roots: list[Path], no_embed: bool) -> dict:
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None)
 @click.option("--allow-root", "allow", multiple=True, type=click.Path(file_okay=False, path_type=Path),
               help="Clients may add repositories under this directory (repeatable; default: none).")
-@click.option("--watch", "watch_", is_flag=True, help="Keep every served index fresh as files change.")
+@click.option("--watch", "watch_", is_flag=True,
+              help="Keep the indexes of the repositories given here fresh as files change (not those "
+                   "clients add later: they are indexed when a client asks).")
 @click.option("--no-embed", is_flag=True, help="With --watch: no vectors.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, repos: tuple[str, ...], token: str, tls_cert: Path | None,
