@@ -524,6 +524,8 @@ def serve(ctx: click.Context, host: str, port: int, repos: tuple[str, ...], toke
 
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    if no_embed and not watch_:
+        raise click.UsageError("--no-embed goes with --watch (it says what the watcher keeps fresh)")
     registry = Registry(index_options, allowed=allow)
     for value in repos or (str(_root(ctx)),):
         repo_id, path = _id_and_path(value)

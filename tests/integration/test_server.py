@@ -333,6 +333,8 @@ def test_repoqa_serve_command_with_watch(repo):
     assert "Stopped serving." in err
     res = repoqa("serve", "--host", "0.0.0.0", "--port", "0", "--repo", str(repo))
     assert res.returncode == 1 and "without a token" in res.stderr
+    res = repoqa("serve", "--port", "0", "--repo", str(repo), "--no-embed")
+    assert res.returncode == 2 and "--no-embed goes with --watch" in res.stderr
 
 
 def test_tls(repo, tmp_path):
