@@ -269,7 +269,7 @@ def overhead(root: Path, target: str, repo_id: str, mix: dict[str, list[tuple]],
         req = request(path, line, col)
         rel = relative_path(entry.root, req.document)
         with _Query(entry, threading.Event()) as q:
-            nodes = _targets(q, rel, req, None)
+            nodes = _targets(q, rel, req, None, exact=True)
             locs = [convert.definition_location(entry.root, q.lines, x, 1.0, "resolved", req.encoding)
                     for x in nodes]
             return nav.LocationsResponse(locations=locs, snapshot=q.snapshot())

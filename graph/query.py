@@ -5,18 +5,37 @@ SQLite tables through one connection, so it sees one committed state."""
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from indexer.store import Store
+from indexer.text import split_lines
 from indexer.update import index_dir_for
 
 from .errors import BadPosition, GraphNotBuilt, SymbolNotFound
 from .model import CALLS, DEPENDENCY_KINDS, RESOLVED, resolution
 
 DEFAULT_LIMIT = 100
+_WORD = re.compile(rb"[A-Za-z0-9_$\x80-\xff]+")
+
+
+def _words(line: str) -> list[str]:
+    return [m.group().decode("utf-8", "replace") for m in _WORD.finditer(line.encode("utf-8", "surrogatepass"))]
+
+
+def word_at(line: str, col: int) -> str:
+    """The identifier at byte column `col` of `line` (0-based; the column just past its end
+    counts too, where an editor's cursor sits after typing it), or ""."""
+    data = line.encode("utf-8", "surrogatepass")
+    for m in _WORD.finditer(data):
+        if m.start() <= col <= m.end():
+            return m.group().decode("utf-8", "replace")
+    return ""
+
+
 _POSITION = re.compile(r"^(?P<path>.+?):(?P<line>\d+)(?::(?P<col>\d+))?$")
 _SEPARATORS = re.compile(r"::|\.|#|/")
 
@@ -120,7 +139,7 @@ class Graph:
             raise SymbolNotFound(spec)
         m = _POSITION.match(spec)
         if m and self._file_id(m["path"]) is not None:
-            ids = self.at(m["path"], int(m["line"]), int(m["col"] or 0), enclosing=not exact)
+            ids = self.at(m["path"], int(m["line"]), int(m["col"]) if m["col"] else None, enclosing=not exact)
             if not ids:
                 raise BadPosition(f"nothing at {spec} is a use or a definition of a name this repository defines")
             return self.nodes(ids)
@@ -191,12 +210,14 @@ class Graph:
     def _ids(self, sql: str, *args: object) -> list[int]:
         return [r[0] for r in self.conn.execute(sql, args)]
 
-    def at(self, path: str, line: int, col: int = 0, *, enclosing: bool = True) -> list[int]:
+    def at(self, path: str, line: int, col: int | None = 0, *, enclosing: bool = True) -> list[int]:
         """The nodes at a position, best first: what a reference there resolves to (as
         go-to-definition does), else the innermost definition enclosing it, else the file.
-        Without `enclosing`: else the innermost definition starting on that line (the
-        cursor on its name), else nothing; a builtin's or a literal's enclosing function is
-        no answer to go-to-definition.
+        Without `enclosing`: else the innermost definition around it whose name is the word
+        at the cursor (the cursor on a definition's name, below its decorators or
+        attributes too), else nothing: a builtin's or a literal's enclosing function is no
+        answer to go-to-definition. `col` None: the line alone (a use at its start, or a
+        definition whose name is a word of the line).
 
         A reference matched by name only has several candidates; they are ranked by how
         often resolved references elsewhere reach each (a method everyone calls is the
@@ -207,6 +228,13 @@ class Graph:
         lines = self.conn.execute("SELECT lines FROM files WHERE id = ?", (fid,)).fetchone()[0]
         if line < 1 or (lines and line > lines):
             raise BadPosition(f"{path} has {lines} lines; line {line} is outside it")
+        words: list[str] = []
+        if not enclosing:
+            text = self._line_text(fid, line)
+            words = _words(text) if col is None else [word_at(text, col)]
+            if not any(words):
+                return []
+        col = col or 0
         ref = self.conn.execute(
             "SELECT r.id FROM refs r WHERE r.file_id = ? AND r.line = ? AND r.col <= ? "
             "AND (r.end_line > ? OR r.end_col >= ?) AND EXISTS (SELECT 1 FROM graph_edges e WHERE e.ref = r.id) "
@@ -215,14 +243,25 @@ class Graph:
             return self.targets_of(ref[0])
         row = self.conn.execute(
             "SELECT n.id FROM symbols s JOIN graph_nodes n ON n.file_id = s.file_id AND n.qualname = s.qualname "
-            "WHERE s.file_id = ? AND s.start_line <= ? AND s.end_line >= ? AND (? OR s.start_line = ?) "
+            "WHERE s.file_id = ? AND s.start_line <= ? AND s.end_line >= ? "
+            "AND (? OR s.name IN (SELECT value FROM json_each(?))) "
             "ORDER BY s.end_line - s.start_line, s.start_line DESC LIMIT 1",
-            (fid, line, line, enclosing, line)).fetchone()
+            (fid, line, line, enclosing, json.dumps(words))).fetchone()
         if row:
             return [row[0]]
         if not enclosing:
             return []
         return self._ids("SELECT id FROM graph_nodes WHERE file_id = ? AND qualname = ''", fid)
+
+    def _line_text(self, file_id: int, line: int) -> str:
+        """One line of a file as the index has it (from the chunk holding it), or ""."""
+        row = self.conn.execute(
+            "SELECT start_line, text FROM chunks WHERE file_id = ? AND start_line <= ? AND end_line >= ? "
+            "ORDER BY start_line DESC LIMIT 1", (file_id, line, line)).fetchone()
+        if row is None:
+            return ""
+        lines = split_lines(row[1])
+        return lines[line - row[0]] if 0 <= line - row[0] < len(lines) else ""
 
     def targets_of(self, ref_id: int) -> list[int]:
         """What one reference (a refs row) resolves to, best first: the resolved targets,

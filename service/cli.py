@@ -78,6 +78,10 @@ def _question(_ctx, _param, value: str) -> str:
     stdin, for text too long for a command line (Linux caps one argument at 128 KiB) or
     piped from another tool. Bytes there that are not UTF-8 become U+FFFD too."""
     if value == "-":
+        if sys.stdin is None:
+            raise click.BadParameter("`-` reads it from stdin, and stdin is closed", param=_param)
+        if sys.stdin.isatty():
+            click.echo("Reading it from stdin; end with Ctrl-D.", err=True)
         value = sys.stdin.buffer.read().decode("utf-8", errors="replace")
     return valid_text(value)
 
@@ -618,18 +622,28 @@ def _in_repo(root: Path, name: str) -> str:
     current directory, or is absolute, becomes relative to the repository root, as git reads
     paths; anything else (a name) is left as it is."""
     head, tail = name, ""
-    for _ in range(2):
-        if Path(head).is_absolute() or (Path.cwd() / head).exists():
+    for strips in range(3):  # path, path:line, path:line:col
+        if _here(head):
             break
         before, sep, after = head.rpartition(":")
-        if not (sep and after.isdigit()):
-            return name
+        if strips == 2 or not (sep and after.isdigit()):
+            return name  # a name, or a path from the root
         head, tail = before, f":{after}{tail}"
     try:
         rel = (Path.cwd() / head).resolve().relative_to(root)
     except (ValueError, OSError):
         return name  # outside the repository: the graph says it knows no such path
     return f"{rel.as_posix()}{tail}" if rel.parts else name
+
+
+def _here(text: str) -> bool:
+    """Whether `text` names a file, or with a `/` a directory, from the current directory (a
+    bare word that is a directory here stays a name: `core` the function, `core/` the package)."""
+    try:
+        path = Path.cwd() / text
+        return path.is_file() or ("/" in text and path.exists())
+    except (OSError, ValueError):  # a name too long for a path, a NUL
+        return False
 
 
 def _graph_query(ctx: click.Context, name: str, as_json: bool, run, *, header: bool = True,
@@ -810,6 +824,10 @@ def _print_facts(root: Path, question: str) -> None:
         facts = assist.facts_for(store, question)
     finally:
         store.close()
+    _echo_facts(facts)
+
+
+def _echo_facts(facts) -> None:
     if facts.lines:
         click.secho("Exact, from the graph:", bold=True)
         for line in facts.lines:
@@ -871,10 +889,7 @@ def ask(ctx: click.Context, question: str, backend, base_url, model, max_tokens,
 
     def on_facts(facts) -> None:
         if facts and not as_json:
-            click.secho("Exact, from the graph:", bold=True)
-            for line in facts.lines:
-                click.echo(line)
-            click.echo()
+            _echo_facts(facts)
 
     try:
         result = _with_index(root, lambda store, searcher: assist.answer(

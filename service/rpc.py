@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import re
@@ -36,8 +37,8 @@ from repoqa.v1 import retrieval_pb2 as retrieval
 from assistant.errors import AssistantError
 from graph.build import GraphIndex
 from graph.errors import SymbolNotFound
-from graph.query import Graph, Node
-from indexer.errors import IndexLocked
+from graph.query import Graph, Node, word_at
+from indexer.errors import IndexerError, IndexLocked
 from indexer.options import IndexOptions
 from indexer.parse import parse_source
 from indexer.records import FileRecord, Symbol
@@ -276,7 +277,8 @@ def _targets(q: _Query, rel: str, request, buffer: str | None, *, exact: bool = 
     parsed = _parse_buffer(q, rel, language, buffer)
     here = [r for r in parsed.references if r[2] == line and r[3] <= col <= r[5] + (r[4] > line) * 10**9]
     if not here:
-        enclosing = [s for s in parsed.symbols if s[3] <= line <= s[5] and (not exact or s[3] == line)]
+        word = word_at(text, col) if exact else ""
+        enclosing = [s for s in parsed.symbols if s[3] <= line <= s[5] and (not exact or s[0] == word)]
         if enclosing:
             name = min(enclosing, key=lambda s: s[5] - s[3])[1]
             found = _named(graph, name, exact)
@@ -561,14 +563,17 @@ class AssistantServicer(assistant_pb2_grpc.AssistantServicer):
         def put(item) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
+        def facts_message(facts, snap) -> None:
+            put(assistant.AskResponse(exact_facts=facts.lines, snapshot=snap))
+
         def work():
             try:
                 options, gen, busy = self.generators.get(entry.root)
             except AssistantError:  # the graph's facts need no model: they come before the error
-                with _Query(entry, cancel) as q:
+                with contextlib.suppress(IndexerError), _Query(entry, cancel) as q:  # no index: the model's error
                     facts = assist.facts_for(q.store, question)
                     if facts.lines:
-                        put(assistant.AskResponse(exact_facts=facts.lines, snapshot=q.snapshot()))
+                        facts_message(facts, q.snapshot())
                 raise
             max_tokens = request.max_tokens or options.max_tokens
             with busy, _Query(entry, cancel) as q:
@@ -577,7 +582,7 @@ class AssistantServicer(assistant_pb2_grpc.AssistantServicer):
                 try:
                     answer = assist.answer(
                         q.store, searcher, entry.root, question, gen, options, max_tokens=max_tokens, cancel=cancel,
-                        on_facts=lambda facts: put(assistant.AskResponse(exact_facts=facts.lines, snapshot=snap)),
+                        on_facts=lambda facts: facts_message(facts, snap),
                         on_text=lambda piece: put(assistant.AskResponse(text=piece)))
                 finally:
                     if searcher.vstore is not None:

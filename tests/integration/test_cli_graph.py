@@ -74,6 +74,13 @@ def test_paths_are_read_from_the_current_directory_and_def_names_only_what_is_th
     for spec in ("engine.py:14:8", "./engine.py:14", str(core / "engine.py") + ":14", "app/core/engine.py:14"):
         defs = repoqa_json("def", spec, cwd=core)
         assert [(d["path"], d["line"], d["symbol"]) for d in defs] == want, spec
+    # a path from the root, with a column, where no such file is in the cwd
+    assert [d["symbol"] for d in repoqa_json("def", "main.py:6:8", cwd=core)] == ["Engine"]
+    assert [d["symbol"] for d in repoqa_json("def", "app/core/engine.py:14:8", cwd=core)] == ["Engine.start"]
+    # a bare word that is a directory here is still a name; one too long for a path is too
+    assert repoqa_json("callers", "helper", cwd=tmp_path / "app")[0]["of"] == "app/util.py::helper"
+    res = repoqa("refs", "a" * 300, cwd=core)
+    assert res.returncode == 1 and res.stderr.startswith("Error: no symbol named")
     impact = repoqa_json("impact", "plugins.py", cwd=core)
     assert {"main.py", "app/core/engine.py"} <= {i["path"] for i in impact}
     hops = repoqa_json("--repo", str(core), "path", "../../tests/test_engine.py", "Base", cwd=core)

@@ -81,6 +81,9 @@ def test_a_query_from_stdin_and_a_repository_named_by_a_subdirectory(py_repo):
         else:
             assert out["query"].startswith("why does parse_http_response fail \ufffd on bodies")
             assert 0 < out["tokens"] <= 800
+    closed = subprocess.run(["bash", "-c", f"{sys.executable} -m service.cli search - <&-"], cwd=py_repo,
+                            capture_output=True, text=True, timeout=300)
+    assert closed.returncode == 2 and "stdin is closed" in closed.stderr, closed.stderr
     # indexing a directory inside an indexed repository is allowed, and said
     res = repoqa("index", str(py_repo / "pkg"), "--no-embed", check=True)
     assert f"Warning: {py_repo / 'pkg'} is inside the repository indexed at {py_repo}" in res.stderr

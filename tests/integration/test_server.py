@@ -89,6 +89,10 @@ def test_navigation_rpcs(server, repo):
         assert list(c.definition("proj", "main.py", 9, 5, text=main + "    print(len(main))\n").locations) == []
         d = c.definition("proj", "main.py", 4, 4)  # on `run` of `def run():`
         assert [x.symbol for x in d.locations] == ["run"]
+        engine = (repo / "app/core/engine.py").read_text()
+        for text in (None, engine):  # `make`, below its @classmethod line
+            d = c.definition("proj", "app/core/engine.py", 20, 9, text=text)
+            assert [x.symbol for x in d.locations] == ["Engine.make"], text
         refs = c.references("proj", "app/util.py", 7, 4)
         assert {(x.location.path, x.location.range.start.line, x.kind) for x in refs.locations} == {
             ("app/core/engine.py", 2, "imports"), ("app/core/engine.py", 14, "calls"),
@@ -377,10 +381,25 @@ def test_tls(repo, tmp_path):
     # a file that is no certificate, or a key that is not the certificate's: said so, not "cannot listen"
     other = tmp_path / "other.pem"
     subprocess.run(["openssl", "genrsa", "-out", str(other), "2048"], check=True, capture_output=True)
-    for bad_cert, bad_key in ((key, key), (cert, other)):
+    secret = tmp_path / "secret.pem"  # an encrypted key: refused by name, no passphrase asked for
+    subprocess.run(["openssl", "genrsa", "-aes128", "-passout", "pass:x", "-out", str(secret), "2048"], check=True,
+                   capture_output=True)
+    for bad_cert, bad_key in ((key, key), (cert, other), (cert, secret)):
         with pytest.raises(ServiceError, match="cannot use the TLS certificate"):
             asyncio.run(start_server(ServerOptions(port=0, tls_cert=bad_cert, tls_key=bad_key), s.registry,
                                      searcher_for=None))
+    # a 1024-bit key, which gRPC serves with, passes the check
+    small_cert, small_key = tmp_path / "small.pem", tmp_path / "small-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", str(small_key), "-out",
+                    str(small_cert), "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+
+    async def bind_and_stop():
+        server, port, _ = await start_server(ServerOptions(port=0, tls_cert=small_cert, tls_key=small_key),
+                                             s.registry, searcher_for=None)
+        await server.stop(0)
+        return port
+
+    assert asyncio.run(bind_and_stop()) > 0
 
 
 def test_an_index_built_with_other_options_is_refused(repo):

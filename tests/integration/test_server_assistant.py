@@ -167,3 +167,12 @@ def test_ask_with_the_model_server_down_still_streams_the_exact_facts(tmp_path):
         assert len(got) == 1 and any("is called by" in f for f in got[0].exact_facts) and got[0].snapshot.stamp
     finally:
         server.stop()
+    bare = tmp_path / "bare"  # not indexed: no facts, and the model's error is the answer
+    write_tree(bare, {"a.py": "x = 1\n"})
+    server = Server([bare], generator_opener=lambda options: OpenAIGenerator(url, backend="openai", timeout_s=5))
+    try:
+        with server.client() as c, pytest.raises(grpc.RpcError) as exc:
+            list(c.ask("bare", "who calls helper?"))
+        assert exc.value.code() == grpc.StatusCode.UNAVAILABLE and "cannot reach the model server" in exc.value.details()
+    finally:
+        server.stop()

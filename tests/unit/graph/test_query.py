@@ -54,6 +54,14 @@ def test_position_on_a_use_is_go_to_definition(graph):
     assert [n.qualname for n in graph.find("main.py:5:4", exact=True)] == ["run"]
     with pytest.raises(BadPosition, match="nothing at main.py:6:0"):
         graph.find("main.py:6:0", exact=True)
+    # on a decorated definition's name (its range starts at the decorator), a nested one's,
+    # and on a word of a first line that is not the name (a parameter): nothing
+    for spec, want in ((f"{ENG}:21:8", "Engine.make"), (f"{ENG}:25:12", "Engine.build"),
+                       (f"{ENG}:26:12", "Engine.build.inner"), (f"{ENG}:7:8", "Engine.__init__")):
+        assert [n.qualname for n in graph.find(spec, exact=True)] == [want], spec
+    for spec in (f"{ENG}:7:18", f"{ENG}:20:6", f"{ENG}:21:14"):  # self, @classmethod, cls
+        with pytest.raises(BadPosition):
+            graph.find(spec, exact=True)
 
 
 def test_unknown_names_suggest_close_ones(graph):
