@@ -132,7 +132,7 @@ class Graph:
         """The nodes `spec` names: a path, `path:line[:col]`, a qualified name (`Class.method`,
         `pkg.module.Class.method`, `ns::f`) or a bare name. Raises SymbolNotFound with close
         matches when nothing matches. `exact`: a position names only what a use there
-        resolves to or the definition whose first line it is on, not the one enclosing it
+        resolves to or the definition whose name is there, not the one enclosing it
         (go-to-definition); BadPosition when there is none."""
         spec = spec.strip()
         if not spec:

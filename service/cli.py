@@ -709,9 +709,10 @@ def _paging(f):
 @click.pass_context
 def definition(ctx: click.Context, name: str, as_json: bool) -> None:
     """Where NAME is defined. NAME: Class.method, pkg.module.func, a bare name (every match),
-    a path, or path:line:col (the definition of what is used there, or of the definition
-    whose first line it is). Paths are read from the current directory, as git reads them
-    (a path from the repository root works too); so are those of every graph command."""
+    a path, or path:line:col (the definition of what is used there, or the one whose name is
+    there; path:line, the one named on that line). A path is read from the current
+    directory, as git reads it, when a file is there (a path from the repository root works
+    too); so are those of every graph command."""
     _graph_query(ctx, name, as_json, lambda g, node: g.definition(node), header=False, exact=True)
 
 

@@ -258,7 +258,7 @@ def _indexed_file(q: _Query, rel: str) -> str:
 def _targets(q: _Query, rel: str, request, buffer: str | None, *, exact: bool = False) -> list[Node]:
     """What the position in `request` names, best first: what a use there resolves to, else
     the definition enclosing it (references and calls of the function the cursor is in).
-    `exact` (go-to-definition): only a use, or a definition whose first line it is on;
+    `exact` (go-to-definition): only a use, or a definition whose name is at the cursor;
     nothing for a builtin, a literal or a name the repository does not define."""
     if request.encoding not in (common.POSITION_ENCODING_UNSPECIFIED, common.POSITION_ENCODING_UTF16,
                                 common.POSITION_ENCODING_UTF8):
