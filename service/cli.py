@@ -556,10 +556,11 @@ def serve(ctx: click.Context, host: str, port: int, repos: tuple[str, ...], toke
         thread.start()
 
     def stop() -> None:
-        if watcher is not None:
-            if thread is not None:  # else its start was refused: only its locks to let go
-                watcher.stop()
-                thread.join(timeout=30)
+        # A watcher whose start was refused let go of what it took then; closing it would mark
+        # the other watcher's repository stopped and remove that watcher's pid file.
+        if watcher is not None and thread is not None:
+            watcher.stop()
+            thread.join(timeout=30)
             watcher.close()
 
     def ready(bound: int) -> None:

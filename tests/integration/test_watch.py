@@ -200,6 +200,8 @@ def test_repoqa_watch_command(tmp_path):
         served = repoqa("serve", "--port", "0", "--repo", str(tmp_path), "--watch", "--no-embed")
         assert served.returncode == 1 and "already watching this repository" in served.stderr
         assert served.stderr.count("\n") == 1, served.stderr  # the error alone: the server stopped cleanly
+        assert int(pid_file.read_text()) == proc.pid  # and left the running watcher's state alone
+        assert repoqa_json("status", str(tmp_path))["watcher"]["state"] in ("idle", "pending", "updating")
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
