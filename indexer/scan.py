@@ -58,13 +58,18 @@ def checked_root(path: Path) -> Path:
     return root
 
 
+def indexed_root(start: Path) -> Path | None:
+    """The nearest directory at or above `start` (resolved) that holds an index, if any."""
+    return next((d for d in (start, *start.parents) if (d / INDEX_DIR / "index.db").is_file()), None)
+
+
 def find_root(start: Path) -> Path:
     """The repository containing `start`: the nearest directory holding an index, else
     the git work tree, else `start` itself."""
     start = checked_root(start)
-    for d in (start, *start.parents):
-        if (d / INDEX_DIR / "index.db").is_file():
-            return d
+    found = indexed_root(start)
+    if found is not None:
+        return found
     top = run_git(start, "rev-parse", "--show-toplevel")
     return Path(top.strip()) if top else start
 

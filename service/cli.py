@@ -52,7 +52,7 @@ def _root(ctx: click.Context, path: Path | None = None, *, reads: bool = False) 
     For a command that `reads` an index, a directory given stands for the repository
     containing it, as the cwd does (`--repo src/pkg` searches the repository's index);
     `index`, `watch` and `serve` take a directory as given."""
-    from indexer.scan import INDEX_DIR, checked_root, find_root
+    from indexer.scan import checked_root, find_root, indexed_root
 
     given = path or ctx.obj.get("repo")
     if given is None:
@@ -60,8 +60,8 @@ def _root(ctx: click.Context, path: Path | None = None, *, reads: bool = False) 
     if reads:
         return find_root(given)
     root = checked_root(given)
-    outer = find_root(root.parent) if root.parent != root else root
-    if not (root / INDEX_DIR / "index.db").is_file() and (outer / INDEX_DIR / "index.db").is_file():
+    outer = indexed_root(root)
+    if outer is not None and outer != root:
         click.echo(f"Warning: {root} is inside the repository indexed at {outer}; this gives it an index "
                    "of its own, which commands run inside it will use", err=True)
     return root
