@@ -366,7 +366,8 @@ def apply_block(text: str, block: EditBlock) -> str:
 
 
 def _with_newlines(text: str) -> list[str]:
-    """`text`'s lines (split_lines), each with its "\n" but a last one without."""
+    """`text`'s lines, split at "\n" alone as split_lines splits them but with any "\r" kept
+    (the diff is of the bytes), each with its "\n" but a last one without."""
     parts = text.split("\n")
     return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
