@@ -47,6 +47,8 @@ class WatchOptions:
     lock_timeout_s: float = 0.5  # how long an update waits for another writer per try
 
 
+_LET_GO: dict = {}  # what `_next_batch` returns when removed roots wait (never filled)
+
 AfterUpdate = Callable[[Path, IndexSummary], None]
 """Called after each committed update of a root (vectors, server caches); runs on the
 watcher's thread, so the next update waits for it."""
@@ -61,11 +63,14 @@ class _Pending:
 
 
 class Watcher:
-    """Watches roots (each already indexed or not) and keeps their indexes fresh."""
+    """Watches roots (each already indexed or not) and keeps their indexes fresh. Roots can
+    be added and removed while it runs (`add_root`, `remove_root`), from any thread."""
 
     def __init__(self, roots: dict[Path, IndexOptions], *, watch: WatchOptions | None = None,
                  derived: Sequence[DerivedIndex] = (), after_update: Sequence[AfterUpdate] = (),
                  idle: Sequence[Callable[[Path], float | None]] = ()):
+        # Replaced whole, never changed in place: a loop over it sees one set of roots while
+        # another thread adds or removes one.
         self.roots = {Path(r).resolve(): o for r, o in roots.items()}
         self.watch = watch or WatchOptions()
         self.derived = tuple(derived)
@@ -82,6 +87,9 @@ class Watcher:
         self._inodes: dict[Path, int] = {}  # of each root when its watch was made
         self._failures: dict[Path, int] = {}  # failed updates in a row, for the backoff
         self._locks: list[WriterLock] = []
+        self._roots_lock = threading.RLock()  # roots, their watch locks and observer watches
+        self._leaving: dict[Path, threading.Event] = {}  # removed roots the loop has yet to let go of
+        self._closed = False
         self._last_full: dict[Path, float] = {}
         self._state: dict[Path, dict] = {}
         self.updates = 0  # committed updates, for tests and benchmarks
@@ -92,25 +100,122 @@ class Watcher:
         """Take each index's watch lock, bring each index up to date, start observing."""
         from watchdog.observers import Observer
 
-        try:
-            for root in self.roots:
+        with self._roots_lock:
+            try:
+                for root in self.roots:
+                    self._relock(root)
+                _OverflowLog.install(self)
+                self._observer = Observer()
+                for root in self.roots:
+                    self._begin(root)
+                self._observer.start()
+            except BaseException:  # nothing half-started: no lock, no pid file left behind
+                _OverflowLog.uninstall(self)
+                for lock in self._locks:
+                    (lock.path.parent / PID_FILE).unlink(missing_ok=True)
+                self._release()
+                self._observer = None
+                raise
+
+    def _begin(self, root: Path) -> None:
+        """Observe a root whose watch lock is held, and queue its first update: a whole scan,
+        picking up what changed while nothing watched it."""
+        self._schedule(root)
+        self._state[root] = {"pid": os.getpid(), "started_ns": time.time_ns(), "state": "starting",
+                             "pending": 0, "oldest_pending_ns": 0, "last_update_ns": 0, "last_error": ""}
+        with self._cond:
+            self._pending[root] = _Pending(full=True, first=time.monotonic(), last=0.0)
+            self._cond.notify_all()
+
+    def add_root(self, root: Path, options: IndexOptions) -> bool:
+        """Watch one more root, while running or before `start`. Its watch lock is taken
+        here (IndexLocked when another watcher holds it); its first update, a whole scan,
+        follows on the watcher's thread. False when it is watched already (or the watcher
+        is closed)."""
+        root = Path(root).resolve()
+        with self._roots_lock:
+            if self._closed or root in self.roots:
+                return False
+            if self._observer is None:  # `start` takes it with the others
+                self.roots = {**self.roots, root: options}
+                return True
+            left = self._leaving.pop(root, None)
+            if left is None:
                 self._relock(root)
-            _OverflowLog.install(self)
-            self._observer = Observer()
-            for root in self.roots:
-                self._schedule(root)
-                self._state[root] = {"pid": os.getpid(), "started_ns": time.time_ns(), "state": "starting",
-                                     "pending": 0, "oldest_pending_ns": 0, "last_update_ns": 0,
-                                     "last_error": ""}
-                with self._cond:  # the first update: a whole scan, picking up what changed unwatched
-                    self._pending[root] = _Pending(full=True, first=time.monotonic(), last=0.0)
-            self._observer.start()
-        except BaseException:  # nothing half-started: no lock, no pid file left behind
-            _OverflowLog.uninstall(self)
-            for lock in self._locks:
-                (lock.path.parent / PID_FILE).unlink(missing_ok=True)
-            self._release()
-            raise
+            else:  # removed a moment ago and not let go of yet: its lock is still ours
+                left.set()
+            self.roots = {**self.roots, root: options}
+            try:
+                self._begin(root)
+            except BaseException:
+                self.roots = {r: o for r, o in self.roots.items() if r != root}
+                self._unlock(root)
+                raise
+        return True
+
+    def remove_root(self, root: Path, timeout: float = 30.0) -> bool:
+        """Stop watching a root, from any thread: its pending changes are dropped, and an
+        update of it already under way finishes. Returns once the watcher's thread has let
+        go of it (its watch lock, pid file and hooks' work; or after `timeout` seconds, when
+        that update is still running). False when it was not watched."""
+        root = Path(root).resolve()
+        with self._roots_lock:
+            if root not in self.roots:
+                return False
+            self.roots = {r: o for r, o in self.roots.items() if r != root}
+            watch, observer = self._watches.pop(root, None), self._observer
+            if observer is None or self._closed:
+                return True
+            done = self._leaving[root] = threading.Event()
+        if watch is not None:
+            try:
+                observer.unschedule(watch)
+            except (KeyError, OSError):
+                pass
+        with self._cond:
+            self._pending.pop(root, None)
+            self._missing.discard(root)
+            self._cond.notify_all()  # the loop wakes to let go of it
+        done.wait(timeout)
+        return True
+
+    def _let_go(self) -> None:
+        """On the watcher's thread (or at close): the removed roots' locks, pid files, state
+        and hooks' work let go of, now that no update of them is running."""
+        with self._roots_lock:
+            leaving, self._leaving = self._leaving, {}
+        for root, done in leaving.items():
+            with self._roots_lock:
+                if root in self.roots:  # added back meanwhile: still ours
+                    done.set()
+                    continue
+                watch = self._watches.pop(root, None)
+            if watch is not None and self._observer is not None:  # re-made by an update under way
+                try:
+                    self._observer.unschedule(watch)
+                except (KeyError, OSError):
+                    pass
+            self._set_state(root, state="stopped", pending=0, oldest_pending_ns=0)
+            self._state.pop(root, None)
+            for forget in self._hook_methods("forget"):
+                try:
+                    forget(root)
+                except Exception:  # noqa: BLE001 -- one hook must not keep the root half-held
+                    log.exception("letting go of %s in a watcher hook failed", root)
+            with self._roots_lock:
+                if root not in self.roots:  # not added back meanwhile
+                    (index_dir_for(root) / PID_FILE).unlink(missing_ok=True)
+                    self._unlock(root)
+            done.set()
+
+    def _hook_methods(self, name: str) -> list[Callable]:
+        """Each hook's method `name`, once per object (one may be both idle and after_update)."""
+        found = {}
+        for hook in (*self.idle, *self.after_update):
+            method = getattr(hook, name, None)
+            if method is not None:
+                found.setdefault(id(hook), method)
+        return list(found.values())
 
     def stop(self) -> None:
         with self._cond:
@@ -120,16 +225,18 @@ class Watcher:
     def close(self) -> None:
         """Stop observing, close the hooks that have a `close` (vectors flush their store),
         say so in the state file and let go of the locks."""
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
-            self._observer = None
+        with self._roots_lock:
+            self._closed = True
+            observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
         _OverflowLog.uninstall(self)
+        self._let_go()
         for root in self.roots:
             self._set_state(root, state="stopped", pending=0, oldest_pending_ns=0)
             (index_dir_for(root) / PID_FILE).unlink(missing_ok=True)
-        closers = {id(c): c for c in (getattr(h, "close", None) for h in (*self.idle, *self.after_update)) if c}
-        for close in closers.values():
+        for close in self._hook_methods("close"):
             try:
                 close()
             except Exception:  # one hook failing to close must not keep the others open
@@ -137,9 +244,10 @@ class Watcher:
         self._release()
 
     def _release(self) -> None:
-        for lock in self._locks:
-            lock.__exit__(None, None, None)
-        self._locks = []
+        with self._roots_lock:
+            for lock in self._locks:
+                lock.__exit__(None, None, None)
+            self._locks = []
 
     def run(self) -> None:
         """Work until `stop()`: the debounce loop, and the idle hooks' slices (embedding)
@@ -149,6 +257,9 @@ class Watcher:
             batch = self._next_batch(idle_at)
             if batch is None:
                 return
+            if batch is _LET_GO:
+                self._let_go()
+                continue
             for root, pending in batch.items():
                 self._update(root, pending)
                 idle_at = 0.0 if self.idle else None
@@ -210,6 +321,8 @@ class Watcher:
     def _add(self, root: Path, rel: str | None, full: bool = False) -> None:
         now = time.monotonic()
         with self._cond:
+            if root not in self.roots:  # an event late for a root removed meanwhile
+                return
             p = self._pending.get(root)
             if p is None:
                 p = self._pending[root] = _Pending(first=now)
@@ -233,9 +346,11 @@ class Watcher:
     def _next_batch(self, idle_at: float | None) -> dict[Path, _Pending] | None:
         """The bursts that are over (quiet for `debounce_s`, or older than `max_delay_s`);
         {} when nothing is pending and the idle hooks are due (monotonic `idle_at`);
-        None once stopped."""
+        _LET_GO when a removed root waits to be let go of; None once stopped."""
         with self._cond:
             while not self._stop:
+                if self._leaving:
+                    return _LET_GO
                 now = time.monotonic()
                 ready, wait = {}, self.watch.rescan_every_s
                 for root, p in self._pending.items():
@@ -290,6 +405,9 @@ class Watcher:
         return soonest
 
     def _update(self, root: Path, pending: _Pending) -> None:
+        options = self.roots.get(root)
+        if options is None:  # removed since its changes were taken
+            return
         try:
             ino = os.stat(root).st_ino
         except OSError:  # the root is gone (with its index): poll until it is back
@@ -298,7 +416,7 @@ class Watcher:
             self._add(root, None, full=True)
             self._state.setdefault(root, {})["state"] = "root missing"
             return
-        options = replace(self.roots[root], lock_timeout=self.watch.lock_timeout_s)
+        options = replace(options, lock_timeout=self.watch.lock_timeout_s)
         try:
             if root in self._missing or ino != self._inodes.get(root) or not self._lock_current(root):
                 # Back, replaced by another directory of the same name, or its index
@@ -329,6 +447,8 @@ class Watcher:
             self._requeue(root, pending, why, full=True, delay=min(60.0, self.watch.retry_s * 2 ** self._failures[root]))
             return
         self._failures.pop(root, None)
+        if root not in self.roots:  # removed during the update: `_let_go` says it stopped
+            return
         if pending.full:
             self._last_full[root] = time.monotonic()
         self.updates += 1
@@ -351,6 +471,8 @@ class Watcher:
                  delay: float | None = None) -> None:
         later = time.monotonic() + (self.watch.retry_s if delay is None else delay)
         with self._cond:
+            if root not in self.roots:
+                return
             p = self._pending.setdefault(root, _Pending(first=later, last=later))
             p.paths |= pending.paths
             p.full |= pending.full or full
@@ -362,22 +484,28 @@ class Watcher:
         """Whether the watch lock we hold is still the index's lock file (not one whose
         directory was deleted under us)."""
         index_dir = index_dir_for(root)
-        for lock in self._locks:
-            if lock.path.parent == index_dir:
-                return lock.is_current()
+        with self._roots_lock:
+            for lock in self._locks:
+                if lock.path.parent == index_dir:
+                    return lock.is_current()
         return False
 
-    def _relock(self, root: Path) -> None:
+    def _unlock(self, root: Path) -> None:
         index_dir = index_dir_for(root)
-        for lock in list(self._locks):
-            if lock.path.parent == index_dir:
-                lock.__exit__(None, None, None)
-                self._locks.remove(lock)
-        lock = WriterLock(index_dir, timeout=0.0, name=WATCH_LOCK,
-                          what="already watching this repository", hint="stop that watcher first")
-        lock.__enter__()
-        self._locks.append(lock)
-        (index_dir / PID_FILE).write_text(f"{os.getpid()}\n")
+        with self._roots_lock:
+            for lock in list(self._locks):
+                if lock.path.parent == index_dir:
+                    lock.__exit__(None, None, None)
+                    self._locks.remove(lock)
+
+    def _relock(self, root: Path) -> None:
+        with self._roots_lock:
+            self._unlock(root)
+            lock = WriterLock(index_dir_for(root), timeout=0.0, name=WATCH_LOCK,
+                              what="already watching this repository", hint="stop that watcher first")
+            lock.__enter__()
+            self._locks.append(lock)
+            (index_dir_for(root) / PID_FILE).write_text(f"{os.getpid()}\n")
 
     def _reschedule(self, root: Path) -> None:
         old = self._watches.pop(root, None)

@@ -474,19 +474,31 @@ def _dense_hooks(roots: list[Path], no_embed: bool) -> dict:
     from service.config import embed_options, vector_options
     from service.embedders import open_embedder
 
-    updaters = {}
-    embedder = None
-    for root in roots:
-        eo = embed_options(root)
-        embedder = embedder if embedder is not None and embedder.model_id == eo.model else open_embedder(eo)
-        updaters[root] = DenseUpdater(root, embedder, vector_options(root))
+    updaters: dict[Path, DenseUpdater] = {}
+    embedders: dict[str, object] = {}
+
+    def updater(root: Path) -> DenseUpdater:  # made on first use: a server's clients add roots
+        if root not in updaters:
+            eo = embed_options(root)
+            if eo.model not in embedders:
+                embedders[eo.model] = open_embedder(eo)
+            updaters[root] = DenseUpdater(root, embedders[eo.model], vector_options(root))
+        return updaters[root]
+
+    for root in roots:  # a model that cannot load is an error at start, not in the loop
+        updater(root)
 
     class Vectors:
         def __call__(self, root: Path) -> float | None:  # an idle slice
-            return updaters[root].step(budget_s=0.25)
+            return updater(root).step(budget_s=0.25)
 
         def after(self, root: Path, summary) -> None:  # right after a structure update
-            updaters[root].step(budget_s=0.5)
+            updater(root).step(budget_s=0.5)
+
+        def forget(self, root: Path) -> None:  # the watcher let go of the root
+            u = updaters.pop(root, None)
+            if u is not None:
+                u.close()
 
         def close(self) -> None:
             for u in updaters.values():
@@ -510,8 +522,8 @@ def _dense_hooks(roots: list[Path], no_embed: bool) -> dict:
 @click.option("--allow-root", "allow", multiple=True, type=click.Path(file_okay=False, path_type=Path),
               help="Clients may add repositories under this directory (repeatable; default: none).")
 @click.option("--watch", "watch_", is_flag=True,
-              help="Keep the indexes of the repositories given here fresh as files change (not those "
-                   "clients add later: they are indexed when a client asks).")
+              help="Keep the index of every repository served fresh as files change, those clients add "
+                   "too (each is indexed when added; one a client removes is let go of).")
 @click.option("--no-embed", is_flag=True, help="With --watch: no vectors.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, repos: tuple[str, ...], token: str, tls_cert: Path | None,
@@ -551,7 +563,18 @@ def serve(ctx: click.Context, host: str, port: int, repos: tuple[str, ...], toke
 
         watcher = Watcher({r: index_options(r) for r in roots}, derived=[GraphIndex()],
                           **_dense_hooks(roots, no_embed))
+        w = watcher
+
+        def added(entry) -> None:  # a client's AddRepository: watched (and so indexed) too
+            try:
+                w.add_root(entry.root, entry.options)
+            except IndexerError as exc:  # another watcher keeps it fresh already
+                log.warning("not watching %s: %s", entry.root, exc)
+
+        registry.subscribe(added, lambda entry: w.remove_root(entry.root))
         watcher.start()
+        for entry in registry.all():  # added by a client before the subscription
+            added(entry)
         thread = threading.Thread(target=watcher.run, name="repoqa-watch", daemon=True)
         thread.start()
 

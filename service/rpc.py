@@ -86,6 +86,14 @@ class Registry:
         self.allowed = [Path(a).resolve() for a in allowed]
         self._repos: dict[str, RepoEntry] = {}
         self._lock = threading.Lock()
+        self._added: list[Callable[[RepoEntry], None]] = []
+        self._removed: list[Callable[[RepoEntry], None]] = []
+
+    def subscribe(self, added: Callable[[RepoEntry], None], removed: Callable[[RepoEntry], None]) -> None:
+        """Be told of each repository added or removed from now on (a watcher follows them):
+        called after the change, on the caller's thread; what they raise reaches the caller."""
+        self._added.append(added)
+        self._removed.append(removed)
 
     def add(self, path: str | Path, repo_id: str = "", *, trusted: bool = False) -> RepoEntry:
         text = str(path)
@@ -114,7 +122,10 @@ class Registry:
                 raise InvalidRequest(f"{root} is already registered under another id")
             entry = old or RepoEntry(repo_id, root, self.options_for(root))
             self._repos[repo_id] = entry
-            return entry
+        if old is None:
+            for added in self._added:
+                added(entry)
+        return entry
 
     def get(self, repo_id: str) -> RepoEntry:
         with self._lock:
@@ -131,8 +142,11 @@ class Registry:
 
     def remove(self, repo_id: str) -> None:
         with self._lock:
-            if self._repos.pop(repo_id, None) is None:
-                raise UnknownRepository(f"no repository {repo_id!r} on this server")
+            entry = self._repos.pop(repo_id, None)
+        if entry is None:
+            raise UnknownRepository(f"no repository {repo_id!r} on this server")
+        for removed in self._removed:
+            removed(entry)
 
     def all(self) -> list[RepoEntry]:
         with self._lock:
@@ -646,7 +660,7 @@ class RepositoriesServicer(repositories_pb2_grpc.RepositoriesServicer):
             repositories=[repos.Repository(id=e.id, root=str(e.root)) for e in self.registry.all()])
 
     async def RemoveRepository(self, request, context):
-        self.registry.remove(request.repository)
+        await asyncio.to_thread(self.registry.remove, request.repository)  # a watcher lets go of it first
         return repos.RemoveRepositoryResponse()
 
     async def GetStatus(self, request, context):

@@ -308,13 +308,16 @@ def test_repoqa_serve_command_with_watch(repo):
 
     from conftest import ROOT, repoqa
 
+    from indexer.update import index_dir_for
+    from indexer.watch import read_state
+
     twin = repo.parent / "b" / "proj"  # another repository in a directory of the same name
     write_tree(twin, {"t.py": "def twin():\n    pass\n"})
     res = repoqa("serve", "--port", "0", "--repo", str(repo), "--repo", str(twin))
     assert res.returncode == 1 and "already names" in res.stderr and "--repo ID=PATH" in res.stderr
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", "0", "--repo", str(repo),
-                             "--repo", f"twin={twin}", "--watch", "--no-embed"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                             "--repo", f"twin={twin}", "--watch", "--no-embed", "--allow-root", str(repo.parent)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stderr.readline()
         m = re.match(r"repoqa serving 2 repositories on 127\.0\.0\.1:(\d+) \(plaintext, watching\)", line)
@@ -330,6 +333,30 @@ def test_repoqa_serve_command_with_watch(repo):
                 assert time.monotonic() < deadline, syms
                 time.sleep(0.1)
             assert {x.item.qualname for x in c.incoming_calls("proj", "main.py", 4, 4).calls} == {"served_fresh"}
+
+            # A repository a client adds is watched too: indexed without asking, then kept fresh
+            third = repo.parent / "third"
+            write_tree(third, {"lib.py": "def added_later():\n    pass\n"})
+            c.add_repository(str(third), "third")
+
+            def third_symbols():
+                try:
+                    return {s.qualname for s in c.document_symbols("third", "lib.py").symbols}
+                except grpc.RpcError:  # not indexed yet
+                    return set()
+
+            deadline = time.monotonic() + 20
+            while "added_later" not in third_symbols():
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            write_tree(third, {"lib.py": "def edited_after_adding():\n    pass\n"})
+            while "edited_after_adding" not in third_symbols():
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            assert c.status("third").watcher_pid == proc.pid
+            c.remove_repository("third")  # ... and let go of when removed
+            assert read_state(index_dir_for(third)) is None
+            assert read_state(index_dir_for(repo))["pid"] == proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)

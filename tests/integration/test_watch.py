@@ -158,6 +158,69 @@ def test_manual_writer_and_second_watcher(running):
     running.wait(lambda: read_state(index_dir_for(root))["state"] == "idle")
 
 
+def test_roots_added_and_removed_while_running(tmp_path):
+    first, other = tmp_path / "first", tmp_path / "other"
+    git_repo(first, FILES)
+    git_repo(other, {"lib.py": "def first_added():\n    pass\n"})
+
+    class Hook:  # what the CLI's vector hook is told: each root's slices, then that it is let go of
+        def __init__(self):
+            self.roots, self.forgotten = set(), []
+
+        def __call__(self, root):
+            self.roots.add(root)
+
+        def forget(self, root):
+            self.forgotten.append(root)
+
+    hook = Hook()
+    watcher = Watcher({first: IndexOptions(workers=1)}, derived=[GraphIndex()], idle=[hook])
+    watcher.start()
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    wait = Running.__new__(Running).wait
+    try:
+        assert watcher.add_root(other, IndexOptions(workers=1))
+        assert not watcher.add_root(other / ".", IndexOptions(workers=1))  # the same root
+        wait(lambda: symbols(other, "first_added"))  # its first update indexes it
+        wait(lambda: (read_state(index_dir_for(other)) or {}).get("state") == "idle")
+        assert read_state(index_dir_for(other))["pid"] == os.getpid()
+        wait(lambda: other in hook.roots)
+        with pytest.raises(IndexLocked, match="already watching"):
+            Watcher({other: IndexOptions()}).start()
+        write_tree(other, {"lib.py": "def edited_later():\n    pass\n"})
+        wait(lambda: symbols(other, "edited_later"))
+
+        assert watcher.remove_root(other)
+        # let go of when it returns: the lock, the pid file, the hook's work
+        assert read_state(index_dir_for(other)) is None
+        assert not (index_dir_for(other) / "watch.pid").exists()
+        assert hook.forgotten == [other]
+        assert not watcher.remove_root(other)
+        write_tree(other, {"lib.py": "def after_removal():\n    pass\n"})
+        write_tree(first, {"pkg/core.py": "def still_watched():\n    pass\n"})
+        wait(lambda: symbols(first, "still_watched"))  # the other root is still followed ...
+        time.sleep(0.5)
+        assert not symbols(other, "after_removal")  # ... and this one not any more
+
+        # another watcher may take it now; while it does, adding it here is refused whole
+        second = Watcher({other: IndexOptions(workers=1)})
+        second.start()
+        try:
+            with pytest.raises(IndexLocked, match="already watching"):
+                watcher.add_root(other, IndexOptions(workers=1))
+            assert other not in watcher.roots
+        finally:
+            second.close()
+        assert watcher.add_root(other, IndexOptions(workers=1))  # and back again
+        wait(lambda: symbols(other, "after_removal"))
+    finally:
+        watcher.stop()
+        thread.join(timeout=10)
+        watcher.close()
+    assert read_state(index_dir_for(other)) is None and read_state(index_dir_for(first)) is None
+
+
 def test_the_watched_root_removed_and_recreated(running):
     root = running.root
     shutil.rmtree(root)
