@@ -294,9 +294,10 @@ def _targets(q: _Query, rel: str, request, buffer: str | None, *, exact: bool = 
         word = word_at(text, col) if exact else ""
         enclosing = [s for s in parsed.symbols if s[3] <= line <= s[5] and (not exact or s[0] == word)]
         if enclosing:
-            name = min(enclosing, key=lambda s: s[5] - s[3])[1]
-            found = _named(graph, name, exact)
-            return [n for n in found if n.path == rel][:1] or found
+            sym = min(enclosing, key=lambda s: s[5] - s[3])
+            found = _named(graph, sym[1], exact)
+            # a definition only the buffer has yet: there, in the buffer's lines
+            return [n for n in found if n.path == rel][:1] or found or [_buffer_node(rel, sym)]
         return [] if exact else graph.nodes(graph.at(rel, 1, 0))
     name, kind, _, _, _, _, scope, _, _, enclosing = max(here, key=lambda r: r[3])
     rows = q.store.conn.execute(
@@ -307,7 +308,32 @@ def _targets(q: _Query, rel: str, request, buffer: str | None, *, exact: bool = 
         found = graph.targets_of(ref_id)
         if found:
             return graph.nodes(found)
-    return _named(graph, name.rsplit(".", 1)[-1], exact)
+    short = name.rsplit(".", 1)[-1]
+    if exact:  # a use the index cannot resolve: a definition the buffer makes, where the use sees it
+        own = _buffer_definitions(parsed.symbols, short, enclosing)
+        if own:
+            return [_buffer_node(rel, s) for s in own]
+    return _named(graph, short, exact)
+
+
+def _buffer_definitions(symbols, name: str, enclosing: str) -> list:
+    """The buffer's definitions of `name` a use inside `enclosing` (a qualname, "" at file
+    level) sees: in the innermost scope around the use that has one (a method of the use's
+    class, a nested function, the file's own), else any of that name, first first."""
+    named = [s for s in symbols if s[0] == name]
+    scopes = enclosing.split(".") if enclosing else []
+    for depth in range(len(scopes), -1, -1):
+        parent = ".".join(scopes[:depth])
+        here = [s for s in named if s[9] == parent]
+        if here:
+            return here[:1]
+    return named[:1]
+
+
+def _buffer_node(rel: str, sym) -> Node:
+    """A definition of the unsaved buffer as a node (id -1: not in the graph; lines are the
+    buffer's)."""
+    return Node(-1, rel, sym[1], sym[2], sym[3], sym[5])
 
 
 def _named(graph, name: str, exact: bool) -> list[Node]:
@@ -348,9 +374,10 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
         def work(stop):
             with _Query(entry, stop, rel, buffer) as q:
                 nodes = _targets(q, rel, request, buffer, exact=True)
-                # locations are where the index has them: converted with the indexed text
-                locs = [convert.definition_location(entry.root, q.indexed_lines, n, 1.0, "resolved",
-                                                    request.encoding) for n in nodes]
+                # locations are where the index has them, converted with the indexed text; a
+                # definition only the buffer has is where the buffer has it
+                locs = [convert.definition_location(entry.root, q.lines if n.id < 0 else q.indexed_lines, n, 1.0,
+                                                    "resolved", request.encoding) for n in nodes]
                 return nav.LocationsResponse(locations=locs, snapshot=q.snapshot())
 
         return await run(work)

@@ -128,6 +128,17 @@ def test_positions_in_utf16_and_utf8_and_unsaved_buffers(tmp_path):
             assert [x.symbol for x in d.locations] == ["use"]
             syms = c.document_symbols("uni", "m.py", text=buf)
             assert [x.qualname for x in syms.symbols] == ["名前", "use", "added"]
+            # what only the buffer defines is found there, in the buffer's lines: from a call,
+            # from its own name, and a method through `self` (the class's, not the file's)
+            buf += ("    fresh()\n\nclass K:\n    def go(self):\n        self.fresh()\n\n"
+                    "    def fresh(self):\n        pass\n\ndef fresh():\n    pass\n")
+            lines = buf.split("\n")
+            for at in ((8, 5), (17, 5)):
+                d = c.definition("uni", "m.py", *at, text=buf)
+                assert [(x.location.path, x.location.range.start.line, x.location.range.end.line, x.symbol)
+                        for x in d.locations] == [("m.py", 17, 18, "fresh")], (at, lines[at[0]])
+            d = c.definition("uni", "m.py", 12, 14, text=buf)
+            assert [(x.location.range.start.line, x.symbol) for x in d.locations] == [(14, "K.fresh")], lines[12]
     finally:
         s.stop()
 
