@@ -61,7 +61,7 @@ class FileRecord:
     path: str  # relative to the repository root, with forward slashes
     language: str  # "" when skipped
     size: int
-    mtime_ns: int
+    mtime_ns: int  # the change stamp: the later of mtime and ctime (scan.stamp_ns)
     content_hash: str  # "" when the file was skipped before it was read
     lines: int = 0
     skip_reason: str = ""  # "" for indexed files; otherwise a key of SKIP_REASONS

@@ -38,11 +38,19 @@ _GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", ".pb.go", ".pb.cc"
                        ".min.css", ".bundle.js", "_generated.go", ".generated.ts", ".g.dart")
 
 
+def stamp_ns(st: os.stat_result) -> int:
+    """A file's change stamp: the later of its mtime and ctime. A write sets both; a copy or
+    sync that keeps the old mtime (`cp -p`, `rsync -t`, `tar -x`) still sets the ctime, so a
+    same-size replacement is not taken for the file it replaced (git checks ctime too). A
+    chmod or rename moves only the ctime: the file is hashed again, not parsed."""
+    return max(st.st_mtime_ns, st.st_ctime_ns)
+
+
 @dataclass(frozen=True, slots=True)
 class ScanEntry:
     path: str  # relative to the root, forward slashes
     size: int
-    mtime_ns: int
+    mtime_ns: int  # the change stamp (stamp_ns), as the index stores it
     language: str  # "" when skipped
     skip_reason: str = ""
     skip_detail: str = ""
@@ -211,7 +219,7 @@ def _classify(root: Path, rel: str, options: IndexOptions) -> ScanEntry:
     except OSError as exc:
         return ScanEntry(rel, 0, 0, "", "vanished" if isinstance(exc, FileNotFoundError) else "unreadable",
                          str(exc))
-    size, mtime = st.st_size, st.st_mtime_ns
+    size, mtime = st.st_size, stamp_ns(st)
     if stat.S_ISLNK(st.st_mode):
         return ScanEntry(rel, size, mtime, "", *_symlink_reason(root, full))
     if stat.S_ISDIR(st.st_mode):

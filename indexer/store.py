@@ -27,7 +27,7 @@ CREATE TABLE files (
     path TEXT NOT NULL UNIQUE,
     language TEXT NOT NULL,
     size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,  -- the change stamp: the later of mtime and ctime
     content_hash TEXT NOT NULL,
     lines INTEGER NOT NULL DEFAULT 0,
     skip_reason TEXT NOT NULL DEFAULT '',

@@ -23,14 +23,15 @@ from .lock import WriterLock
 from .options import FORMAT_VERSION, IndexOptions, options_dict, options_hash
 from .parse import parse_source
 from .records import FileRecord, ParsedFile
-from .scan import IGNORE_FILES, INDEX_DIR, ScanEntry, checked_root, scan, scan_paths, storable_path
+from .scan import IGNORE_FILES, INDEX_DIR, ScanEntry, checked_root, scan, scan_paths, stamp_ns, storable_path
 from .store import Store, db_path
 from .text import content_hash
 
 log = logging.getLogger(__name__)
 
-# Files whose mtime is this close to the moment they were read may have changed within
-# the filesystem's timestamp granularity after the read: their stat is not trusted.
+# Files whose change stamp (scan.stamp_ns: mtime or ctime) is this close to the moment they
+# were read may have changed within the filesystem's timestamp granularity after the read:
+# their stat is not trusted.
 RACY_NS = 2_000_000_000
 # An update writing more files than this (or than half the index) loads in bulk.
 BULK_FILES = 1000
@@ -86,7 +87,8 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
                  ) -> IndexSummary:
     """Scan `root`, parse what changed, and commit the new state in one transaction.
 
-    A no-op run reads no file whose size and mtime are unchanged. An interrupted run
+    A no-op run reads no file whose size and change stamp (mtime, or a later ctime) are
+    unchanged. An interrupted run
     (even `kill -9`) leaves the previous committed state; the next run completes it.
     `paths` (relative; a directory stands for everything under it) limits the scan to
     what a watcher saw change; the whole tree is scanned when the index is new or being
@@ -363,9 +365,9 @@ def process_file(root: Path, rel: str, language: str, known_hash: str,
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                return FileRecord(rel, "", st.st_size, st.st_mtime_ns, "", 0, "not_regular", "")
+                return FileRecord(rel, "", st.st_size, stamp_ns(st), "", 0, "not_regular", "")
             if st.st_size > options.max_file_bytes:
-                return FileRecord(rel, "", st.st_size, st.st_mtime_ns, "", 0, "too_large",
+                return FileRecord(rel, "", st.st_size, stamp_ns(st), "", 0, "too_large",
                                   f"{st.st_size:,} bytes > max_file_bytes {options.max_file_bytes:,}")
             data = _read_all(fd, options.max_file_bytes + 1)
         finally:
@@ -375,7 +377,7 @@ def process_file(root: Path, rel: str, language: str, known_hash: str,
     except OSError as exc:
         reason = "symlink" if exc.errno == 40 else "unreadable"  # ELOOP: it became a symlink
         return FileRecord(rel, "", 0, 0, "", 0, reason, exc.strerror or str(exc))
-    size, mtime = st.st_size, st.st_mtime_ns
+    size, mtime = st.st_size, stamp_ns(st)
     if len(data) > options.max_file_bytes:
         return FileRecord(rel, "", len(data), mtime, "", 0, "too_large", "grew while indexing")
     digest = content_hash(data)

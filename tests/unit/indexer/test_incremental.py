@@ -64,6 +64,28 @@ def test_touch_without_change_is_not_reparsed(py_repo):
     assert (s.files_parsed, s.files_unchanged) == (0, 4)
 
 
+def test_a_same_size_replacement_that_keeps_the_mtime_is_reparsed(py_repo):
+    """What `rsync -t` (a new file renamed over the old) and `cp -p` (rewritten in place) do
+    with a file of the same length: new bytes under the old mtime. Only the ctime moves."""
+    import time
+
+    time.sleep(2.1)  # past the racy window: a file's stat alone is trusted from now on
+    index(py_repo)
+    http, client = py_repo / "pkg/http.py", py_repo / "pkg/client.py"
+    kept = {p: p.stat().st_mtime_ns for p in (http, client)}
+    tmp = py_repo / "pkg/.http.py.tmp"
+    tmp.write_bytes(http.read_bytes().replace(b"RetryPolicy", b"RetryPolitic"))
+    os.utime(tmp, ns=(kept[http], kept[http]))
+    os.replace(tmp, http)
+    client.write_bytes(client.read_bytes().replace(b"def get(", b"def put("))
+    os.utime(client, ns=(kept[client], kept[client]))
+    assert {p: p.stat().st_mtime_ns for p in (http, client)} == kept
+    s = index(py_repo)
+    assert (s.files_parsed, s.files_unchanged) == (2, 2)
+    assert "RetryPolitic" in qualnames(py_repo, "pkg/http.py")
+    assert "Client.put" in qualnames(py_repo, "pkg/client.py")
+
+
 def test_edit_reparses_only_that_file(py_repo):
     index(py_repo)
     before_other = chunk_ids(py_repo, "pkg/client.py")
