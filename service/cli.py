@@ -815,7 +815,9 @@ def path_(ctx: click.Context, source: str, target: str, as_json: bool) -> None:
 
 
 def _generator_flags(f):
-    f = click.option("--max-tokens", type=click.IntRange(1, 100_000), default=None,
+    from service.config import MAX_ANSWER_TOKENS
+
+    f = click.option("--max-tokens", type=click.IntRange(1, MAX_ANSWER_TOKENS), default=None,
                      help="Most tokens the model may write (default: [generator] max_tokens).")(f)
     f = click.option("--model", default=None, help="The model (a server's model name, or a local model path).")(f)
     f = click.option("--base-url", default=None, help="An OpenAI-compatible server, e.g. http://host:8000.")(f)

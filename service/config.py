@@ -19,6 +19,8 @@ T = TypeVar("T")
 CONFIG_FILE = "repoqa.toml"
 ENV_PREFIX = "REPOQA_"
 
+MAX_ANSWER_TOKENS = 100_000  # the most an answer may ask for (`ask --max-tokens`, the Ask RPC)
+
 
 class ConfigError(IndexerError):
     """A configuration file or variable that cannot be used."""

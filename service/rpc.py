@@ -44,6 +44,7 @@ from indexer.parse import parse_source
 from indexer.records import FileRecord, Symbol
 from indexer.scan import checked_root
 from indexer.store import Store
+from service.config import MAX_ANSWER_TOKENS
 from indexer.update import index_dir_for, update_index
 
 from . import convert
@@ -597,6 +598,8 @@ class AssistantServicer(assistant_pb2_grpc.AssistantServicer):
         question = request.question.strip()
         if not question or len(question) > MAX_QUERY:
             raise InvalidRequest(f"question must be 1 to {MAX_QUERY} characters")
+        if request.max_tokens > MAX_ANSWER_TOKENS:
+            raise InvalidRequest(f"max_tokens {request.max_tokens} is above the maximum {MAX_ANSWER_TOKENS}")
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()

@@ -183,6 +183,8 @@ def test_errors_map_to_status_codes(server, repo):
             (lambda: c.bundle("proj", "x", budget_tokens=10), grpc.StatusCode.INVALID_ARGUMENT, "budget_tokens"),
             (lambda: c.bundle("proj", " "), grpc.StatusCode.INVALID_ARGUMENT, "query"),
             (lambda: list(c.ask("proj", " ")), grpc.StatusCode.INVALID_ARGUMENT, "question"),
+            (lambda: list(c.ask("proj", "why?", max_tokens=100_001)), grpc.StatusCode.INVALID_ARGUMENT,
+             "max_tokens 100001 is above the maximum 100000"),
             (lambda: c.assistant.Edit(assistant_pb2.EditRequest(repository="proj", instruction="")),
              grpc.StatusCode.INVALID_ARGUMENT, "instruction"),
             (lambda: c.add_repository(str(repo / "nowhere")), grpc.StatusCode.INVALID_ARGUMENT, "does not exist"),
