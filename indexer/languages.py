@@ -191,7 +191,7 @@ def queries_digest(languages: tuple[str, ...] | frozenset[str]) -> str:
             if LANGUAGES[name].macro_arguments:  # what an index holds depends on it too
                 h.update(b"macro arguments")
             if LANGUAGES[name].bare_macros:
-                h.update(b"bare macros")
+                h.update(b"bare macros, class macros")
             if name == "c" and "cpp" in languages:  # headers holding C++ are read as C++
                 h.update(b"c++ headers")
     return h.hexdigest()[:16]

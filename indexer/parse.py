@@ -68,11 +68,12 @@ def parse_source(path: str, language: str, data: bytes, options: IndexOptions,
         pieces = chunk_text(lines, estimates, options.chunk_max_tokens)
         return _finish(record, text, lines, estimates, [], [], pieces, 0)
 
-    root = _parser(language).parse(data).root_node
     spec = LANGUAGES[language]
+    source = _without_class_macros(data) if spec.bare_macros else data  # what the parser reads
+    root = _parser(language).parse(source).root_node
     errors = error_nodes(root)
     if errors and spec.bare_macros:
-        root, errors = _without_bare_macros(language, data, root, errors)
+        root, errors = _without_bare_macros(language, source, root, errors)
     def_matches, ref_matches = _split_matches(language, root)
     defs, def_names = _definitions(def_matches, data, spec)
     if spec.macro_arguments:
@@ -403,6 +404,28 @@ def _unbang(buf: bytearray, children) -> None:
 _BARE_MACRO = re.compile(
     rb"^[ \t]*[A-Z_][A-Z0-9_]*[A-Z0-9][ \t]*(?:\((?:[^()\n]|\([^()\n]*\))*\))?[ \t]*(?://[^\n]*)?\r?$"
     rb"(?!\n(?:[ \t]*(?:(?://|/\*|\*)[^\n]*)?\r?\n)*[ \t]*\{)", re.M)
+
+
+# C and C++: an export or attribute macro between `class` (`struct`, `union`) and the name
+# (`class ABSL_LOCKABLE Mutex {`, `class GTEST_API_ Test : public Base`, `struct Q_CORE_EXPORT
+# Point {`) reads as a function named Mutex returning `class ABSL_LOCKABLE`: the class, its
+# methods' qualified names and often the definitions after it are lost. Such a macro, in
+# capitals and followed by a name and then the body or a base clause, is blanked before the
+# parse (spaces, so positions are the file's own; names and signatures keep the macro).
+_CLASS_MACRO = re.compile(
+    rb"\b(?:class|struct|union)[ \t]+([A-Z_][A-Z0-9_]*[A-Z0-9_])[ \t]+"
+    rb"(?=(?!final\b)[A-Za-z_]\w*\s*(?:final\b\s*)?(?:\{|:(?!:)))")
+
+
+def _without_class_macros(data: bytes) -> bytes:
+    if b"class" not in data and b"struct" not in data and b"union" not in data:
+        return data
+    buf = None
+    for m in _CLASS_MACRO.finditer(data):
+        if buf is None:
+            buf = bytearray(data)
+        buf[m.start(1):m.end(1)] = b" " * (m.end(1) - m.start(1))
+    return data if buf is None else bytes(buf)
 
 
 def _without_bare_macros(language: str, data: bytes, root, errors: list):

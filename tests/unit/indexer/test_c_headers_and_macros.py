@@ -184,6 +184,34 @@ def test_a_file_that_parses_keeps_its_own_reading():
     assert any(r[0] == "paint" for r in got.references)
 
 
+def test_an_export_macro_between_class_and_its_name_keeps_the_class():
+    src = (
+        "class ABSL_LOCKABLE Mutex {\n"
+        " public:\n"
+        "  void Lock();\n"
+        "  int count() const { return n_; }\n"
+        "};\n"
+        "class GTEST_API_ Test final\n"
+        "    : public Base {\n"
+        "  virtual void SetUp();\n"
+        "};\n"
+        "struct Q_CORE_EXPORT Point { int x; };\n"
+        "class FOO final { void f(); };\n"  # a class named in capitals is not a macro
+        "struct BIG_T value = {0};\n"  # nor a struct tag before a variable
+        "void Mutex::Lock() { n_++; }\n"
+    )
+    got = parsed(src, "cpp")
+    defs = [(s.qualname, s.kind, s.start_line) for s in (Symbol(*t) for t in got.symbols)]
+    for want in [("Mutex", "class", 1), ("Mutex.count", "method", 4), ("Test", "class", 6),
+                 ("Test.SetUp", "method", 8), ("Point", "struct", 10), ("FOO", "class", 11), ("FOO.f", "method", 11)]:
+        assert want in defs, (want, defs)
+    assert got.parse_errors == 0
+    mutex = next(Symbol(*t) for t in got.symbols if t[1] == "Mutex")
+    assert "ABSL_LOCKABLE" in mutex.signature  # read from the file as written
+    assert ("Test", "Base") in {(r[9], r[0]) for r in got.references if r[1] == "inherit"}
+    assert definitions("struct EXPORTED node { int v; };\n", "c") == [("node", "struct")]
+
+
 def test_an_out_of_line_member_of_a_class_template_belongs_to_its_class():
     src = (
         "namespace leveldb {\n"
