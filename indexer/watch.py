@@ -123,6 +123,7 @@ class Watcher:
         self._schedule(root)
         self._state[root] = {"pid": os.getpid(), "started_ns": time.time_ns(), "state": "starting",
                              "pending": 0, "oldest_pending_ns": 0, "last_update_ns": 0, "last_error": ""}
+        self._set_state(root, pending=1)  # `repoqa status` says so before the first update
         with self._cond:
             self._pending[root] = _Pending(full=True, first=time.monotonic(), last=0.0)
             self._cond.notify_all()
@@ -163,50 +164,61 @@ class Watcher:
             if root not in self.roots:
                 return False
             self.roots = {r: o for r, o in self.roots.items() if r != root}
-            watch, observer = self._watches.pop(root, None), self._observer
-            if observer is None or self._closed:
+            # Under the lock: watchdog takes two watches of one path for one, so a late
+            # unschedule would take away the watch of the same root added back meanwhile.
+            self._unschedule(root)
+            if self._observer is None or self._closed:
                 return True
             done = self._leaving[root] = threading.Event()
-        if watch is not None:
-            try:
-                observer.unschedule(watch)
-            except (KeyError, OSError):
-                pass
         with self._cond:
             self._pending.pop(root, None)
             self._missing.discard(root)
             self._cond.notify_all()  # the loop wakes to let go of it
+            if self._stop:  # no loop to do it: `close` will
+                return True
         done.wait(timeout)
         return True
 
+    def _unschedule(self, root: Path) -> None:
+        watch = self._watches.pop(root, None)
+        if watch is not None and self._observer is not None:
+            try:
+                self._observer.unschedule(watch)
+            except (KeyError, OSError):
+                pass
+
     def _let_go(self) -> None:
         """On the watcher's thread (or at close): the removed roots' locks, pid files, state
-        and hooks' work let go of, now that no update of them is running."""
+        and hooks' work let go of, now that no update of them is running. Each under the
+        roots' lock, so that one added back meanwhile is either still ours (left alone) or
+        let go of whole before it is taken again."""
         with self._roots_lock:
             leaving, self._leaving = self._leaving, {}
         for root, done in leaving.items():
             with self._roots_lock:
-                if root in self.roots:  # added back meanwhile: still ours
-                    done.set()
-                    continue
-                watch = self._watches.pop(root, None)
-            if watch is not None and self._observer is not None:  # re-made by an update under way
-                try:
-                    self._observer.unschedule(watch)
-                except (KeyError, OSError):
-                    pass
-            self._set_state(root, state="stopped", pending=0, oldest_pending_ns=0)
-            self._state.pop(root, None)
-            for forget in self._hook_methods("forget"):
-                try:
-                    forget(root)
-                except Exception:  # noqa: BLE001 -- one hook must not keep the root half-held
-                    log.exception("letting go of %s in a watcher hook failed", root)
-            with self._roots_lock:
-                if root not in self.roots:  # not added back meanwhile
+                if root not in self.roots:  # else added back meanwhile: still ours
+                    self._drop(root)
                     (index_dir_for(root) / PID_FILE).unlink(missing_ok=True)
                     self._unlock(root)
             done.set()
+
+    def _drop(self, root: Path, **state: object) -> None:
+        """What the watcher keeps of a root it no longer watches, let go of: its observer
+        watch, its state (written `stopped` unless another watcher has the file now:
+        `state=None`), its counters and its hooks' work."""
+        self._unschedule(root)  # one an update under way made again
+        if state.get("state", "stopped") is not None:
+            self._set_state(root, **{"state": "stopped", "pending": 0, "oldest_pending_ns": 0, **state})
+        for table in (self._state, self._last_full, self._inodes, self._failures):
+            table.pop(root, None)
+        with self._cond:
+            self._missing.discard(root)
+            self._pending.pop(root, None)
+        for forget in self._hook_methods("forget"):
+            try:
+                forget(root)
+            except Exception:  # noqa: BLE001 -- one hook must not keep the root half-held
+                log.exception("letting go of %s in a watcher hook failed", root)
 
     def _hook_methods(self, name: str) -> list[Callable]:
         """Each hook's method `name`, once per object (one may be both idle and after_update)."""
@@ -256,6 +268,7 @@ class Watcher:
         while True:
             batch = self._next_batch(idle_at)
             if batch is None:
+                self._let_go()  # removals that came with the stop
                 return
             if batch is _LET_GO:
                 self._let_go()
@@ -422,10 +435,13 @@ class Watcher:
                 # Back, replaced by another directory of the same name, or its index
                 # directory deleted: a new lock file, a new watch, and only a whole scan
                 # knows what the tree holds.
-                with self._cond:
-                    self._missing.discard(root)
-                self._relock(root)
-                self._reschedule(root)
+                with self._roots_lock:
+                    if root not in self.roots:  # removed meanwhile
+                        return
+                    with self._cond:
+                        self._missing.discard(root)
+                    self._relock(root)
+                    self._reschedule(root)
                 pending.full = True
             self._set_state(root, state="updating")
             summary = update_index(root, options,
@@ -433,8 +449,12 @@ class Watcher:
         except IndexLocked as exc:
             if "watching" in str(exc):  # another watcher took the index while ours was gone
                 log.error("%s", exc)
-                self._set_state(root, state="stopped", last_error=str(exc))
-                self.stop()
+                with self._roots_lock:  # that root is its now (its state file too); the others go on
+                    self.roots = {r: o for r, o in self.roots.items() if r != root}
+                    self._drop(root, state=None)
+                    self._unlock(root)
+                    if not self.roots:
+                        self.stop()
                 return
             self._requeue(root, pending, "waiting for another writer")
             return
@@ -508,12 +528,7 @@ class Watcher:
             (index_dir_for(root) / PID_FILE).write_text(f"{os.getpid()}\n")
 
     def _reschedule(self, root: Path) -> None:
-        old = self._watches.pop(root, None)
-        if old is not None:
-            try:
-                self._observer.unschedule(old)
-            except (KeyError, OSError):
-                pass
+        self._unschedule(root)
         self._schedule(root)
 
     # -- the state file `repoqa status` reads ------------------------------------------

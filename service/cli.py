@@ -475,14 +475,14 @@ def _dense_hooks(roots: list[Path], no_embed: bool) -> dict:
     from service.embedders import open_embedder
 
     updaters: dict[Path, DenseUpdater] = {}
-    embedders: dict[str, object] = {}
+    embedders: dict[str, object] = {}  # by the whole embed options (model, backend, server)
 
     def updater(root: Path) -> DenseUpdater:  # made on first use: a server's clients add roots
         if root not in updaters:
             eo = embed_options(root)
-            if eo.model not in embedders:
-                embedders[eo.model] = open_embedder(eo)
-            updaters[root] = DenseUpdater(root, embedders[eo.model], vector_options(root))
+            if repr(eo) not in embedders:
+                embedders[repr(eo)] = open_embedder(eo)
+            updaters[root] = DenseUpdater(root, embedders[repr(eo)], vector_options(root))
         return updaters[root]
 
     for root in roots:  # a model that cannot load is an error at start, not in the loop
@@ -568,12 +568,17 @@ def serve(ctx: click.Context, host: str, port: int, repos: tuple[str, ...], toke
         def added(entry) -> None:  # a client's AddRepository: watched (and so indexed) too
             try:
                 w.add_root(entry.root, entry.options)
-            except IndexerError as exc:  # another watcher keeps it fresh already
+            except Exception as exc:  # noqa: BLE001 -- another watcher has it, or its lock cannot be made
                 log.warning("not watching %s: %s", entry.root, exc)
 
-        registry.subscribe(added, lambda entry: w.remove_root(entry.root))
+        def removed(entry) -> None:  # let go of (its lock too) before the call returns, mostly
+            w.remove_root(entry.root, timeout=5.0)
+
+        held = registry.subscribe(added, removed)
         watcher.start()
-        for entry in registry.all():  # added by a client before the subscription
+        for root in set(watcher.roots) - {e.root for e in held}:  # removed by a client before that
+            watcher.remove_root(root, timeout=0)
+        for entry in held:  # added by a client before that
             added(entry)
         thread = threading.Thread(target=watcher.run, name="repoqa-watch", daemon=True)
         thread.start()

@@ -89,12 +89,19 @@ class Registry:
         self._lock = threading.Lock()
         self._added: list[Callable[[RepoEntry], None]] = []
         self._removed: list[Callable[[RepoEntry], None]] = []
+        # One change and its callbacks at a time: a watcher told of an add and a remove of
+        # one repository hears them in the order they happened.
+        self._changing = threading.RLock()
 
-    def subscribe(self, added: Callable[[RepoEntry], None], removed: Callable[[RepoEntry], None]) -> None:
-        """Be told of each repository added or removed from now on (a watcher follows them):
-        called after the change, on the caller's thread; what they raise reaches the caller."""
-        self._added.append(added)
-        self._removed.append(removed)
+    def subscribe(self, added: Callable[[RepoEntry], None], removed: Callable[[RepoEntry], None]
+                  ) -> list[RepoEntry]:
+        """Be told of each repository added or removed from now on (a watcher follows them),
+        after the change, on the caller's thread (what they raise reaches the caller); returns
+        the repositories held at that moment."""
+        with self._changing:
+            self._added.append(added)
+            self._removed.append(removed)
+            return self.all()
 
     def add(self, path: str | Path, repo_id: str = "", *, trusted: bool = False) -> RepoEntry:
         text = str(path)
@@ -115,17 +122,18 @@ class Registry:
         repo_id = repo_id or root.name
         if not re.fullmatch(r"[A-Za-z0-9._@+-]{1,200}", repo_id):
             raise InvalidRequest(f"repository id {repo_id!r}: use letters, digits and . _ @ + -")
-        with self._lock:
-            old = self._repos.get(repo_id)
-            if old is not None and old.root != root:
-                raise InvalidRequest(f"the id {repo_id!r} already names {old.root}")
-            if any(e.root == root for e in self._repos.values() if e.id != repo_id):
-                raise InvalidRequest(f"{root} is already registered under another id")
-            entry = old or RepoEntry(repo_id, root, self.options_for(root))
-            self._repos[repo_id] = entry
-        if old is None:
-            for added in self._added:
-                added(entry)
+        with self._changing:
+            with self._lock:
+                old = self._repos.get(repo_id)
+                if old is not None and old.root != root:
+                    raise InvalidRequest(f"the id {repo_id!r} already names {old.root}")
+                if any(e.root == root for e in self._repos.values() if e.id != repo_id):
+                    raise InvalidRequest(f"{root} is already registered under another id")
+                entry = old or RepoEntry(repo_id, root, self.options_for(root))
+                self._repos[repo_id] = entry
+            if old is None:
+                for added in self._added:
+                    added(entry)
         return entry
 
     def get(self, repo_id: str) -> RepoEntry:
@@ -142,12 +150,13 @@ class Registry:
         return entry
 
     def remove(self, repo_id: str) -> None:
-        with self._lock:
-            entry = self._repos.pop(repo_id, None)
-        if entry is None:
-            raise UnknownRepository(f"no repository {repo_id!r} on this server")
-        for removed in self._removed:
-            removed(entry)
+        with self._changing:
+            with self._lock:
+                entry = self._repos.pop(repo_id, None)
+            if entry is None:
+                raise UnknownRepository(f"no repository {repo_id!r} on this server")
+            for removed in self._removed:
+                removed(entry)
 
     def all(self) -> list[RepoEntry]:
         with self._lock:

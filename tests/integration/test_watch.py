@@ -181,6 +181,8 @@ def test_roots_added_and_removed_while_running(tmp_path):
     wait = Running.__new__(Running).wait
     try:
         assert watcher.add_root(other, IndexOptions(workers=1))
+        # `repoqa status` sees it at once, pending its first update
+        assert read_state(index_dir_for(other))["pid"] == os.getpid()
         assert not watcher.add_root(other / ".", IndexOptions(workers=1))  # the same root
         wait(lambda: symbols(other, "first_added"))  # its first update indexes it
         wait(lambda: (read_state(index_dir_for(other)) or {}).get("state") == "idle")
@@ -214,6 +216,22 @@ def test_roots_added_and_removed_while_running(tmp_path):
             second.close()
         assert watcher.add_root(other, IndexOptions(workers=1))  # and back again
         wait(lambda: symbols(other, "after_removal"))
+
+        # Its index deleted and taken by another watcher: this one lets go of that root alone
+        # (leaving the other's state file as it is) and goes on with the rest.
+        wait(lambda: (read_state(index_dir_for(other)) or {}).get("state") == "idle")
+        shutil.rmtree(other / ".repoqa")
+        third = Watcher({other: IndexOptions(workers=1)})
+        third.start()
+        try:
+            write_tree(other, {"lib.py": "def taken_over():\n    pass\n"})
+            wait(lambda: other not in watcher.roots)
+            assert read_state(index_dir_for(other))["state"] != "stopped"  # the third is not said to have stopped
+            write_tree(first, {"pkg/core.py": "def after_the_takeover():\n    pass\n"})
+            wait(lambda: symbols(first, "after_the_takeover"))
+            assert thread.is_alive()
+        finally:
+            third.close()
     finally:
         watcher.stop()
         thread.join(timeout=10)
