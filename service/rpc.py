@@ -44,8 +44,8 @@ from indexer.parse import parse_source
 from indexer.records import FileRecord, Symbol
 from indexer.scan import checked_root
 from indexer.store import Store
-from service.config import MAX_ANSWER_TOKENS
 from indexer.update import index_dir_for, update_index
+from service.config import MAX_ANSWER_TOKENS
 
 from . import convert
 from .errors import InvalidRequest, PathOutsideRoot, UnknownRepository
@@ -306,8 +306,10 @@ def _targets(q: _Query, rel: str, request, buffer: str | None, *, exact: bool = 
         if enclosing:
             sym = min(enclosing, key=lambda s: s[5] - s[3])
             found = _named(graph, sym[1], exact)
-            # a definition only the buffer has yet: there, in the buffer's lines
-            return [n for n in found if n.path == rel][:1] or found or [_buffer_node(rel, sym)]
+            mine = [n for n in found if n.path == rel][:1]
+            if exact:  # on a definition the index has not in this file yet: the buffer's, in its lines
+                return mine or [_buffer_node(rel, sym)]
+            return mine or found
         return [] if exact else graph.nodes(graph.at(rel, 1, 0))
     name, kind, _, _, _, _, scope, _, _, enclosing = max(here, key=lambda r: r[3])
     rows = q.store.conn.execute(
@@ -329,7 +331,7 @@ def _targets(q: _Query, rel: str, request, buffer: str | None, *, exact: bool = 
 def _buffer_definitions(symbols, name: str, enclosing: str) -> list:
     """The buffer's definitions of `name` a use inside `enclosing` (a qualname, "" at file
     level) sees: in the innermost scope around the use that has one (a method of the use's
-    class, a nested function, the file's own), else any of that name, first first."""
+    class, a nested function, the file's own), else the first of that name anywhere."""
     named = [s for s in symbols if s[0] == name]
     scopes = enclosing.split(".") if enclosing else []
     for depth in range(len(scopes), -1, -1):

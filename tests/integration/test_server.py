@@ -111,7 +111,8 @@ def test_navigation_rpcs(server, repo):
 
 def test_positions_in_utf16_and_utf8_and_unsaved_buffers(tmp_path):
     root = tmp_path / "uni"
-    write_tree(root, {"m.py": "def 名前():\n    pass\n\ndef use():\n    s = '日本'; 名前()\n"})
+    write_tree(root, {"m.py": "def 名前():\n    pass\n\ndef use():\n    s = '日本'; 名前()\n",
+                      "other.py": "def fresh():\n    return 1\n"})  # a namesake in another file
     index(root)
     s = Server([root])
     try:
@@ -129,7 +130,8 @@ def test_positions_in_utf16_and_utf8_and_unsaved_buffers(tmp_path):
             syms = c.document_symbols("uni", "m.py", text=buf)
             assert [x.qualname for x in syms.symbols] == ["名前", "use", "added"]
             # what only the buffer defines is found there, in the buffer's lines: from a call,
-            # from its own name, and a method through `self` (the class's, not the file's)
+            # from its own name (not the namesake the index has elsewhere), and a method through
+            # `self` (the class's, not the file's)
             buf += ("    fresh()\n\nclass K:\n    def go(self):\n        self.fresh()\n\n"
                     "    def fresh(self):\n        pass\n\ndef fresh():\n    pass\n")
             lines = buf.split("\n")
