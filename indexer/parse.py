@@ -420,25 +420,27 @@ _CLASS_MACRO = re.compile(
 def _without_class_macros(data: bytes) -> bytes:
     if b"class" not in data and b"struct" not in data and b"union" not in data:
         return data
+    return _blanked(data, _CLASS_MACRO, 1) or data
+
+
+def _blanked(data: bytes, pattern: re.Pattern, group: int = 0) -> bytes | None:
+    """`data` with each match's `group` turned to spaces (every position kept), or None
+    when nothing matches."""
     buf = None
-    for m in _CLASS_MACRO.finditer(data):
+    for m in pattern.finditer(data):
         if buf is None:
             buf = bytearray(data)
-        buf[m.start(1):m.end(1)] = b" " * (m.end(1) - m.start(1))
-    return data if buf is None else bytes(buf)
+        buf[m.start(group):m.end(group)] = b" " * (m.end(group) - m.start(group))
+    return None if buf is None else bytes(buf)
 
 
 def _without_bare_macros(language: str, data: bytes, root, errors: list):
     """(root, its error nodes) of the better parse: the file's own, or with its bare macro
     lines blanked."""
-    buf = None
-    for m in _BARE_MACRO.finditer(data):
-        if buf is None:
-            buf = bytearray(data)
-        buf[m.start():m.end()] = b" " * (m.end() - m.start())
-    if buf is None:
+    blanked = _blanked(data, _BARE_MACRO)
+    if blanked is None:
         return root, errors
-    other = _parser(language).parse(bytes(buf)).root_node
+    other = _parser(language).parse(blanked).root_node
     other_errors = error_nodes(other)
     if _swallowed(other_errors) >= _swallowed(errors):
         return root, errors

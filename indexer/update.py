@@ -88,8 +88,8 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
     """Scan `root`, parse what changed, and commit the new state in one transaction.
 
     A no-op run reads no file whose size and change stamp (mtime, or a later ctime) are
-    unchanged. An interrupted run
-    (even `kill -9`) leaves the previous committed state; the next run completes it.
+    unchanged. An interrupted run (even `kill -9`) leaves the previous committed state;
+    the next run completes it.
     `paths` (relative; a directory stands for everything under it) limits the scan to
     what a watcher saw change; the whole tree is scanned when the index is new or being
     rebuilt, or outside git, where only a whole walk knows the ignore rules.
@@ -364,11 +364,12 @@ def process_file(root: Path, rel: str, language: str, known_hash: str,
         fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
         try:
             st = os.fstat(fd)
+            size, mtime = st.st_size, stamp_ns(st)
             if not stat.S_ISREG(st.st_mode):
-                return FileRecord(rel, "", st.st_size, stamp_ns(st), "", 0, "not_regular", "")
-            if st.st_size > options.max_file_bytes:
-                return FileRecord(rel, "", st.st_size, stamp_ns(st), "", 0, "too_large",
-                                  f"{st.st_size:,} bytes > max_file_bytes {options.max_file_bytes:,}")
+                return FileRecord(rel, "", size, mtime, "", 0, "not_regular", "")
+            if size > options.max_file_bytes:
+                return FileRecord(rel, "", size, mtime, "", 0, "too_large",
+                                  f"{size:,} bytes > max_file_bytes {options.max_file_bytes:,}")
             data = _read_all(fd, options.max_file_bytes + 1)
         finally:
             os.close(fd)
@@ -377,7 +378,6 @@ def process_file(root: Path, rel: str, language: str, known_hash: str,
     except OSError as exc:
         reason = "symlink" if exc.errno == 40 else "unreadable"  # ELOOP: it became a symlink
         return FileRecord(rel, "", 0, 0, "", 0, reason, exc.strerror or str(exc))
-    size, mtime = st.st_size, stamp_ns(st)
     if len(data) > options.max_file_bytes:
         return FileRecord(rel, "", len(data), mtime, "", 0, "too_large", "grew while indexing")
     digest = content_hash(data)
