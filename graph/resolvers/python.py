@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 import sys
+from dataclasses import dataclass
 from typing import ClassVar
 
 from ..context import Context
@@ -17,7 +18,17 @@ _FUNCTION_KINDS = frozenset({"function", "method"})
 _STDLIB = frozenset(sys.stdlib_module_names)
 _DEPTH = 8  # re-export and base-class chains followed this far (cycles stop here)
 
-Found = Target | External | None
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    """A namespace package (PEP 420): a dotted name with modules under it and no file of its
+    own, reached by `import pkg.geo.area` (binding `pkg`) on the way to a module."""
+
+    name: str
+
+
+Found = Target | External | Namespace | None
 
 
 class PythonSupport:
@@ -26,6 +37,7 @@ class PythonSupport:
         self.modules: dict[str, int] = {}  # dotted module name -> file id
         self.module_of: dict[int, str] = {}
         self.packages: set[str] = set()  # dotted names of the repository's top-level packages
+        self.namespaces: set[str] = set()  # dotted names with modules under them and no file
         self._bindings: dict[int, tuple[dict[str, tuple], list[str]]] = {}
         self._bases: dict[Target, list[Found]] = {}
         self._map_modules()
@@ -34,14 +46,14 @@ class PythonSupport:
 
     # The module table depends only on the set of Python paths: a process that keeps the
     # graph fresh (the watcher, the server) reuses it until a file appears or vanishes.
-    _tables: ClassVar[dict[int, tuple[dict[str, int], dict[int, str], set[str]]]] = {}
+    _tables: ClassVar[dict[int, tuple[dict[str, int], dict[int, str], set[str], set[str]]]] = {}
 
     def _map_modules(self) -> None:
         files = [f for f in self.ctx.files.values() if f.language == "python"]
         key = hash(tuple((f.id, f.path) for f in files))
         cached = PythonSupport._tables.get(key)
         if cached is not None:
-            self.modules, self.module_of, self.packages = cached
+            self.modules, self.module_of, self.packages, self.namespaces = cached
             return
         init_dirs = {parent_dir(f.path) for f in files if f.path.rsplit("/", 1)[-1] == "__init__.py"}
         for f in sorted(files, key=lambda f: (f.path.count("/"), f.path)):
@@ -71,9 +83,15 @@ class PythonSupport:
                 self.modules.setdefault(".".join(parts), f.id)
                 if not d:
                     self.packages.add(parts[0])
+        for name in self.modules:
+            parts = name.split(".")
+            for i in range(1, len(parts)):
+                prefix = ".".join(parts[:i])
+                if prefix not in self.modules:
+                    self.namespaces.add(prefix)
         if len(PythonSupport._tables) > 8:
             PythonSupport._tables.clear()
-        PythonSupport._tables[key] = (self.modules, self.module_of, self.packages)
+        PythonSupport._tables[key] = (self.modules, self.module_of, self.packages, self.namespaces)
 
     def _absolute(self, fid: int, module: str) -> str:
         """`module` as written in file `fid` (".x", "..", "a.b") made absolute."""
@@ -125,6 +143,8 @@ class PythonSupport:
             fid = self.modules.get(binding[1])
             if fid is not None:
                 return Target(fid, "")
+            if binding[1] in self.namespaces:
+                return Namespace(binding[1])
             return EXTERNAL if self._is_external(binding[1]) else None
         return self.module_attr(binding[1], binding[2], depth + 1)
 
@@ -137,6 +157,8 @@ class PythonSupport:
         if fid is None:
             if sub is not None:
                 return Target(sub, "")
+            if f"{module}.{name}" in self.namespaces:
+                return Namespace(f"{module}.{name}")
             return EXTERNAL if self._is_external(module) else None
         if name in self.ctx.symbols(fid):
             return Target(fid, name)
@@ -179,7 +201,9 @@ class PythonSupport:
         return None
 
     def attribute(self, owner: Found, name: str, depth: int = 0) -> Found:
-        """`owner.name`, where owner is a module (file) or a class."""
+        """`owner.name`, where owner is a module (file), a namespace package or a class."""
+        if isinstance(owner, Namespace):
+            return self.module_attr(owner.name, name, depth + 1) if depth <= _DEPTH else None
         if not isinstance(owner, Target) or depth > _DEPTH:
             return owner if isinstance(owner, External) else None
         if owner.qualname == "":
@@ -218,7 +242,8 @@ class PythonSupport:
             for r in self.ctx.refs(cls.file_id):
                 if r.kind == "inherit" and r.enclosing == cls.qualname:
                     base = self.dotted(cls.file_id, outer, r.name)
-                    if not (isinstance(base, Target) and base.qualname == "") and base != cls:
+                    if not isinstance(base, Namespace) and not (isinstance(base, Target) and base.qualname == "") \
+                            and base != cls:
                         got.append(base if base is not None else EXTERNAL)
             self._bases[cls] = got
         return got

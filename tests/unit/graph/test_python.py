@@ -101,15 +101,18 @@ def test_package_nodes_contain_files(tmp_path):
 
 def test_namespace_packages_without_init(tmp_path):
     """A directory without __init__.py is a namespace package (PEP 420): `from pkg.shapes
-    import f` and `import pkg.geo.area` find their files, and a call of the imported name
-    resolves; a module named like the standard library's inside a package (app/json.py),
-    or a directory so named (tests/json/), does not take `import json`. (A call through the dotted path, `pkg.geo.area.area()`, is
-    not resolved: there is no module `pkg` to walk from.)"""
+    import f` and `import pkg.geo.area` find their files; a call of the imported name
+    resolves, and so does a call through the dotted path (`pkg.geo.area.area()`, walked
+    through the namespaces `pkg` and `pkg.geo`, which have no file) or through a namespace
+    imported by name (`from pkg import geo`); a module named like the standard library's
+    inside a package (app/json.py), or a directory so named (tests/json/), does not take
+    `import json`."""
     write_tree(tmp_path, {
         "pkg/shapes.py": "def parse_radius(text):\n    return float(text)\n",
         "pkg/geo/area.py": "from pkg.shapes import parse_radius\n\n\ndef area(text):\n    return parse_radius(text) ** 2\n",
-        "main.py": ("import pkg.geo.area\nimport json\n\n\n"
-                    "def run(text):\n    return pkg.geo.area.area(text), json.dumps(text)\n"),
+        "main.py": ("import pkg.geo.area\nimport json\nfrom pkg import geo\n\n\n"
+                    "def run(text):\n    return pkg.geo.area.area(text), json.dumps(text)\n\n\n"
+                    "def run2(text):\n    return geo.area.area(text), pkg.geo.missing(text), pkg.nowhere.f(text)\n"),
         "app/__init__.py": "",
         "app/json.py": "def dumps(x):\n    return x\n",
         # directories named like the standard library's, without __init__.py
@@ -125,8 +128,12 @@ def test_namespace_packages_without_init(tmp_path):
         ("pkg/geo/area.py", "imports", "pkg/shapes.py::parse_radius", R),
         ("pkg/geo/area.py::area", "calls", "pkg/shapes.py::parse_radius", R),
         ("main.py", "imports", "pkg/geo/area.py", R),
+        ("main.py::run", "calls", "pkg/geo/area.py::area", R),
+        ("main.py::run2", "calls", "pkg/geo/area.py::area", R),
     }
     assert want <= edges, sorted(want - edges)
+    # a namespace's missing module or a name under none: no edge, and no guess by name
+    assert {e for e in edges if e[0] == "main.py::run2"} == {("main.py::run2", "calls", "pkg/geo/area.py::area", R)}
     assert not any(e[2] == "app/json.py::dumps" and e[3] == R for e in edges)  # json is the stdlib's
     # the standard library's modules stay external: no edge at all, not even a guess by name
     assert not [e for e in edges if e[0].startswith("cli.py") and e[1] in ("imports", "calls")], \
