@@ -94,16 +94,18 @@ class Client:
             offset=offset), **self._kw(timeout))
 
     def incoming_calls(self, repository: str, path: str, line: int, character: int, *, depth: int = 1,
-                       encoding: int = UTF16, timeout: float | None = None) -> nav.CallHierarchyResponse:
+                       text: str | None = None, encoding: int = UTF16,
+                       timeout: float | None = None) -> nav.CallHierarchyResponse:
         return self.navigation.IncomingCalls(nav.CallHierarchyRequest(
-            repository=repository, document=common.TextDocument(path=path),
+            repository=repository, document=self._doc(path, text),
             position=common.Position(line=line, character=character), encoding=encoding, depth=depth),
             **self._kw(timeout))
 
     def outgoing_calls(self, repository: str, path: str, line: int, character: int, *, depth: int = 1,
-                       encoding: int = UTF16, timeout: float | None = None) -> nav.CallHierarchyResponse:
+                       text: str | None = None, encoding: int = UTF16,
+                       timeout: float | None = None) -> nav.CallHierarchyResponse:
         return self.navigation.OutgoingCalls(nav.CallHierarchyRequest(
-            repository=repository, document=common.TextDocument(path=path),
+            repository=repository, document=self._doc(path, text),
             position=common.Position(line=line, character=character), encoding=encoding, depth=depth),
             **self._kw(timeout))
 

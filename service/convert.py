@@ -8,6 +8,9 @@ buffer) through `Lines`.
 
 from __future__ import annotations
 
+import bisect
+import difflib
+import re
 from pathlib import Path
 
 from repoqa.v1 import common_pb2 as common
@@ -43,6 +46,85 @@ class Lines:
                     text = ""
             lines = self._files[path] = text.split("\n")
         return lines[line - 1] if 0 < line <= len(lines) else ""
+
+    def all(self, path: str) -> list[str]:
+        """Every line of `path` (one "" when it is empty or unreadable)."""
+        self.get(path, 1)
+        return self._files[path]
+
+
+class Remap:
+    """Where the lines of a file as indexed are in its unsaved buffer, whose text the client
+    sent: a line the buffer keeps moves by what was inserted or deleted above it; a line the
+    buffer changed or deleted has no place of its own, only the buffer's lines that replaced
+    it. The lines are matched as a diff does (after the lines both share at the top and the
+    bottom, which is most of a file being edited)."""
+
+    def __init__(self, indexed: list[str], buffer: list[str]):
+        self.buffer = buffer
+        self.size = len(buffer)
+        top = 0
+        while top < min(len(indexed), len(buffer)) and indexed[top] == buffer[top]:
+            top += 1
+        bottom = 0
+        while bottom < min(len(indexed), len(buffer)) - top and indexed[-1 - bottom] == buffer[-1 - bottom]:
+            bottom += 1
+        a, b = indexed[top:len(indexed) - bottom], buffer[top:len(buffer) - bottom]
+        ops = difflib.SequenceMatcher(None, a, b).get_opcodes() if a or b else []
+        # (indexed start, indexed end, buffer start, buffer end, kept), 0-based, ends excluded
+        self._ops = [(0, top, 0, top, True)] if top else []
+        self._ops += [(i1 + top, i2 + top, j1 + top, j2 + top, tag == "equal") for tag, i1, i2, j1, j2 in ops]
+        if bottom:
+            self._ops.append((len(indexed) - bottom, len(indexed), len(buffer) - bottom, len(buffer), True))
+        self._starts = [op[0] for op in self._ops]
+
+    def _op(self, line: int):
+        """The part of the diff holding indexed line `line` (1-based), or None past the end."""
+        k = bisect.bisect_right(self._starts, line - 1) - 1
+        while 0 <= k < len(self._ops) and self._ops[k][1] <= line - 1:
+            k += 1  # an insertion (empty on the indexed side) sits at its start: skip it
+        return self._ops[k] if 0 <= k < len(self._ops) else None
+
+    def line(self, line: int) -> int | None:
+        """Indexed line `line` in the buffer (1-based), or None where the buffer changed it."""
+        op = self._op(line)
+        if op is None or not op[4]:
+            return None
+        return op[2] + (line - 1 - op[0]) + 1
+
+    def site(self, line: int, col: int, name: str) -> tuple[int, int] | None:
+        """A use of `name` at indexed (line, byte column) in the buffer: where it was, moved
+        with its line; on a changed line, the occurrence of the name in the lines that replaced
+        it nearest its place; None where the buffer has the name there no more."""
+        moved = self.line(line)
+        if moved is not None:
+            return moved, col
+        op = self._op(line)
+        if op is None or not name:
+            return None
+        word = re.compile(rb"(?<![\w$])" + re.escape(name.encode("utf-8")) + rb"(?![\w$])")
+        found = [(n, m.start()) for n in range(op[2], op[3])
+                 for m in word.finditer(self.buffer[n].encode("utf-8", "surrogatepass"))]
+        if not found:
+            return None
+        offset = line - 1 - op[0]
+        n, c = min(found, key=lambda f: (abs(f[0] - op[2] - offset), f[0], f[1]))
+        return n + 1, c
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Indexed lines start..end in the buffer: each end moved with its line, or, where
+        the buffer changed it, the buffer's lines that replaced it (a deleted end: the line
+        after, or before, it was)."""
+        first = self.line(start)
+        if first is None:
+            op = self._op(start)
+            first = op[2] + 1 if op is not None else self.size
+        last = self.line(end)
+        if last is None:
+            op = self._op(end)
+            last = max(op[3], op[2] + 1) if op is not None else self.size
+        first = min(max(first, 1), max(self.size, 1))
+        return first, min(max(last, first), max(self.size, 1))
 
 
 def to_byte_col(line_text: str, character: int, encoding: int) -> int:

@@ -13,12 +13,13 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import posixpath
 import re
 import sqlite3
 import threading
 import urllib.parse
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -237,8 +238,11 @@ class _Query:
         except BaseException:
             self.store.close()
             raise
+        self.rel, self.buffer = rel, buffer
         self.lines = convert.Lines(entry.root, {rel: buffer} if buffer is not None else None)
         self.indexed_lines = convert.Lines(entry.root) if buffer is not None else self.lines
+        self._parsed = None
+        self._remap: convert.Remap | None = None
 
     def __enter__(self) -> _Query:
         return self
@@ -253,6 +257,49 @@ class _Query:
     @property
     def graph(self) -> Graph:
         return Graph(self.store)
+
+    def parsed(self, language: str):
+        """The unsaved buffer parsed as the indexer parses the file (symbols and references
+        as tuples), once per call."""
+        if self._parsed is None:
+            data = self.buffer.encode("utf-8")
+            self._parsed = parse_source(self.rel, language, data, self.entry.options,
+                                        FileRecord(self.rel, language, len(data), 0, ""))
+        return self._parsed
+
+    def remap(self) -> convert.Remap | None:
+        """Where the indexed lines of the buffer's file are in the buffer (None: no buffer)."""
+        if self.buffer is None:
+            return None
+        if self._remap is None:
+            self._remap = convert.Remap(self.indexed_lines.all(self.rel), self.lines.all(self.rel))
+        return self._remap
+
+    def in_buffer(self, node: Node) -> Node:
+        """A definition of the index as the unsaved buffer has it, when it is in the buffer's
+        file: the buffer's definition of that name (the nearest, where several), else its
+        indexed lines moved as the buffer moved them. Any other node as it is."""
+        remap = self.remap()
+        if remap is None or node.path != self.rel or node.id < 0:
+            return node
+        start, end = remap.span(node.line, max(node.end_line, node.line))
+        same = [sym for sym in self.parsed(_indexed_file(self, self.rel)).symbols if sym[1] == node.qualname] \
+            if node.qualname else []
+        if same:
+            sym = min(same, key=lambda sym: abs(sym[3] - start))
+            start, end = sym[3], sym[5]
+        return Node(node.id, node.path, node.qualname, node.kind, start, end)
+
+    def site(self, loc):
+        """A use at an indexed place, as the unsaved buffer has it when it is in the buffer's
+        file (None: the buffer has it no more); any other as it is."""
+        remap = self.remap()
+        if remap is None or loc.path != self.rel:
+            return loc
+        target = loc.target
+        name = posixpath.splitext(posixpath.basename(target))[0] if "/" in target else target.rsplit(".", 1)[-1]
+        moved = remap.site(loc.line, loc.col, name)
+        return None if moved is None else replace(loc, line=moved[0], col=moved[1])
 
     def snapshot(self) -> common.Snapshot:
         return convert.snapshot(self.meta)
@@ -298,7 +345,7 @@ def _targets(q: _Query, rel: str, request, buffer: str | None, *, exact: bool = 
         return graph.nodes(graph.at(rel, line, col, enclosing=not exact))
     # An unsaved buffer: parse it, find the reference under the cursor, and answer for the
     # same reference in the indexed file (matched by what it names and where it sits).
-    parsed = _parse_buffer(q, rel, language, buffer)
+    parsed = q.parsed(language)
     here = [r for r in parsed.references if r[2] == line and r[3] <= col <= r[5] + (r[4] > line) * 10**9]
     if not here:
         word = word_at(text, col) if exact else ""
@@ -368,12 +415,6 @@ def _buffer(request) -> str | None:
     return None
 
 
-def _parse_buffer(q: _Query, rel: str, language: str, buffer: str):
-    """The buffer parsed as the indexer parses the file (symbols and references as tuples)."""
-    data = buffer.encode("utf-8")
-    return parse_source(rel, language, data, q.entry.options, FileRecord(rel, language, len(data), 0, ""))
-
-
 class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
     def __init__(self, registry: Registry):
         self.registry = registry
@@ -386,10 +427,10 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
         def work(stop):
             with _Query(entry, stop, rel, buffer) as q:
                 nodes = _targets(q, rel, request, buffer, exact=True)
-                # locations are where the index has them, converted with the indexed text; a
-                # definition only the buffer has is where the buffer has it
-                locs = [convert.definition_location(entry.root, q.lines if n.id < 0 else q.indexed_lines, n, 1.0,
-                                                    "resolved", request.encoding) for n in nodes]
+                # in the buffer's file, where the buffer has them (the index's lines there are
+                # the saved file's); elsewhere where the index has them
+                locs = [convert.definition_location(entry.root, q.lines, q.in_buffer(n), 1.0, "resolved",
+                                                    request.encoding) for n in nodes]
                 return nav.LocationsResponse(locations=locs, snapshot=q.snapshot())
 
         return await run(work)
@@ -404,9 +445,9 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
             with _Query(entry, stop, rel, buffer) as q:
                 nodes = _targets(q, rel, request, buffer)
                 locs = q.graph.references(nodes, limit=limit, offset=request.offset) if nodes else []
-                lines = convert.Lines(entry.root)  # sites are in indexed files
-                out = [convert.symbol_location(entry.root, lines, loc, request.encoding,
-                                               len(loc.target.rsplit(".", 1)[-1].encode())) for loc in locs]
+                sites = [site for site in map(q.site, locs) if site is not None]
+                out = [convert.symbol_location(entry.root, q.lines, loc, request.encoding,
+                                               len(loc.target.rsplit(".", 1)[-1].encode())) for loc in sites]
                 return nav.LocationsResponse(locations=out, snapshot=q.snapshot())
 
         return await run(work)
@@ -435,19 +476,24 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
                 target = nodes[0]
                 walk = graph.callers if incoming else graph.callees
                 locs = walk(target, depth=depth, limit=limit)
-                lines = convert.Lines(entry.root)
                 calls = []
                 for loc in locs:
                     other = [n for n in graph.find(f"{loc.path}:{loc.line}") if n.qualname == loc.symbol] \
                         if loc.symbol else graph.find(loc.path)
                     node = other[0] if other else Node(0, loc.path, loc.symbol, "", loc.line, loc.line)
-                    sites = [convert.position(lines, loc.path, loc.line, loc.col, request.encoding)] if incoming else []
+                    sites = []
+                    if incoming:  # the call's place: in the buffer's file, where the buffer has it
+                        site = q.site(loc)
+                        if site is None:
+                            continue  # the buffer has that call no more
+                        sites = [convert.position(q.lines, site.path, site.line, site.col, request.encoding)]
                     calls.append(nav.CallHierarchyCall(
-                        item=convert.call_item(entry.root, lines, node, request.encoding),
+                        item=convert.call_item(entry.root, q.lines, q.in_buffer(node), request.encoding),
                         from_ranges=[common.Range(start=p, end=p) for p in sites], confidence=loc.confidence,
                         resolution=convert.resolution(loc.resolution), depth=loc.depth))
-                return nav.CallHierarchyResponse(item=convert.call_item(entry.root, lines, target, request.encoding),
-                                                 calls=calls, snapshot=q.snapshot())
+                return nav.CallHierarchyResponse(
+                    item=convert.call_item(entry.root, q.lines, q.in_buffer(target), request.encoding),
+                    calls=calls, snapshot=q.snapshot())
 
         return await run(work)
 
@@ -460,7 +506,7 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
             with _Query(entry, stop, rel, buffer) as q:
                 language = _indexed_file(q, rel)
                 if buffer is not None:
-                    symbols = [Symbol(*s) for s in _parse_buffer(q, rel, language, buffer).symbols]
+                    symbols = [Symbol(*s) for s in q.parsed(language).symbols]
                 else:
                     symbols = q.store.symbols_in(rel)
                 if len(symbols) > MAX_LIMIT:

@@ -145,6 +145,47 @@ def test_positions_in_utf16_and_utf8_and_unsaved_buffers(tmp_path):
         s.stop()
 
 
+def test_an_unsaved_buffer_moves_answers_in_its_own_file(tmp_path):
+    """With an unsaved buffer, what lies in the buffer's own file is answered where the buffer
+    has it: a definition (its lines moved by what the buffer inserted above it), a use on a
+    line the buffer kept (moved) or changed (found on the lines that replaced it), a call the
+    buffer deleted (left out); other files keep the index's places."""
+    root = tmp_path / "mv"
+    write_tree(root, {
+        "m.py": ("def helper():\n    return 1\n\n\ndef use():\n    return helper()\n\n\n"
+                 "def other():\n    x = helper()\n    return x\n\n\ndef gone():\n    return helper()\n"),
+        "n.py": "from m import helper\n\n\ndef far():\n    return helper()\n"})
+    index(root)
+    # three lines inserted at the top; other()'s call rewritten on its line; gone()'s call deleted
+    buf = ("import os\n\n\ndef helper():\n    return 1\n\n\ndef use():\n    return helper()\n\n\n"
+           "def other():\n    y = 2; x = helper() + y\n    return x\n\n\ndef gone():\n    return 0\n")
+    lines = buf.split("\n")
+    s = Server([root])
+    try:
+        with s.client() as c:
+            d = c.definition("mv", "m.py", 8, 12, text=buf)  # helper() in use()
+            assert [(x.symbol, x.location.range.start.line, x.location.range.end.line) for x in d.locations] == [
+                ("helper", 3, 4)], lines[8]
+            refs = c.references("mv", "m.py", 3, 5, text=buf)  # on helper's name
+            got = {(x.location.path, x.location.range.start.line, x.location.range.start.character, x.symbol)
+                   for x in refs.locations if x.kind == "calls"}
+            assert got == {("m.py", 8, lines[8].index("helper"), "use"),
+                           ("m.py", 12, lines[12].index("helper"), "other"),
+                           ("n.py", 4, 11, "far")}, got
+            inc = c.incoming_calls("mv", "m.py", 3, 5, text=buf)
+            assert (inc.item.qualname, inc.item.location.range.start.line) == ("helper", 3)
+            assert {(x.item.qualname, x.item.location.range.start.line, x.from_ranges[0].start.line)
+                    for x in inc.calls} == {("use", 7, 8), ("other", 11, 12), ("far", 3, 4)}
+            out = c.outgoing_calls("mv", "m.py", 12, 5, text=buf)  # in other()
+            assert [(x.item.qualname, x.item.location.range.start.line) for x in out.calls] == [("helper", 3)]
+            # without the buffer: the index's places, gone()'s call included
+            refs = c.references("mv", "m.py", 0, 5)
+            assert {(x.location.path, x.location.range.start.line) for x in refs.locations if x.kind == "calls"} == {
+                ("m.py", 5), ("m.py", 9), ("m.py", 14), ("n.py", 4)}
+    finally:
+        s.stop()
+
+
 def test_repositories_index_status_and_search(server, repo, tmp_path):
     other = tmp_path / "other"
     write_tree(other, {"a.py": "def alpha_beta():\n    return 1\n"})
