@@ -83,8 +83,12 @@ class PythonSupport:
                 self.modules.setdefault(".".join(parts), f.id)
                 if not d:
                     self.packages.add(parts[0])
+        # The namespaces of the repository's own packages: `benchmarks/numpy/linalg.py` also
+        # answers to `numpy.linalg`, but `numpy` stays the installed package.
         for name in self.modules:
             parts = name.split(".")
+            if parts[0] not in self.packages:
+                continue
             for i in range(1, len(parts)):
                 prefix = ".".join(parts[:i])
                 if prefix not in self.modules:
@@ -170,9 +174,16 @@ class PythonSupport:
                 return found
         if sub is not None:
             return Target(sub, "")
+        if f"{module}.{name}" in self.namespaces:  # a namespace package inside a regular one
+            return Namespace(f"{module}.{name}")
+        return self._from_stars(stars, name, depth)
+
+    def _from_stars(self, stars: list[str], name: str, depth: int) -> Found:
+        """`name` as the first of the star-imported modules that has it (a star import of a
+        namespace package brings none of its subpackages)."""
         for star in stars:
             found = self.module_attr(star, name, depth + 1)
-            if found is not None:
+            if found is not None and not isinstance(found, Namespace):
                 return found
         return None
 
@@ -192,10 +203,9 @@ class PythonSupport:
         names, stars = self.bindings(fid)
         if name in names:
             return self._binding_target(names[name], 0)
-        for star in stars:
-            found = self.module_attr(star, name, 1)
-            if found is not None:
-                return found
+        found = self._from_stars(stars, name, 0)
+        if found is not None:
+            return found
         if name in BUILTINS:
             return EXTERNAL
         return None

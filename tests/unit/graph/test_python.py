@@ -106,21 +106,29 @@ def test_namespace_packages_without_init(tmp_path):
     through the namespaces `pkg` and `pkg.geo`, which have no file) or through a namespace
     imported by name (`from pkg import geo`); a module named like the standard library's
     inside a package (app/json.py), or a directory so named (tests/json/), does not take
-    `import json`."""
+    `import json`; a directory named like an installed package (bench/numpy/) does not take
+    `numpy`'s attributes."""
     write_tree(tmp_path, {
         "pkg/shapes.py": "def parse_radius(text):\n    return float(text)\n",
         "pkg/geo/area.py": "from pkg.shapes import parse_radius\n\n\ndef area(text):\n    return parse_radius(text) ** 2\n",
-        "main.py": ("import pkg.geo.area\nimport json\nfrom pkg import geo\n\n\n"
+        "main.py": ("import pkg.geo.area\nimport json\nfrom pkg import geo\nimport app.geo.area2\n\n\n"
                     "def run(text):\n    return pkg.geo.area.area(text), json.dumps(text)\n\n\n"
-                    "def run2(text):\n    return geo.area.area(text), pkg.geo.missing(text), pkg.nowhere.f(text)\n"),
+                    "def run2(text):\n    return geo.area.area(text), pkg.geo.missing(text), pkg.nowhere.f(text)\n\n\n"
+                    "def run3(text):\n    return app.geo.area2.area2(text)\n"),
         "app/__init__.py": "",
         "app/json.py": "def dumps(x):\n    return x\n",
+        "app/geo/area2.py": "def area2(x):\n    return x\n",  # a namespace inside a regular package
+        "bench/numpy/linalg.py": "def norm(x):\n    return x\n",  # not the installed numpy's namespace
         # directories named like the standard library's, without __init__.py
         "tests/json/test_codec.py": "def dumps(x):\n    return x\n",
         "tests/http/client.py": "def request():\n    return 1\n",
         "tools/logging/setup.py": "def getLogger(name):\n    return name\n",
-        "cli.py": ("import json\nimport logging\nimport http.client\n\n\n"
-                   "def log(x):\n    return logging.getLogger(x), json.dumps(x), http.client.HTTPConnection(x)\n"),
+        "cli.py": ("import json\nimport logging\nimport http.client\nimport numpy as np\n\n\n"
+                   "def log(x):\n    return logging.getLogger(x), json.dumps(x), http.client.HTTPConnection(x), "
+                   "np.linalg.norm(x)\n"),
+        # a star import of a namespace package brings none of its subpackages
+        "star.py": "from pkg import *\nfrom stars_lib import *\n\n\ndef go(t):\n    return geo.area(t)\n",
+        "stars_lib.py": "class geo:\n    @staticmethod\n    def area(x):\n        return x\n",
     })
     index(tmp_path)
     edges = graph_edges(tmp_path)
@@ -130,6 +138,8 @@ def test_namespace_packages_without_init(tmp_path):
         ("main.py", "imports", "pkg/geo/area.py", R),
         ("main.py::run", "calls", "pkg/geo/area.py::area", R),
         ("main.py::run2", "calls", "pkg/geo/area.py::area", R),
+        ("main.py::run3", "calls", "app/geo/area2.py::area2", R),
+        ("star.py::go", "calls", "stars_lib.py::geo.area", R),
     }
     assert want <= edges, sorted(want - edges)
     # a namespace's missing module or a name under none: no edge, and no guess by name
