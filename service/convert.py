@@ -53,6 +53,12 @@ class Lines:
         return self._files[path]
 
 
+# A diff of lines is quadratic where lines repeat: past this many (indexed lines x buffer lines,
+# after the lines both share at the top and the bottom) the changed middle is taken as replaced
+# whole. Random lines of 110 kinds: 8,000 x 8,000 took 0.24 s here, 40,000 x 40,000 9.6 s.
+DIFF_CELLS = 64_000_000
+
+
 class Remap:
     """Where the lines of a file as indexed are in its unsaved buffer, whose text the client
     sent: a line the buffer keeps moves by what was inserted or deleted above it; a line the
@@ -70,7 +76,10 @@ class Remap:
         while bottom < min(len(indexed), len(buffer)) - top and indexed[-1 - bottom] == buffer[-1 - bottom]:
             bottom += 1
         a, b = indexed[top:len(indexed) - bottom], buffer[top:len(buffer) - bottom]
-        ops = difflib.SequenceMatcher(None, a, b).get_opcodes() if a or b else []
+        if len(a) * len(b) > DIFF_CELLS:  # a rewrite, not an edit: the middle is replaced whole
+            ops = [("replace", 0, len(a), 0, len(b))]
+        else:
+            ops = difflib.SequenceMatcher(None, a, b).get_opcodes() if a or b else []
         # (indexed start, indexed end, buffer start, buffer end, kept), 0-based, ends excluded
         self._ops = [(0, top, 0, top, True)] if top else []
         self._ops += [(i1 + top, i2 + top, j1 + top, j2 + top, tag == "equal") for tag, i1, i2, j1, j2 in ops]
@@ -102,13 +111,13 @@ class Remap:
         op = self._op(line)
         if op is None or not name:
             return None
-        word = re.compile(rb"(?<![\w$])" + re.escape(name.encode("utf-8")) + rb"(?![\w$])")
-        found = [(n, m.start()) for n in range(op[2], op[3])
-                 for m in word.finditer(self.buffer[n].encode("utf-8", "surrogatepass"))]
+        word = re.compile(r"(?<![\w$])" + re.escape(name) + r"(?![\w$])")
+        found = [(n, len(self.buffer[n][:m.start()].encode("utf-8", "surrogatepass")))
+                 for n in range(op[2], op[3]) for m in word.finditer(self.buffer[n])]
         if not found:
             return None
         offset = line - 1 - op[0]
-        n, c = min(found, key=lambda f: (abs(f[0] - op[2] - offset), f[0], f[1]))
+        n, c = min(found, key=lambda f: (abs(f[0] - op[2] - offset), abs(f[1] - col), f[0], f[1]))
         return n + 1, c
 
     def span(self, start: int, end: int) -> tuple[int, int]:

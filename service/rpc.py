@@ -44,6 +44,7 @@ from indexer.options import IndexOptions
 from indexer.parse import parse_source
 from indexer.records import FileRecord, Symbol
 from indexer.scan import checked_root
+from indexer.text import content_hash
 from indexer.store import Store
 from indexer.update import index_dir_for, update_index
 from service.config import MAX_ANSWER_TOKENS
@@ -268,38 +269,83 @@ class _Query:
         return self._parsed
 
     def remap(self) -> convert.Remap | None:
-        """Where the indexed lines of the buffer's file are in the buffer (None: no buffer)."""
-        if self.buffer is None:
+        """Where the indexed lines of the buffer's file are in the buffer: None without a
+        buffer, or where the file on disk is no longer the one indexed (saved since: the
+        indexed lines are not known, and answers keep the index's places)."""
+        if self.buffer is None or self._remap is False:
             return None
         if self._remap is None:
-            self._remap = convert.Remap(self.indexed_lines.all(self.rel), self.lines.all(self.rel))
-        return self._remap
+            row = self.store.conn.execute("SELECT content_hash FROM files WHERE path = ?", (self.rel,)).fetchone()
+            try:
+                same = row is not None and content_hash((self.entry.root / self.rel).read_bytes()) == row[0]
+            except OSError:
+                same = False
+            self._remap = convert.Remap(self.indexed_lines.all(self.rel), self.lines.all(self.rel)) if same else False
+        return self._remap or None
 
-    def in_buffer(self, node: Node) -> Node:
+    @property
+    def places(self) -> convert.Lines:
+        """The lines that the places of the index's answers are converted with: the buffer's
+        where they are moved into it (`in_buffer`, `site`), else the files'."""
+        return self.lines if self.remap() is not None else self.indexed_lines
+
+    def in_buffer(self, node: Node) -> Node | None:
         """A definition of the index as the unsaved buffer has it, when it is in the buffer's
         file: the buffer's definition of that name (the nearest, where several), else its
-        indexed lines moved as the buffer moved them. Any other node as it is."""
-        remap = self.remap()
-        if remap is None or node.path != self.rel or node.id < 0:
+        indexed lines moved as the buffer moved them; None where the buffer has neither that
+        name nor the definition's first line (deleted). The file itself is the whole buffer.
+        Any other node as it is."""
+        if node.path != self.rel or node.id < 0:
             return node
+        remap = self.remap()
+        if remap is None:
+            return node
+        if not node.qualname:
+            return Node(node.id, node.path, node.qualname, node.kind, 1, max(remap.size, 1))
         start, end = remap.span(node.line, max(node.end_line, node.line))
-        same = [sym for sym in self.parsed(_indexed_file(self, self.rel)).symbols if sym[1] == node.qualname] \
-            if node.qualname else []
+        same = [sym for sym in self.parsed(_indexed_file(self, self.rel)).symbols if sym[1] == node.qualname]
         if same:
             sym = min(same, key=lambda sym: abs(sym[3] - start))
             start, end = sym[3], sym[5]
+        elif remap.line(node.line) is None:
+            return None
         return Node(node.id, node.path, node.qualname, node.kind, start, end)
 
-    def site(self, loc):
-        """A use at an indexed place, as the unsaved buffer has it when it is in the buffer's
-        file (None: the buffer has it no more); any other as it is."""
-        remap = self.remap()
-        if remap is None or loc.path != self.rel:
-            return loc
+    def written(self, loc) -> str:
+        """The name written at a use's indexed place (an alias, a module's name as imported),
+        else the name of what it uses."""
+        word = word_at(self.indexed_lines.get(loc.path, loc.line), loc.col)
+        if word:
+            return word
         target = loc.target
-        name = posixpath.splitext(posixpath.basename(target))[0] if "/" in target else target.rsplit(".", 1)[-1]
+        if "/" not in target:
+            return target.rsplit(".", 1)[-1]
+        stem = posixpath.splitext(posixpath.basename(target))[0]
+        return posixpath.basename(posixpath.dirname(target)) if stem == "__init__" else stem
+
+    def site(self, loc, name: str):
+        """A use of `name` at an indexed place, as the unsaved buffer has it when it is in the
+        buffer's file (None: the buffer has it no more); any other as it is."""
+        if loc.path != self.rel:
+            return loc
+        remap = self.remap()
+        if remap is None:
+            return loc
         moved = remap.site(loc.line, loc.col, name)
         return None if moved is None else replace(loc, line=moved[0], col=moved[1])
+
+    def references(self, nodes: list[Node], limit: int, offset: int) -> list[tuple]:
+        """A page of the uses of `nodes` as (place, name written there), the uses an unsaved
+        buffer deleted left out before the page is cut, so that pages neither repeat nor skip."""
+        want = offset + limit
+        fetch = want
+        while True:
+            locs = self.graph.references(nodes, limit=fetch, offset=0)
+            kept = [(place, name) for loc in locs for name in (self.written(loc),)
+                    for place in (self.site(loc, name),) if place is not None]
+            if len(kept) >= want or len(locs) < fetch:
+                return kept[offset:want]
+            fetch += want - len(kept)
 
     def snapshot(self) -> common.Snapshot:
         return convert.snapshot(self.meta)
@@ -429,8 +475,9 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
                 nodes = _targets(q, rel, request, buffer, exact=True)
                 # in the buffer's file, where the buffer has them (the index's lines there are
                 # the saved file's); elsewhere where the index has them
-                locs = [convert.definition_location(entry.root, q.lines, q.in_buffer(n), 1.0, "resolved",
-                                                    request.encoding) for n in nodes]
+                locs = [convert.definition_location(entry.root, q.lines if n.id < 0 else q.places, n, 1.0,
+                                                    "resolved", request.encoding)
+                        for n in map(q.in_buffer, nodes) if n is not None]
                 return nav.LocationsResponse(locations=locs, snapshot=q.snapshot())
 
         return await run(work)
@@ -444,10 +491,9 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
         def work(stop):
             with _Query(entry, stop, rel, buffer) as q:
                 nodes = _targets(q, rel, request, buffer)
-                locs = q.graph.references(nodes, limit=limit, offset=request.offset) if nodes else []
-                sites = [site for site in map(q.site, locs) if site is not None]
-                out = [convert.symbol_location(entry.root, q.lines, loc, request.encoding,
-                                               len(loc.target.rsplit(".", 1)[-1].encode())) for loc in sites]
+                sites = q.references(nodes, limit, request.offset) if nodes else []
+                out = [convert.symbol_location(entry.root, q.places, loc, request.encoding, len(name.encode()))
+                       for loc, name in sites]
                 return nav.LocationsResponse(locations=out, snapshot=q.snapshot())
 
         return await run(work)
@@ -480,19 +526,21 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
                 for loc in locs:
                     other = [n for n in graph.find(f"{loc.path}:{loc.line}") if n.qualname == loc.symbol] \
                         if loc.symbol else graph.find(loc.path)
-                    node = other[0] if other else Node(0, loc.path, loc.symbol, "", loc.line, loc.line)
+                    node = q.in_buffer(other[0] if other else Node(0, loc.path, loc.symbol, "", loc.line, loc.line))
+                    if node is None:
+                        continue  # a caller or callee the buffer deleted
                     sites = []
                     if incoming:  # the call's place: in the buffer's file, where the buffer has it
-                        site = q.site(loc)
+                        site = q.site(loc, q.written(loc))
                         if site is None:
                             continue  # the buffer has that call no more
-                        sites = [convert.position(q.lines, site.path, site.line, site.col, request.encoding)]
+                        sites = [convert.position(q.places, site.path, site.line, site.col, request.encoding)]
                     calls.append(nav.CallHierarchyCall(
-                        item=convert.call_item(entry.root, q.lines, q.in_buffer(node), request.encoding),
+                        item=convert.call_item(entry.root, q.places, node, request.encoding),
                         from_ranges=[common.Range(start=p, end=p) for p in sites], confidence=loc.confidence,
                         resolution=convert.resolution(loc.resolution), depth=loc.depth))
                 return nav.CallHierarchyResponse(
-                    item=convert.call_item(entry.root, q.lines, q.in_buffer(target), request.encoding),
+                    item=convert.call_item(entry.root, q.places, q.in_buffer(target) or target, request.encoding),
                     calls=calls, snapshot=q.snapshot())
 
         return await run(work)

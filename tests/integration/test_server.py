@@ -147,18 +147,22 @@ def test_positions_in_utf16_and_utf8_and_unsaved_buffers(tmp_path):
 
 def test_an_unsaved_buffer_moves_answers_in_its_own_file(tmp_path):
     """With an unsaved buffer, what lies in the buffer's own file is answered where the buffer
-    has it: a definition (its lines moved by what the buffer inserted above it), a use on a
-    line the buffer kept (moved) or changed (found on the lines that replaced it), a call the
-    buffer deleted (left out); other files keep the index's places."""
+    has it: a definition (its lines moved by what the buffer inserted above it; none where the
+    buffer deleted it), a use on a line the buffer kept (moved) or changed (found, by the name
+    written there, on the lines that replaced it), a call the buffer deleted (left out, before
+    a page is cut); other files keep the index's places."""
     root = tmp_path / "mv"
     write_tree(root, {
         "m.py": ("def helper():\n    return 1\n\n\ndef use():\n    return helper()\n\n\n"
-                 "def other():\n    x = helper()\n    return x\n\n\ndef gone():\n    return helper()\n"),
+                 "def other():\n    x = helper()\n    return x\n\n\ndef gone():\n    return helper()\n\n\n"
+                 "from n import far as f\n\n\ndef aliased():\n    return f()\n"),
         "n.py": "from m import helper\n\n\ndef far():\n    return helper()\n"})
     index(root)
-    # three lines inserted at the top; other()'s call rewritten on its line; gone()'s call deleted
+    # three lines inserted at the top; other()'s call rewritten on its line; gone()'s call
+    # deleted; the call through an alias rewritten on its line
     buf = ("import os\n\n\ndef helper():\n    return 1\n\n\ndef use():\n    return helper()\n\n\n"
-           "def other():\n    y = 2; x = helper() + y\n    return x\n\n\ndef gone():\n    return 0\n")
+           "def other():\n    y = 2; x = helper() + y\n    return x\n\n\ndef gone():\n    return 0\n\n\n"
+           "from n import far as f\n\n\ndef aliased():\n    return 1 + f()\n")
     lines = buf.split("\n")
     s = Server([root])
     try:
@@ -178,6 +182,21 @@ def test_an_unsaved_buffer_moves_answers_in_its_own_file(tmp_path):
                     for x in inc.calls} == {("use", 7, 8), ("other", 11, 12), ("far", 3, 4)}
             out = c.outgoing_calls("mv", "m.py", 12, 5, text=buf)  # in other()
             assert [(x.item.qualname, x.item.location.range.start.line) for x in out.calls] == [("helper", 3)]
+            # a use through an alias, on a line the buffer changed: found by the name written there
+            at = lines[24].index("f()")
+            refs = c.references("mv", "m.py", 24, at, text=buf)
+            assert {(x.location.path, x.location.range.start.line, x.location.range.start.character,
+                     x.location.range.end.character) for x in refs.locations if x.kind == "calls"} == {
+                ("m.py", 24, at, at + 1)}
+            # pages of one: the call the buffer deleted is left out before the page is cut
+            pages = [[(x.location.path, x.location.range.start.line)
+                      for x in c.references("mv", "m.py", 3, 5, text=buf, limit=1, offset=k).locations]
+                     for k in range(5)]
+            assert pages == [[("m.py", 8)], [("m.py", 12)], [("n.py", 0)], [("n.py", 4)], []], pages
+            # a definition the buffer deleted is nowhere, not where other code took its lines
+            gone = buf.replace("def gone():\n    return 0\n", "").replace("return helper()", "return gone()")
+            d = c.definition("mv", "m.py", 8, 12, text=gone)
+            assert list(d.locations) == [], gone.split("\n")[8]
             # without the buffer: the index's places, gone()'s call included
             refs = c.references("mv", "m.py", 0, 5)
             assert {(x.location.path, x.location.range.start.line) for x in refs.locations if x.kind == "calls"} == {

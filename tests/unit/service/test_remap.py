@@ -22,6 +22,17 @@ def test_a_use_on_a_changed_line_is_found_on_the_lines_that_replaced_it():
     assert r.site(5, 11, "g") is None  # the buffer calls g there no more
     assert r.site(1, 4, "f") == (2, 4)  # kept: moved, column as it was
     assert Remap(["    ɡ = gg(g)"], ["  ɡ = gg(g)"]).site(1, 12, "g") == (1, 10)  # a whole word, in bytes
+    assert Remap(["x = g()"], ["x = gé() + 0"]).site(1, 4, "g") is None  # not inside a longer (Unicode) name
+    two = Remap(["    return g() + g()"], ["    return g() + g() + 1"])
+    assert (two.site(1, 11, "g"), two.site(1, 17, "g")) == ((1, 11), (1, 17))  # each use its own
+
+
+def test_a_rewritten_file_too_large_to_diff_is_one_replaced_block():
+    old = [f"a{n % 7}" for n in range(9000)]
+    new = [f"b{n % 5}" for n in range(9000)]
+    r = Remap(["head", *old, "tail"], ["head", *new, "tail"])
+    assert r._ops == [(0, 1, 0, 1, True), (1, 9001, 1, 9001, False), (9001, 9002, 9001, 9002, True)]
+    assert (r.line(1), r.line(9002), r.line(2)) == (1, 9002, None)
 
 
 def test_a_definitions_span_keeps_its_ends_inside_the_buffer():
