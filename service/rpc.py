@@ -286,8 +286,9 @@ class _Query:
     @property
     def places(self) -> convert.Lines:
         """The lines that the places of the index's answers are converted with: the buffer's
-        where they are moved into it (`in_buffer`, `site`), else the files'."""
-        return self.lines if self.remap() is not None else self.indexed_lines
+        once they are moved into it (`in_buffer`, `site` make the remap for an answer in the
+        buffer's file), else the files' (the same but in the buffer's file)."""
+        return self.lines if self._remap else self.indexed_lines
 
     def in_buffer(self, node: Node) -> Node | None:
         """A definition of the index as the unsaved buffer has it, when it is in the buffer's
