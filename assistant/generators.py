@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from indexer.embed import cache_home
+from indexer.files import cache_home
 
 from .errors import GeneratorError
 

