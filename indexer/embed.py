@@ -16,6 +16,7 @@ import math
 import os
 import tempfile
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -427,6 +428,8 @@ class SentenceTransformerEmbedder:
             st = path.stat()
             if st.st_uid != os.getuid() or st.st_mode & 0o022:
                 raise EmbedderError(f"{path} is not this user's alone")
+            with contextlib.suppress(OSError):
+                os.utime(path)  # in use: not pruned (`_prune`)
             extra = {"repoqa.json": "", "tokenizer.json": ""}
             with warnings.catch_warnings():  # TorchScript is deprecated, and still what runs without Python
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -490,6 +493,7 @@ class SentenceTransformerEmbedder:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
             log.info("saved the questions' forward pass in %s", path)
+            _prune(path)
         except EmbedderError as exc:
             log.info("the questions' forward pass is not saved: %s", exc)
             with contextlib.suppress(OSError):
@@ -548,6 +552,23 @@ class SentenceTransformerEmbedder:
 # case, accents, other scripts, spaces and a text past the model's length.
 _TOKENIZER_PROBES = ["Where Is The HTTPClient Request PARSED?", "café naïve Ångström façade",
                      "数据 ✓ 🙂 ｆｕｌｌ", "  \tpadded text\n ", "Why Does The Retry Loop Give Up? " * 60]
+
+
+UNUSED_DAYS = 30  # a saved pass of another key (an older torch, a changed model) unused this long goes
+
+
+def _prune(kept: Path) -> None:
+    """Remove the saved passes beside `kept` that no process has loaded for UNUSED_DAYS (each
+    is a copy of the model's weights), and what interrupted saves left."""
+    now = time.time()
+    for other in kept.parent.iterdir():
+        try:
+            age = now - other.stat().st_mtime
+            if other != kept and ((other.suffix == ".pt" and age > UNUSED_DAYS * 86400)
+                                  or (other.suffix == ".tmp" and age > 86400)):
+                other.unlink()
+        except OSError:
+            continue
 
 
 def _versions(*packages: str) -> list[str]:

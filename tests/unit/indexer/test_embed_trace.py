@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -282,9 +283,13 @@ def test_a_saved_forward_pass_is_not_used_for_a_changed_model_or_when_unreadable
     assert len(before) == 1
     config = folder / "config.json"
     os.utime(config, ns=(config.stat().st_atime_ns, config.stat().st_mtime_ns + 10**9))  # the model changed
+    old, leftover = saved / "model-0123.pt", saved / "model-0123.pt1234.tmp"  # unused for 31 days; a dead save
+    for path, days in ((old, 31), (leftover, 2)):
+        path.write_bytes(b"x")
+        os.utime(path, (time.time() - days * 86400,) * 2)
     got, state = embed_in_another_process(str(folder), saved, TEXTS[1:3], tmp_path)
     assert state[0] is False  # no saved pass for this model: loaded, traced, and saved anew
-    assert len(set(saved.iterdir())) == 2
+    assert len(set(saved.iterdir())) == 2  # the new beside the first (in use); the old and the dead gone
     new = (set(saved.iterdir()) - before).pop()
     new.write_bytes(b"not a TorchScript archive")
     model = cpu_model(model=str(folder), saved_questions=saved)
