@@ -36,6 +36,7 @@ class PythonSupport:
         self.ctx = ctx
         self.modules: dict[str, int] = {}  # dotted module name -> file id
         self.module_of: dict[int, str] = {}
+        self.rooted: dict[int, str] = {}  # file id -> its name from the root through namespace packages
         self.packages: set[str] = set()  # dotted names of the repository's top-level packages
         self.namespaces: set[str] = set()  # dotted names with modules under them and no file
         self._bindings: dict[int, tuple[dict[str, tuple], list[str]]] = {}
@@ -46,14 +47,14 @@ class PythonSupport:
 
     # The module table depends only on the set of Python paths: a process that keeps the
     # graph fresh (the watcher, the server) reuses it until a file appears or vanishes.
-    _tables: ClassVar[dict[int, tuple[dict[str, int], dict[int, str], set[str], set[str]]]] = {}
+    _tables: ClassVar[dict[int, tuple[dict[str, int], dict[int, str], dict[int, str], set[str], set[str]]]] = {}
 
     def _map_modules(self) -> None:
         files = [f for f in self.ctx.files.values() if f.language == "python"]
         key = hash(tuple((f.id, f.path) for f in files))
         cached = PythonSupport._tables.get(key)
         if cached is not None:
-            self.modules, self.module_of, self.packages, self.namespaces = cached
+            self.modules, self.module_of, self.rooted, self.packages, self.namespaces = cached
             return
         init_dirs = {parent_dir(f.path) for f in files if f.path.rsplit("/", 1)[-1] == "__init__.py"}
         for f in sorted(files, key=lambda f: (f.path.count("/"), f.path)):
@@ -83,6 +84,7 @@ class PythonSupport:
                 self.modules.setdefault(".".join(parts), f.id)
                 if not d:
                     self.packages.add(parts[0])
+                    self.rooted[f.id] = ".".join(parts)
         # The namespaces of the repository's own packages: `benchmarks/numpy/linalg.py` also
         # answers to `numpy.linalg`, but `numpy` stays the installed package.
         for name in self.modules:
@@ -95,7 +97,7 @@ class PythonSupport:
                     self.namespaces.add(prefix)
         if len(PythonSupport._tables) > 8:
             PythonSupport._tables.clear()
-        PythonSupport._tables[key] = (self.modules, self.module_of, self.packages, self.namespaces)
+        PythonSupport._tables[key] = (self.modules, self.module_of, self.rooted, self.packages, self.namespaces)
 
     def _absolute(self, fid: int, module: str) -> str:
         """`module` as written in file `fid` (".x", "..", "a.b") made absolute."""
@@ -103,15 +105,23 @@ class PythonSupport:
             return module
         level = len(module) - len(module.lstrip("."))
         rest = module[level:]
-        me = self.module_of.get(fid)
-        if me is None:
-            return rest
         is_init = self.ctx.path(fid).endswith("__init__.py")
-        pkg = me.split(".") if is_init else me.split(".")[:-1]
-        if level - 1 > len(pkg):
-            return rest
-        base = pkg[:len(pkg) - (level - 1)]
-        return ".".join(base + ([rest] if rest else []))
+        # Its name from the root where namespace packages lead there (`from .. import shapes`
+        # in pkg/geo/area.py is pkg.shapes), else from its outermost regular package.
+        for me in (self.rooted.get(fid), self.module_of.get(fid)):
+            if me is None:
+                continue
+            pkg = me.split(".") if is_init else me.split(".")[:-1]
+            if level - 1 <= len(pkg):
+                base = pkg[:len(pkg) - (level - 1)]
+                return ".".join(base + ([rest] if rest else []))
+        return rest
+
+    def _name_of(self, fid: int) -> str | None:
+        """A module name that leads back to file `fid`: the shortest may belong to another
+        file (pkg/geo/area.py is `area` when no package holds it, and so may be ./area.py)."""
+        names = (self.module_of.get(fid), self.rooted.get(fid))
+        return next((n for n in names if n is not None and self.modules.get(n) == fid), names[0] or names[1])
 
     def _is_external(self, module: str) -> bool:
         return module.split(".", 1)[0] not in self.packages
@@ -217,7 +227,7 @@ class PythonSupport:
         if not isinstance(owner, Target) or depth > _DEPTH:
             return owner if isinstance(owner, External) else None
         if owner.qualname == "":
-            module = self.module_of.get(owner.file_id)
+            module = self._name_of(owner.file_id)
             return self.module_attr(module, name, depth + 1) if module else None
         sym = self.ctx.symbols(owner.file_id).get(owner.qualname)
         if sym is not None and sym.kind == "class":

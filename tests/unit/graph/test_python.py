@@ -107,7 +107,8 @@ def test_namespace_packages_without_init(tmp_path):
     imported by name (`from pkg import geo`); a module named like the standard library's
     inside a package (app/json.py), or a directory so named (tests/json/), does not take
     `import json`; a directory named like an installed package (bench/numpy/) does not take
-    `numpy`'s attributes."""
+    `numpy`'s attributes; a relative import inside a namespace package is read from the
+    root (`from .. import shapes` in pkg/geo/ is pkg.shapes)."""
     write_tree(tmp_path, {
         "pkg/shapes.py": "def parse_radius(text):\n    return float(text)\n",
         "pkg/geo/area.py": "from pkg.shapes import parse_radius\n\n\ndef area(text):\n    return parse_radius(text) ** 2\n",
@@ -119,6 +120,9 @@ def test_namespace_packages_without_init(tmp_path):
         "app/json.py": "def dumps(x):\n    return x\n",
         "app/geo/area2.py": "def area2(x):\n    return x\n",  # a namespace inside a regular package
         "bench/numpy/linalg.py": "def norm(x):\n    return x\n",  # not the installed numpy's namespace
+        # relative imports inside a namespace package, beside a top-level module of the same name
+        "pkg/geo/rel.py": "from .. import shapes\nfrom . import area\n\n\ndef sq(x):\n    return shapes.parse_radius(x), area.area(x)\n",
+        "area.py": "def area(x):\n    return 0\n",
         # directories named like the standard library's, without __init__.py
         "tests/json/test_codec.py": "def dumps(x):\n    return x\n",
         "tests/http/client.py": "def request():\n    return 1\n",
@@ -140,6 +144,8 @@ def test_namespace_packages_without_init(tmp_path):
         ("main.py::run2", "calls", "pkg/geo/area.py::area", R),
         ("main.py::run3", "calls", "app/geo/area2.py::area2", R),
         ("star.py::go", "calls", "stars_lib.py::geo.area", R),
+        ("pkg/geo/rel.py::sq", "calls", "pkg/shapes.py::parse_radius", R),
+        ("pkg/geo/rel.py::sq", "calls", "pkg/geo/area.py::area", R),
     }
     assert want <= edges, sorted(want - edges)
     # a namespace's missing module or a name under none: no edge, and no guess by name
