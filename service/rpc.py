@@ -39,6 +39,7 @@ from assistant.errors import AssistantError
 from graph.build import GraphIndex
 from graph.errors import SymbolNotFound
 from graph.query import Graph, Node, word_at
+from graph.query import Location as GraphLocation
 from indexer.errors import IndexerError, IndexLocked
 from indexer.options import IndexOptions
 from indexer.parse import parse_source
@@ -422,6 +423,14 @@ def _targets(q: _Query, rel: str, request, buffer: str | None, *, exact: bool = 
     return _named(graph, short, exact)
 
 
+def _call_sites(q: _Query, caller: Node, callee: Node) -> list[GraphLocation]:
+    """Where `caller` calls `callee` (by the index), in order."""
+    return [GraphLocation(path, line, col, caller.qualname, "calls", 1.0, "resolved", 1, callee.label)
+            for path, line, col in q.store.conn.execute(
+                "SELECT f.path, e.line, e.col FROM graph_edges e JOIN files f ON f.id = e.file_id "
+                "WHERE e.src = ? AND e.dst = ? AND e.kind = 'calls' ORDER BY e.line, e.col", (caller.id, callee.id))]
+
+
 def _buffer_definitions(symbols, name: str, enclosing: str) -> list:
     """The buffer's definitions of `name` a use inside `enclosing` (a qualname, "" at file
     level) sees: in the innermost scope around the use that has one (a method of the use's
@@ -536,6 +545,12 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
                         if site is None:
                             continue  # the buffer has that call no more
                         sites = [convert.position(q.places, site.path, site.line, site.col, request.encoding)]
+                    elif loc.depth == 1 and other:  # the calls' places in the caller, where the buffer has them
+                        made = _call_sites(q, target, other[0])
+                        moved = [m for m in (q.site(s, q.written(s)) for s in made) if m is not None]
+                        if made and not moved:
+                            continue  # the buffer has none of those calls any more
+                        sites = [convert.position(q.places, m.path, m.line, m.col, request.encoding) for m in moved]
                     calls.append(nav.CallHierarchyCall(
                         item=convert.call_item(entry.root, q.places, node, request.encoding),
                         from_ranges=[common.Range(start=p, end=p) for p in sites], confidence=loc.confidence,

@@ -180,8 +180,13 @@ def test_an_unsaved_buffer_moves_answers_in_its_own_file(tmp_path):
             assert (inc.item.qualname, inc.item.location.range.start.line) == ("helper", 3)
             assert {(x.item.qualname, x.item.location.range.start.line, x.from_ranges[0].start.line)
                     for x in inc.calls} == {("use", 7, 8), ("other", 11, 12), ("far", 3, 4)}
-            out = c.outgoing_calls("mv", "m.py", 12, 5, text=buf)  # in other()
-            assert [(x.item.qualname, x.item.location.range.start.line) for x in out.calls] == [("helper", 3)]
+            out = c.outgoing_calls("mv", "m.py", 12, 5, text=buf)  # in other(): the call's place, in the buffer
+            assert [(x.item.qualname, x.item.location.range.start.line, [(r.start.line, r.start.character)
+                                                                          for r in x.from_ranges]) for x in out.calls] \
+                == [("helper", 3, [(12, lines[12].index("helper"))])]
+            assert list(c.outgoing_calls("mv", "m.py", 17, 5, text=buf).calls) == []  # gone() calls helper no more
+            out = c.outgoing_calls("mv", "m.py", 13, 5)  # without the buffer: the index's
+            assert [(x.item.qualname, [r.start.line for r in x.from_ranges]) for x in out.calls] == [("helper", [14])]
             # a use through an alias, on a line the buffer changed: found by the name written there
             at = lines[24].index("f()")
             refs = c.references("mv", "m.py", 24, at, text=buf)
