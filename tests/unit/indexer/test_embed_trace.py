@@ -240,16 +240,18 @@ from pathlib import Path
 import numpy as np
 from indexer.embed import SentenceTransformerEmbedder
 m = SentenceTransformerEmbedder(sys.argv[1], device="cpu", precision="fp32", saved_questions=Path(sys.argv[2]))
-np.save(sys.argv[3], np.vstack([m.embed_question(t) for t in json.loads(sys.argv[4])]))
+texts = json.loads(sys.argv[4])
+np.save(sys.argv[3], m.embed(texts) if sys.argv[5] == "embed" else np.vstack([m.embed_question(t) for t in texts]))
 print(json.dumps([m._model is None, "sentence_transformers" in sys.modules, "transformers" in sys.modules]))
 """
 
 
-def embed_in_another_process(model: str, saved: Path, texts: list[str], tmp_path: Path) -> tuple[np.ndarray, list]:
-    """The questions embedded by a new process; whether it left the model unloaded and
-    sentence_transformers and transformers unimported."""
+def embed_in_another_process(model: str, saved: Path, texts: list[str], tmp_path: Path,
+                             how: str = "question") -> tuple[np.ndarray, list]:
+    """The texts embedded by a new process, as questions (or by `embed`, as chunks); whether it
+    left the model unloaded and sentence_transformers and transformers unimported."""
     out = tmp_path / "vectors.npy"
-    run = subprocess.run([sys.executable, "-c", _OTHER_PROCESS, model, str(saved), str(out), json.dumps(texts)],
+    run = subprocess.run([sys.executable, "-c", _OTHER_PROCESS, model, str(saved), str(out), json.dumps(texts), how],
                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[3])
     assert run.returncode == 0, run.stderr
     return np.load(out), json.loads(run.stdout.strip().splitlines()[-1])
@@ -259,7 +261,7 @@ def test_a_saved_forward_pass_embeds_the_next_process_s_questions_without_the_mo
     """The first question traces the model's forward pass and saves it; another process
     embeds its questions with it from torch alone (no model loaded, neither
     sentence_transformers nor transformers imported), as the eager model does, each text
-    cut to the model's length by the tokenizer file as the model's tokenizer cuts it."""
+    cut to the model's length as the model's tokenizer cuts it; and a few chunks too."""
     saved = tmp_path / "questions"
     model = cpu_model(saved_questions=saved)
     first = model.embed_question(TEXTS[1])
@@ -272,6 +274,12 @@ def test_a_saved_forward_pass_embeds_the_next_process_s_questions_without_the_mo
     assert got.shape == want.shape and (got * want).sum(axis=1).min() > 0.9999
     assert float(first @ want[1]) > 0.9999
     assert list(saved.iterdir()) == files  # used, not written again
+    # a few chunks (an edit's) are embedded by the saved pass too, rather than the model loaded
+    got, state = embed_in_another_process(DEFAULT_MODEL, saved, TEXTS, tmp_path, how="embed")
+    assert state == [True, False, False] and (got * want).sum(axis=1).min() > 0.9999
+    many = [f"def f{n}(x):\n    return x + {n}" for n in range(17)]  # more: the model, batched
+    got, state = embed_in_another_process(DEFAULT_MODEL, saved, many, tmp_path, how="embed")
+    assert state[0] is False and (got * fp32.embed(many)).sum(axis=1).min() > 0.9999
 
 
 def test_a_saved_forward_pass_is_not_used_for_a_changed_model_or_when_unreadable(fp32, tmp_path, caplog):
