@@ -86,12 +86,12 @@ class Client:
             position=common.Position(line=line, character=character), encoding=encoding), **self._kw(timeout))
 
     def references(self, repository: str, path: str, line: int, character: int, *, text: str | None = None,
-                   encoding: int = UTF16, limit: int = 0, offset: int = 0,
+                   encoding: int = UTF16, limit: int = 0, offset: int = 0, include_declaration: bool = False,
                    timeout: float | None = None) -> nav.LocationsResponse:
         return self.navigation.References(nav.ReferencesRequest(
             repository=repository, document=self._doc(path, text),
             position=common.Position(line=line, character=character), encoding=encoding, limit=limit,
-            offset=offset), **self._kw(timeout))
+            offset=offset, include_declaration=include_declaration), **self._kw(timeout))
 
     def incoming_calls(self, repository: str, path: str, line: int, character: int, *, depth: int = 1,
                        text: str | None = None, encoding: int = UTF16,

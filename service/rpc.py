@@ -423,6 +423,24 @@ def _targets(q: _Query, rel: str, request, buffer: str | None, *, exact: bool = 
     return _named(graph, short, exact)
 
 
+def _declarations(q: _Query, nodes: list[Node], encoding: int) -> list:
+    """Each definition's name, where the buffer has it in the buffer's file (kind
+    "definition"); a file or package has none."""
+    out = []
+    for n in (q.in_buffer(n) for n in nodes):
+        if n is None or not n.qualname:
+            continue
+        lines = q.lines if n.id < 0 else q.places
+        name = n.qualname.replace("::", ".").rsplit(".", 1)[-1]
+        text = lines.get(n.path, n.line)
+        m = re.search(r"(?<![\w$])" + re.escape(name) + r"(?![\w$])", text)
+        col = len(text[:m.start()].encode("utf-8", "surrogatepass")) if m else 0
+        out.append(convert.symbol_location(q.entry.root, lines, GraphLocation(
+            n.path, n.line, col, n.qualname, "definition", 1.0, "resolved", 0, n.qualname), encoding,
+            len(name.encode()) if m else 0))
+    return out
+
+
 def _call_sites(q: _Query, caller: Node, callee: Node) -> list[GraphLocation]:
     """Where `caller` calls `callee` (by the index), in order."""
     return [GraphLocation(path, line, col, caller.qualname, "calls", 1.0, "resolved", 1, callee.label)
@@ -501,9 +519,13 @@ class NavigationServicer(navigation_pb2_grpc.NavigationServicer):
         def work(stop):
             with _Query(entry, stop, rel, buffer) as q:
                 nodes = _targets(q, rel, request, buffer)
-                sites = q.references(nodes, limit, request.offset) if nodes else []
-                out = [convert.symbol_location(entry.root, q.places, loc, request.encoding, len(name.encode()))
-                       for loc, name in sites]
+                # the definitions' names first where asked, as the list's first entries
+                decls = _declarations(q, nodes, request.encoding) if request.include_declaration else []
+                skip = min(request.offset, len(decls))
+                out = decls[skip:skip + limit]
+                if nodes and limit > len(out):
+                    out += [convert.symbol_location(entry.root, q.places, loc, request.encoding, len(name.encode()))
+                            for loc, name in q.references(nodes, limit - len(out), request.offset - skip)]
                 return nav.LocationsResponse(locations=out, snapshot=q.snapshot())
 
         return await run(work)

@@ -198,6 +198,15 @@ def test_an_unsaved_buffer_moves_answers_in_its_own_file(tmp_path):
                       for x in c.references("mv", "m.py", 3, 5, text=buf, limit=1, offset=k).locations]
                      for k in range(5)]
             assert pages == [[("m.py", 8)], [("m.py", 12)], [("n.py", 0)], [("n.py", 4)], []], pages
+            # with the declaration (LSP's includeDeclaration): its name first, where the buffer has it
+            pages = [[(x.kind, x.location.path, x.location.range.start.line, x.location.range.start.character,
+                       x.location.range.end.character) for x in c.references(
+                          "mv", "m.py", 8, 12, text=buf, limit=2, offset=k, include_declaration=True).locations]
+                     for k in (0, 2)]
+            call = lines[8].index("helper")
+            assert pages == [[("definition", "m.py", 3, 4, 10), ("calls", "m.py", 8, call, call + 6)],
+                             [("calls", "m.py", 12, lines[12].index("helper"), lines[12].index("helper") + 6),
+                              ("imports", "n.py", 0, 14, 20)]], pages
             # a definition the buffer deleted is nowhere, not where other code took its lines
             gone = buf.replace("def gone():\n    return 0\n", "").replace("return helper()", "return gone()")
             d = c.definition("mv", "m.py", 8, 12, text=gone)
