@@ -57,8 +57,8 @@ TRACE_AFTER = 1  # questions embedded eagerly before the trace (with no cache to
 # A question's forward pass saved (TorchScript) in the cache, so that the next process loads it
 # from torch alone: a cold `repoqa search` embedded its question in 1.8-2.3 s instead of 6.0-6.6 s
 # (all-MiniLM-L6-v2, fp32, 2 busy cores), most of the difference being the import of
-# sentence_transformers (transformers, scikit-learn, scipy). Its file is named by the model's
-# files (names, sizes, times), torch's version and the precision, so any change makes another.
+# sentence_transformers (transformers, scikit-learn, scipy). Its file is named by what the
+# vectors depend on (`_saved_file`), so any change makes another.
 SAVED_FORMAT = 2  # 2: the tokenizer saved with the pass
 # A process that has not loaded the model embeds this many texts or fewer (the chunks of an edit,
 # `repoqa index` after it) through the saved pass, one at a time, rather than load the model:
@@ -377,7 +377,7 @@ class SentenceTransformerEmbedder:
         with self._trace_lock:
             if self._traced is None:
                 self._traced = self._load_saved() or None
-        return self._traced if self._model is None else None
+        return (self._traced or None) if self._model is None else None
 
     def _question_forward(self, text: str):
         """The traced forward pass (from the question after TRACE_AFTER, or the first where it
@@ -543,7 +543,7 @@ class SentenceTransformerEmbedder:
             # The tracer warns of each shape test it fixes; one unpadded text keeps them true.
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             with torch.inference_mode():
-                traced = torch.jit.trace(_QuestionPass(torch, net, rest, names, output),
+                traced = torch.jit.trace(_question_pass(torch, net, rest, names, output),
                                          tuple(feats[k] for k in names), strict=False, check_trace=False)
 
             def forward(one: str) -> np.ndarray:
@@ -603,7 +603,7 @@ def _versions(*packages: str) -> list[str]:
     return out
 
 
-def _QuestionPass(torch, net, rest, names: tuple[str, ...], output: str):
+def _question_pass(torch, net, rest, names: tuple[str, ...], output: str):
     """The model's whole forward pass for one text, to trace: the transformer, then the
     pooling, normalisation and any dense layer; the tokens in, the text's vector out."""
 

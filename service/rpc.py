@@ -45,8 +45,8 @@ from indexer.options import IndexOptions
 from indexer.parse import parse_source
 from indexer.records import FileRecord, Symbol
 from indexer.scan import checked_root
-from indexer.text import content_hash
 from indexer.store import Store
+from indexer.text import content_hash
 from indexer.update import index_dir_for, update_index
 from service.config import MAX_ANSWER_TOKENS
 
@@ -244,7 +244,7 @@ class _Query:
         self.lines = convert.Lines(entry.root, {rel: buffer} if buffer is not None else None)
         self.indexed_lines = convert.Lines(entry.root) if buffer is not None else self.lines
         self._parsed = None
-        self._remap: convert.Remap | None = None
+        self._remap: convert.Remap | bool | None = None  # False: the file changed since it was indexed
 
     def __enter__(self) -> _Query:
         return self
