@@ -35,7 +35,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--repo", "repo", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--repo", "repo", type=click.Path(path_type=Path), default=None,
               help="The repository to work on (default: the one containing the current directory).")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 @click.version_option(package_name="repoqa")

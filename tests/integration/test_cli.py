@@ -73,6 +73,10 @@ def test_status_fresh_stale_and_other_options(py_repo):
 def test_errors_exit_1_and_usage_errors_exit_2(tmp_path):
     res = repoqa("index", str(tmp_path / "nope"))
     assert res.returncode == 1 and res.stderr.strip() == f"Error: {tmp_path / 'nope'} does not exist"
+    (tmp_path / "afile").write_text("x")
+    for args in (("--repo", str(tmp_path / "afile"), "search", "x"), ("status", str(tmp_path / "afile"))):
+        res = repoqa(*args)  # a file where a repository is wanted: the same error either way
+        assert res.returncode == 1 and res.stderr.strip() == f"Error: {tmp_path / 'afile'} is not a directory", args
     res = repoqa("search", "anything", cwd=tmp_path)
     assert res.returncode == 1 and "run `repoqa index` first" in res.stderr
     res = repoqa("status", str(tmp_path))
