@@ -26,6 +26,13 @@ def _words(line: str) -> list[str]:
     return [m.group().decode("utf-8", "replace") for m in _WORD.finditer(line.encode("utf-8", "surrogatepass"))]
 
 
+def word_columns(line: str, name: str) -> list[int]:
+    """The byte columns where the identifier `name` stands whole in `line` (as `word_at`
+    reads identifiers)."""
+    want = name.encode("utf-8", "surrogatepass")
+    return [m.start() for m in _WORD.finditer(line.encode("utf-8", "surrogatepass")) if m.group() == want]
+
+
 def word_at(line: str, col: int) -> str:
     """The identifier at byte column `col` of `line` (0-based; the column just past its end
     counts too, where an editor's cursor sits after typing it), or ""."""

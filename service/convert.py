@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import difflib
-import re
 from pathlib import Path
 
 from repoqa.v1 import common_pb2 as common
@@ -19,7 +18,7 @@ from repoqa.v1 import repositories_pb2 as repos
 from repoqa.v1 import retrieval_pb2 as retrieval
 
 from graph.query import Location as GraphLocation
-from graph.query import Node
+from graph.query import Node, word_columns
 
 UTF8 = common.POSITION_ENCODING_UTF8
 _RESOLUTION = {"resolved": common.RESOLUTION_RESOLVED, "inferred": common.RESOLUTION_INFERRED,
@@ -111,9 +110,7 @@ class Remap:
         op = self._op(line)
         if op is None or not name:
             return None
-        word = re.compile(r"(?<![\w$])" + re.escape(name) + r"(?![\w$])")
-        found = [(n, len(self.buffer[n][:m.start()].encode("utf-8", "surrogatepass")))
-                 for n in range(op[2], op[3]) for m in word.finditer(self.buffer[n])]
+        found = [(n, c) for n in range(op[2], op[3]) for c in word_columns(self.buffer[n], name)]
         if not found:
             return None
         offset = line - 1 - op[0]

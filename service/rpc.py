@@ -38,7 +38,7 @@ from repoqa.v1 import retrieval_pb2 as retrieval
 from assistant.errors import AssistantError
 from graph.build import GraphIndex
 from graph.errors import SymbolNotFound
-from graph.query import Graph, Node, word_at
+from graph.query import Graph, Node, word_at, word_columns
 from graph.query import Location as GraphLocation
 from indexer.errors import IndexerError, IndexLocked
 from indexer.options import IndexOptions
@@ -432,12 +432,10 @@ def _declarations(q: _Query, nodes: list[Node], encoding: int) -> list:
             continue
         lines = q.lines if n.id < 0 else q.places
         name = n.qualname.replace("::", ".").rsplit(".", 1)[-1]
-        text = lines.get(n.path, n.line)
-        m = re.search(r"(?<![\w$])" + re.escape(name) + r"(?![\w$])", text)
-        col = len(text[:m.start()].encode("utf-8", "surrogatepass")) if m else 0
+        cols = word_columns(lines.get(n.path, n.line), name)
         out.append(convert.symbol_location(q.entry.root, lines, GraphLocation(
-            n.path, n.line, col, n.qualname, "definition", 1.0, "resolved", 0, n.qualname), encoding,
-            len(name.encode()) if m else 0))
+            n.path, n.line, cols[0] if cols else 0, n.qualname, "definition", 1.0, "resolved", 0, n.qualname),
+            encoding, len(name.encode()) if cols else 0))
     return out
 
 
