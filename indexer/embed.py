@@ -333,15 +333,9 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if len(texts) <= SAVED_BATCH and self._model is None and self.saved_questions is not None:
             forward = self._saved_forward()
-            if forward is not None:  # a few chunks of an edit: no model to load for them
-                import torch
-
-                _threads_for(torch, 1 if len(texts) == 1 else self.threads)
-                try:
-                    return np.vstack([forward(t) for t in texts])
-                except Exception as exc:  # noqa: BLE001 - the eager model still works
-                    log.warning("the saved forward pass failed (the model is loaded): %s", exc)
-                    self._traced = False
+            rows = self._through(forward, texts) if forward is not None else None  # no model for an edit
+            if rows is not None:
+                return rows
         model = self._load()
         import torch
 
@@ -353,16 +347,21 @@ class SentenceTransformerEmbedder:
 
     def embed_question(self, text: str) -> np.ndarray:
         forward = self._question_forward(text)
-        if forward is not None:
-            import torch
+        rows = self._through(forward, [text]) if forward is not None else None
+        return rows[0] if rows is not None else self.embed([text])[0]
 
-            _threads_for(torch, 1)
-            try:
-                return forward(text)[0]
-            except Exception as exc:  # noqa: BLE001 - the eager model still works
-                log.warning("the traced embedding model failed (questions are embedded eagerly): %s", exc)
-                self._traced = False
-        return self.embed([text])[0]
+    def _through(self, forward, texts: list[str]) -> np.ndarray | None:
+        """`texts` embedded one at a time by the traced pass (on one thread for one text), or
+        None where it fails: then never again, and the eager model takes over."""
+        import torch
+
+        _threads_for(torch, 1 if len(texts) == 1 else self.threads)
+        try:
+            return np.vstack([forward(t) for t in texts])
+        except Exception as exc:  # noqa: BLE001 - the eager model still works
+            log.warning("the traced embedding model failed (the eager model takes over): %s", exc)
+            self._traced = False
+            return None
 
     def prepare_questions(self) -> None:
         """Load the model and trace it for questions now, rather than at the second question:
