@@ -115,15 +115,18 @@ def test_the_best_file_comes_nearly_whole_before_weak_matches_elsewhere(shop):
     assert set(order) == set(ids["shop/cart.py"]) | set(ids["shop/pricing.py"])
 
 
-def test_a_large_files_units_that_share_the_questions_words_come_first(tmp_path):
-    """When the best file is too large to show whole, its unmatched units that share the
-    question's words go before the rest of it, which keeps the order of the file."""
+def test_a_large_files_units_nearest_the_best_match_come_first_then_those_sharing_the_questions_words(tmp_path):
+    """When the best file is too large to show whole, its unmatched units go in by their
+    distance from the ranking's best unit in it (the next one on either side right after the
+    unit itself: a fix is mostly beside what was found); at one distance, those sharing the
+    question's words first. A file with none of the best units keeps the words, then the
+    file's order."""
     from retrieval.bundle import _priorities
     from retrieval.search import FileHit, Fused
 
     body = "".join(f"    total_{j} = ledger.entry({j}) + ledger.balance({j})\n" for j in range(12))
     names = [f"handle_step_{i}" for i in range(30)]
-    names[24] = "refund_twice"
+    names[17] = "refund_twice"
     code = "".join(f"def {n}(ledger):\n{body}    return ledger\n\n\n" for n in names)
     code = code.replace("def refund_twice(ledger):\n", "def refund_twice(ledger):\n    # refund a duplicated charge\n")
     git_repo(tmp_path, {"orders.py": code, "other.py": "def unrelated():\n    return 1\n"})
@@ -134,17 +137,24 @@ def test_a_large_files_units_that_share_the_questions_words_come_first(tmp_path)
             "SELECT c.id, c.symbol FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = 'orders.py' "
             "ORDER BY c.start_line").fetchall()
         ids = [cid for cid, _ in rows]
-        refund = next(cid for cid, sym in rows if sym == "refund_twice")
-        assert len(ids) >= 20 and ids.index(refund) > 10
-        fused = [Fused(ids[0], 0.03, {"lexical": 1})]
-        files = [FileHit("orders.py", 0.04, (ids[0],), {})]
-        order = [f.chunk_id for f in _priorities(store, "refund a duplicated charge", fused, {ids[0]: "orders.py"},
-                                                 files)]
-        assert order[:2] == [ids[0], refund]
-        assert [c for c in order if c not in (ids[0], refund)] == [c for c in ids if c not in (ids[0], refund)]
-        # a question sharing no word keeps the file's order
-        order = [f.chunk_id for f in _priorities(store, "zebra", fused, {ids[0]: "orders.py"}, files)]
-        assert order == ids
+        at = {sym: k for k, (_, sym) in enumerate(rows)}
+        found, refund = at["handle_step_12"], at["refund_twice"]
+        assert len(ids) == 30 and refund - found == 5
+        fused = [Fused(ids[found], 0.03, {"lexical": 1})]
+        files = [FileHit("orders.py", 0.04, (ids[found],), {})]
+        order = [ids.index(f.chunk_id) for f in _priorities(
+            store, "refund a duplicated charge", fused, {ids[found]: "orders.py"}, files)]
+        assert order[0] == found and set(order[1:3]) == {found - 1, found + 1}
+        gaps = [abs(k - found) for k in order]
+        assert gaps == sorted(gaps)  # nearest first
+        assert order.index(refund) == order.index(found - 5) - 1  # at one distance, the words first
+        # a question sharing no word: by distance, the earlier line first
+        order = [ids.index(f.chunk_id) for f in _priorities(
+            store, "zebra", fused, {ids[found]: "orders.py"}, files)]
+        assert order[:5] == [found, found - 1, found + 1, found - 2, found + 2]
+        # no best unit in the file: the words, then the file's order
+        order = [ids.index(f.chunk_id) for f in _priorities(store, "refund a duplicated charge", [], {}, files)]
+        assert order == [refund] + [k for k in range(30) if k != refund]
     finally:
         store.close()
 
@@ -184,7 +194,9 @@ def test_the_five_best_files_may_fill_the_bundle_and_no_more(tmp_path):
 
 def test_a_found_unit_of_the_next_file_comes_before_the_first_files_unfound_ones(tmp_path):
     """The best file's unmatched units fill the bundle after what the signals found in a file
-    ranked close behind it: a fix is as often there as in the first file's remaining code."""
+    ranked close behind it: a fix is as often there as in the first file's remaining code.
+    Only the chunk next to the best unit itself goes before: it is most often what the unit
+    continues."""
     from retrieval.bundle import _priorities
     from retrieval.search import FileHit, Fused
 
@@ -193,13 +205,13 @@ def test_a_found_unit_of_the_next_file_comes_before_the_first_files_unfound_ones
     store, ids = indexed_units(tmp_path, files)
     try:
         first, second = ids["first.py"], ids["second.py"]
-        fused = [Fused(first[0], 0.03, {"lexical": 1}), Fused(second[0], 0.02, {"lexical": 2})]
+        fused = [Fused(first[0], 0.03, {"lexical": 1}), Fused(second[0], 0.015, {"lexical": 2})]
         paths = {first[0]: "first.py", second[0]: "second.py"}
         ranked = [FileHit("first.py", 0.06, (first[0],), {}), FileHit("second.py", 0.04, (second[0],), {})]
         order = [f.chunk_id for f in _priorities(store, "", fused, paths, ranked)]
-        assert order[:2] == [first[0], second[0]]
-        assert set(order[2:]) == set(first[1:]) | set(second[1:])
-        assert max(order.index(c) for c in first[1:]) < min(order.index(c) for c in second[1:])
+        assert order[:3] == [first[0], first[1], second[0]]
+        assert set(order[3:]) == set(first[2:]) | set(second[1:])
+        assert max(order.index(c) for c in first[2:]) < min(order.index(c) for c in second[1:])
     finally:
         store.close()
 
