@@ -195,9 +195,9 @@ _FILL = 0.75  # those units' priority, as a share of what their file adds to a m
 # are mostly beside what a signal found (further on in one long function, or the next one).
 # Of the edited lines of fzf's commit tasks that a 32k bundle missed, 1,758 of 2,315 were in
 # a chunk of a file whose turn came too late, a third of them right beside a shown span.
-# Chosen on half the tasks (by a hash of their ids) among 15, 30 and 60 best units, and a
-# neighbour's share of 0, 0.7 and 0.9, every hybrid bundle built each way from one ranking in
-# one run: fzf, flask and requests whole, sympy's first 25 issues, pytest's and sphinx's first
+# Chosen on half the tasks (by a hash of their ids) among 15, 30 or 60 best units with no
+# neighbour's share, 30 with 0.7 or 0.9, and 15 with 0.9, every hybrid bundle built each way
+# from one ranking in one run: fzf, flask and requests whole, sympy's first 25 issues, pytest's and sphinx's first
 # 8 (24,023 gold lines). On the other half, 32k gold lines 0.847 -> 0.866, 8k 0.631 -> 0.632;
 # over all of them 0.870 -> 0.885 (fzf 0.790 -> 0.817, its needles 0.855 -> 0.947; sympy's 25
 # 0.720 -> 0.753, but 8k 0.487 -> 0.466; flask 0.968 -> 0.967; the rest unchanged at 32k).
