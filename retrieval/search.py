@@ -339,8 +339,11 @@ class Searcher:
         return out
 
     def fused(self, query: str, mode: str = "hybrid", depth: int = 100) -> tuple[list[Fused], Signals]:
+        """The fused ranking; a baseline mode (lexical, dense) keeps its signal's own order, as
+        the scores it shows are that signal's: no priors for prose and tests."""
         sig = self.signals(query, depth, mode)
-        return fuse_signals(sig, self.weights), sig
+        weights = self.weights if mode == "hybrid" else replace(self.weights, docs=1.0, tests=1.0)
+        return fuse_signals(sig, weights), sig
 
     def ranked(self, query: str, mode: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, score) of the k best units: the fused score, or a baseline's own."""

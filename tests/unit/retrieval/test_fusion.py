@@ -143,6 +143,11 @@ def test_a_python_package_copied_into_the_project_ranks_below_the_projects_own_c
 def test_baselines_are_one_signal_alone(shop):
     lexical = shop.search("apply_discount", "lexical", k=3)
     assert all(set(h.ranks) == {"lexical"} for h in lexical)
+    # in BM25's own order, which the scores shown are: docs and tests are not demoted here
+    hits = shop.search("total of a cart", "lexical", k=10)
+    assert {"docs/guide.md", "tests/test_cart.py"} & {h.path for h in hits}
+    assert [h.ranks["lexical"] for h in hits] == list(range(1, len(hits) + 1))
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     with pytest.raises(Exception, match="dense search needs vectors"):
         shop.search("x", "dense")
     with pytest.raises(Exception, match="unknown search mode"):
