@@ -129,15 +129,11 @@ def test_a_large_files_units_nearest_the_best_match_come_first_then_those_sharin
     names[17] = "refund_twice"
     code = "".join(f"def {n}(ledger):\n{body}    return ledger\n\n\n" for n in names)
     code = code.replace("def refund_twice(ledger):\n", "def refund_twice(ledger):\n    # refund a duplicated charge\n")
-    git_repo(tmp_path, {"orders.py": code, "other.py": "def unrelated():\n    return 1\n"})
-    index(tmp_path)
-    store = reader(tmp_path)
+    store, units = indexed_units(tmp_path, {"orders.py": code, "other.py": "def unrelated():\n    return 1\n"})
     try:
-        rows = store.conn.execute(
-            "SELECT c.id, c.symbol FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = 'orders.py' "
-            "ORDER BY c.start_line").fetchall()
-        ids = [cid for cid, _ in rows]
-        at = {sym: k for k, (_, sym) in enumerate(rows)}
+        ids = units["orders.py"]
+        symbol = dict(store.conn.execute("SELECT id, symbol FROM chunks"))
+        at = {symbol[cid]: k for k, cid in enumerate(ids)}
         found, refund = at["handle_step_12"], at["refund_twice"]
         assert len(ids) == 30 and refund - found == 5
         fused = [Fused(ids[found], 0.03, {"lexical": 1})]
