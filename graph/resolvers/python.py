@@ -71,18 +71,20 @@ class PythonSupport:
             self.modules.setdefault(name, f.id)  # the shallowest path wins a collision
             self.packages.add(parts[0])
             # Directories without __init__.py above it are namespace packages (PEP 420): the
-            # module may be imported under them too (`from pkg.shapes import f`, run from
-            # the root), so it answers to those longer names, where no package claims them.
-            # A namespace package never shadows the standard library's (`tests/json/`), and
-            # only a chain from the root makes its top name the repository's own.
+            # module may be imported under them from the root (`from pkg.shapes import f`), so
+            # it answers to that longer name too. A namespace package never shadows the
+            # standard library's (`tests/json/`). The names from a directory between (`geo.area`
+            # for pkg/geo/area.py) are not the repository's: `integrations/requests/` does not
+            # take `from requests import adapters`. A file whose own directory, or a `src/`
+            # beside it, would be on the path reaches them through `_located`.
             while d:
                 top = d.rsplit("/", 1)[-1]
                 if not top.isidentifier() or top in _STDLIB:
                     break
                 parts.insert(0, top)
                 d = parent_dir(d)
-                self.modules.setdefault(".".join(parts), f.id)
                 if not d:
+                    self.modules.setdefault(".".join(parts), f.id)
                     self.packages.add(parts[0])
                     self.rooted[f.id] = ".".join(parts)
         # The namespaces of the repository's own packages: `benchmarks/numpy/linalg.py` also
@@ -117,6 +119,41 @@ class PythonSupport:
                 return ".".join(base + ([rest] if rest else []))
         return rest
 
+    def _located(self, fid: int, module: str) -> str:
+        """`module` as imported by file `fid`, made a name of the module table. A name no
+        package of the repository claims is looked for where Python would find it when the
+        file runs: under the directory above its outermost package (a script's or a test's
+        own directory, which pytest puts on the path), then in a `src/` directory beside it
+        or above it (the src layout). Otherwise it is left as written: the installed one."""
+        module = self._absolute(fid, module)
+        if module.startswith(".") or module.split(".", 1)[0] in self.packages:
+            return module
+        for root in self._roots(fid):
+            name = f"{root}.{module}"
+            if name in self.modules or name in self.namespaces:
+                return name
+        return module
+
+    def _roots(self, fid: int) -> list[str]:
+        """The dotted names of the directories file `fid` may import from, nearest first."""
+        memo = self.ctx.memo["python.roots"]
+        got = memo.get(fid)
+        if got is None:
+            path = self.ctx.path(fid)
+            me = self.module_of.get(fid)
+            d = parent_dir(path)
+            if me is not None:  # up out of the file's regular packages
+                for _ in range(me.count(".") + path.endswith("/__init__.py")):
+                    d = parent_dir(d)
+            dirs = [d] if d else []
+            while True:
+                dirs.append(f"{d}/src" if d else "src")
+                if not d:
+                    break
+                d = parent_dir(d)
+            got = memo[fid] = [x.replace("/", ".") for x in dirs]
+        return got
+
     def _name_of(self, fid: int) -> str | None:
         """A module name that leads back to file `fid`: the shortest may belong to another
         file (pkg/geo/area.py is `area` when no package holds it, and so may be ./area.py)."""
@@ -138,13 +175,14 @@ class PythonSupport:
                 if r.kind != "import":
                     continue
                 if not r.module:  # import a.b.c [as x]
+                    located = self._located(fid, r.name)
                     if r.alias:
-                        names[r.alias] = ("mod", r.name)
-                    else:
+                        names[r.alias] = ("mod", located)
+                    else:  # binds `a`: the name `a` has in the module table
                         head = r.name.split(".", 1)[0]
-                        names[head] = ("mod", head)
+                        names[head] = ("mod", located[:len(located) - len(r.name) + len(head)])
                     continue
-                module = self._absolute(fid, r.module)
+                module = self._located(fid, r.module)
                 if r.name == "*":
                     stars.append(module)
                 else:
@@ -331,13 +369,13 @@ class PythonSupport:
     def _import(self, fid: int, ref: RefRow) -> list[Resolved]:
         if not ref.module:
             # import a.b.c: the deepest module of the path that exists here
-            parts = ref.name.split(".")
+            parts = self._located(fid, ref.name).split(".")
             for i in range(len(parts), 0, -1):
                 target = self.modules.get(".".join(parts[:i]))
                 if target is not None:
                     return [Resolved(Target(target, ""), RESOLVED)]
             return []
-        module = self._absolute(fid, ref.module)
+        module = self._located(fid, ref.module)
         if ref.name == "*":
             target = self.modules.get(module)
             return [Resolved(Target(target, ""), RESOLVED)] if target is not None else []
