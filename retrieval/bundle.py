@@ -239,7 +239,7 @@ def _priorities(store: Store, query: str, fused: list[Fused], paths: dict[int, s
             paths[cid] = f.path
             gap[cid] = min((abs(k - m) for m in marks), default=len(ids))
             score = fill
-            if gap[cid] == 1:
+            if marks and gap[cid] == 1:  # (with no best unit in the file, a file of one unit has gap 1)
                 score = max(fill, NEIGHBOUR * max(best[ids[j]] for j in (k - 1, k + 1)
                                                   if 0 <= j < len(ids) and ids[j] in best))
             scored.append(Fused(cid, score, {}))

@@ -148,9 +148,14 @@ def test_a_large_files_units_nearest_the_best_match_come_first_then_those_sharin
         order = [ids.index(f.chunk_id) for f in _priorities(
             store, "zebra", fused, {ids[found]: "orders.py"}, files)]
         assert order[:5] == [found, found - 1, found + 1, found - 2, found + 2]
-        # no best unit in the file: the words, then the file's order
-        order = [ids.index(f.chunk_id) for f in _priorities(store, "refund a duplicated charge", [], {}, files)]
-        assert order == [refund] + [k for k in range(30) if k != refund]
+        # no best unit in the file: the words, then the file's order; a file of one unit
+        # (none beside it) comes after, whole
+        one = units["other.py"]
+        assert len(one) == 1
+        order = [f.chunk_id for f in _priorities(store, "refund a duplicated charge", [], {},
+                                                 files + [FileHit("other.py", 0.01, (), {})])]
+        assert [ids.index(c) for c in order[:30]] == [refund] + [k for k in range(30) if k != refund]
+        assert order[30:] == one
     finally:
         store.close()
 
