@@ -39,6 +39,7 @@ class PythonSupport:
         self.rooted: dict[int, str] = {}  # file id -> its name from the root through namespace packages
         self.packages: set[str] = set()  # dotted names of the repository's top-level packages
         self.namespaces: set[str] = set()  # dotted names with modules under them and no file
+        self.claimed: set[str] = set()  # top names the repository's code is imported by from anywhere
         self._bindings: dict[int, tuple[dict[str, tuple], list[str]]] = {}
         self._bases: dict[Target, list[Found]] = {}
         self._map_modules()
@@ -47,14 +48,15 @@ class PythonSupport:
 
     # The module table depends only on the set of Python paths: a process that keeps the
     # graph fresh (the watcher, the server) reuses it until a file appears or vanishes.
-    _tables: ClassVar[dict[int, tuple[dict[str, int], dict[int, str], dict[int, str], set[str], set[str]]]] = {}
+    _tables: ClassVar[dict[int, tuple[dict[str, int], dict[int, str], dict[int, str], set[str], set[str],
+                                      set[str]]]] = {}
 
     def _map_modules(self) -> None:
         files = [f for f in self.ctx.files.values() if f.language == "python"]
         key = hash(tuple((f.id, f.path) for f in files))
         cached = PythonSupport._tables.get(key)
         if cached is not None:
-            self.modules, self.module_of, self.rooted, self.packages, self.namespaces = cached
+            self.modules, self.module_of, self.rooted, self.packages, self.namespaces, self.claimed = cached
             return
         init_dirs = {parent_dir(f.path) for f in files if f.path.rsplit("/", 1)[-1] == "__init__.py"}
         for f in sorted(files, key=lambda f: (f.path.count("/"), f.path)):
@@ -70,23 +72,27 @@ class PythonSupport:
             self.module_of[f.id] = name
             self.modules.setdefault(name, f.id)  # the shallowest path wins a collision
             self.packages.add(parts[0])
+            if not d or len(parts) > 1 or stem == "__init__" or d.rsplit("/", 1)[-1] == "src":
+                self.claimed.add(parts[0])  # a regular package's, a root module's, a src/ module's
+            if not d:
+                continue
             # Directories without __init__.py above it are namespace packages (PEP 420): the
-            # module may be imported under them from the root (`from pkg.shapes import f`), so
-            # it answers to that longer name too. A namespace package never shadows the
-            # standard library's (`tests/json/`). The names from a directory between (`geo.area`
-            # for pkg/geo/area.py) are not the repository's: `integrations/requests/` does not
-            # take `from requests import adapters`. A file whose own directory, or a `src/`
-            # beside it, would be on the path reaches them through `_located`.
-            while d:
-                top = d.rsplit("/", 1)[-1]
-                if not top.isidentifier() or top in _STDLIB:
-                    break
-                parts.insert(0, top)
-                d = parent_dir(d)
-                if not d:
-                    self.modules.setdefault(".".join(parts), f.id)
-                    self.packages.add(parts[0])
-                    self.rooted[f.id] = ".".join(parts)
+            # module is also imported by its name from the root (`from pkg.shapes import f`)
+            # when every directory on the way is a name that does not shadow the standard
+            # library's (`tests/json/`). A name from a directory between (`geo.area` for
+            # pkg/geo/area.py) is not the repository's for every file: `integrations/requests/`
+            # does not take `from requests import adapters` at the root. `_located` finds it
+            # for a file that would have that directory on its path; the name from the root
+            # is kept for that too, even where no code could write it (`my-svc.tests.util`).
+            dirs = d.split("/")
+            full = ".".join(dirs + parts)
+            self.modules.setdefault(full, f.id)
+            if all(x.isidentifier() and x not in _STDLIB for x in dirs):
+                self.packages.add(dirs[0])
+                self.rooted[f.id] = full
+            else:
+                names = full.split(".")
+                self.namespaces.update(".".join(names[:k]) for k in range(2, len(names)))
         # The namespaces of the repository's own packages: `benchmarks/numpy/linalg.py` also
         # answers to `numpy.linalg`, but `numpy` stays the installed package.
         for name in self.modules:
@@ -97,9 +103,11 @@ class PythonSupport:
                 prefix = ".".join(parts[:i])
                 if prefix not in self.modules:
                     self.namespaces.add(prefix)
+        self.namespaces -= self.modules.keys()
         if len(PythonSupport._tables) > 8:
             PythonSupport._tables.clear()
-        PythonSupport._tables[key] = (self.modules, self.module_of, self.rooted, self.packages, self.namespaces)
+        PythonSupport._tables[key] = (self.modules, self.module_of, self.rooted, self.packages, self.namespaces,
+                                      self.claimed)
 
     def _absolute(self, fid: int, module: str) -> str:
         """`module` as written in file `fid` (".x", "..", "a.b") made absolute."""
@@ -120,13 +128,13 @@ class PythonSupport:
         return rest
 
     def _located(self, fid: int, module: str) -> str:
-        """`module` as imported by file `fid`, made a name of the module table. A name no
-        package of the repository claims is looked for where Python would find it when the
-        file runs: under the directory above its outermost package (a script's or a test's
-        own directory, which pytest puts on the path), then in a `src/` directory beside it
-        or above it (the src layout). Otherwise it is left as written: the installed one."""
+        """`module` as imported by file `fid`, made a name of the module table. A name that
+        no regular package, root module or src/ module of the repository claims, and not
+        the standard library's, is looked for where it would be on the path when the file
+        runs (`_roots`); otherwise it is left as written, for an installed package."""
         module = self._absolute(fid, module)
-        if module.startswith(".") or module.split(".", 1)[0] in self.packages:
+        top = module.split(".", 1)[0]
+        if not top or top in _STDLIB or top in self.claimed:
             return module
         for root in self._roots(fid):
             name = f"{root}.{module}"
@@ -135,7 +143,10 @@ class PythonSupport:
         return module
 
     def _roots(self, fid: int) -> list[str]:
-        """The dotted names of the directories file `fid` may import from, nearest first."""
+        """The directories file `fid` may import from, nearest first, as names from the
+        root: the directory above its outermost regular package (a script's own; pytest puts
+        a test's there), a `src/` directory beside that one or any above it (the src layout),
+        then the directories above it (where a conftest.py or a namespace app is run from)."""
         memo = self.ctx.memo["python.roots"]
         got = memo.get(fid)
         if got is None:
@@ -145,12 +156,13 @@ class PythonSupport:
             if me is not None:  # up out of the file's regular packages
                 for _ in range(me.count(".") + path.endswith("/__init__.py")):
                     d = parent_dir(d)
-            dirs = [d] if d else []
-            while True:
-                dirs.append(f"{d}/src" if d else "src")
-                if not d:
-                    break
-                d = parent_dir(d)
+            above = []
+            up = d
+            while up:
+                up = parent_dir(up)
+                above.append(up)
+            dirs = ([d] if d else []) + [f"{x}/src" if x else "src" for x in [d] + above]
+            dirs += [x for x in above if x]
             got = memo[fid] = [x.replace("/", ".") for x in dirs]
         return got
 

@@ -89,44 +89,52 @@ def test_python_rules(tmp_path):
     assert ("tests/test_engine.py::test_start", "calls", f"{eng}::Engine.start", N) in edges
 
 
-def test_a_directory_named_like_an_installed_package_is_found_only_where_python_would(tmp_path):
-    """A module in directories without __init__.py answers to its name from the root, not
-    to the name from a directory between: integrations/requests/adapters.py does not take
-    `from requests import adapters`, `import requests.adapters` or `from requests.adapters
-    import HTTPAdapter` written at the root, where Python imports the installed package.
-    A file that would have that directory on its path does reach it: a script in
-    integrations/, a test beside its helpers (pytest puts the test's directory on the
-    path), and any file for a namespace package under src/ (the src layout)."""
+def test_a_namespace_directory_is_imported_from_where_it_would_be_on_the_path(tmp_path):
+    """A module in directories without __init__.py answers to its name from the root, and to
+    a name from a directory between only for files that would have that directory on their
+    path: integrations/requests/adapters.py does not take `from requests import adapters`,
+    `import requests.adapters` or `from requests.adapters import HTTPAdapter` written in
+    client.py at the root (the installed package's). Those that do reach such a name: a
+    test beside its helpers (pytest puts the test's directory on the path), a test under a
+    conftest.py beside them, any file for a namespace package under src/, a namespace app
+    run from the directory above it, and the same under a directory no import can name
+    (my-svc/). A module named like the first part elsewhere (scripts/helpers.py) does not
+    take `helpers.factory`."""
     write_tree(tmp_path, {
         "integrations/requests/adapters.py": "class HTTPAdapter:\n    pass\n\n\ndef mount(x):\n    return x\n",
-        "app.py": ("from requests import adapters\nimport requests.adapters\nfrom requests.adapters import HTTPAdapter\n\n\n"
+        "client.py": ("from requests import adapters\nimport requests.adapters\nfrom requests.adapters import HTTPAdapter\n\n\n"
                    "def send(x):\n    return adapters.mount(x), requests.adapters.mount(x), HTTPAdapter()\n"),
-        "integrations/run.py": ("from requests import adapters\nimport requests.adapters as ra\n\n\n"
-                                "def go(x):\n    return adapters.mount(x), ra.mount(x)\n"),
         "tests/helpers/factory.py": "def make():\n    return 1\n",
         "tests/test_thing.py": ("from helpers.factory import make\nimport helpers.factory\n\n\n"
                                 "def test_it():\n    return make(), helpers.factory.make()\n"),
+        "scripts/helpers.py": "def other():\n    return 2\n",
+        "tests/conftest.py": "",
+        "tests/unit/test_deep.py": "from helpers.factory import make\n\n\ndef test_deep():\n    return make()\n",
         "src/shapes/circle.py": "def area(r):\n    return r * r\n",
         "tests/test_shapes.py": ("from shapes.circle import area\nfrom shapes import circle\n\n\n"
                                  "def test_area():\n    return area(1), circle.area(2)\n"),
+        "backend/app/models.py": "def load():\n    return 3\n",
+        "backend/app/views.py": "from app.models import load\n\n\ndef show():\n    return load()\n",
+        "my-svc/tests/helpers/factory.py": "def make():\n    return 4\n",
+        "my-svc/tests/test_svc.py": "from helpers.factory import make\n\n\ndef test_svc():\n    return make()\n",
     })
     index(tmp_path)
     edges = graph_edges(tmp_path)
-    assert not [e for e in edges if e[0].startswith("app.py") and e[1] in ("imports", "calls")], \
-        sorted(e for e in edges if e[0].startswith("app.py"))
+    assert not [e for e in edges if e[0].startswith("client.py") and e[1] in ("imports", "calls")], \
+        sorted(e for e in edges if e[0].startswith("client.py"))
     want = {
-        ("integrations/run.py", "imports", "integrations/requests/adapters.py", R),
-        ("integrations/run.py::go", "calls", "integrations/requests/adapters.py::mount", R),
         ("tests/test_thing.py", "imports", "tests/helpers/factory.py::make", R),
         ("tests/test_thing.py", "imports", "tests/helpers/factory.py", R),
         ("tests/test_thing.py::test_it", "calls", "tests/helpers/factory.py::make", R),
+        ("tests/unit/test_deep.py::test_deep", "calls", "tests/helpers/factory.py::make", R),
         ("tests/test_shapes.py", "imports", "src/shapes/circle.py::area", R),
         ("tests/test_shapes.py", "imports", "src/shapes/circle.py", R),
         ("tests/test_shapes.py::test_area", "calls", "src/shapes/circle.py::area", R),
+        ("backend/app/views.py::show", "calls", "backend/app/models.py::load", R),
+        ("my-svc/tests/test_svc.py::test_svc", "calls", "my-svc/tests/helpers/factory.py::make", R),
     }
     assert want <= edges, sorted(want - edges)
-    calls = [e for e in edges if e[0] == "integrations/run.py::go" and e[1] == "calls"]
-    assert calls == [("integrations/run.py::go", "calls", "integrations/requests/adapters.py::mount", R)], calls
+    assert not [e for e in edges if e[2].startswith("scripts/") and e[3] == R]
 
 
 def test_package_nodes_contain_files(tmp_path):
