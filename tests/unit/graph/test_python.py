@@ -103,7 +103,7 @@ def test_a_namespace_directory_is_imported_from_where_it_would_be_on_the_path(tm
     write_tree(tmp_path, {
         "integrations/requests/adapters.py": "class HTTPAdapter:\n    pass\n\n\ndef mount(x):\n    return x\n",
         "client.py": ("from requests import adapters\nimport requests.adapters\nfrom requests.adapters import HTTPAdapter\n\n\n"
-                   "def send(x):\n    return adapters.mount(x), requests.adapters.mount(x), HTTPAdapter()\n"),
+                      "def send(x):\n    return adapters.mount(x), requests.adapters.mount(x), HTTPAdapter()\n"),
         "tests/helpers/factory.py": "def make():\n    return 1\n",
         "tests/test_thing.py": ("from helpers.factory import make\nimport helpers.factory\n\n\n"
                                 "def test_it():\n    return make(), helpers.factory.make()\n"),
