@@ -70,10 +70,14 @@ class PythonSupport:
                 continue
             name = ".".join(parts)
             self.module_of[f.id] = name
-            self.modules.setdefault(name, f.id)  # the shallowest path wins a collision
-            self.packages.add(parts[0])
-            if not d or len(parts) > 1 or stem == "__init__" or d.rsplit("/", 1)[-1] == "src":
-                self.claimed.add(parts[0])  # a regular package's, a root module's, a src/ module's
+            # A module or package named like the standard library's below the root
+            # (tools/code.py, vendor/json/) shadows it only for a script beside it, which
+            # `_located` finds by its name from the root.
+            if not (d and parts[0] in _STDLIB):
+                self.modules.setdefault(name, f.id)  # the shallowest path wins a collision
+                self.packages.add(parts[0])
+                if not d or len(parts) > 1 or stem == "__init__" or d.rsplit("/", 1)[-1] == "src":
+                    self.claimed.add(parts[0])  # a regular package's, a root module's, a src/ module's
             if not d:
                 continue
             # Directories without __init__.py above it are namespace packages (PEP 420): the
@@ -134,9 +138,12 @@ class PythonSupport:
         runs (`_roots`); otherwise it is left as written, for an installed package."""
         module = self._absolute(fid, module)
         top = module.split(".", 1)[0]
-        if not top or top in _STDLIB or top in self.claimed:
+        if not top or top in self.claimed:
             return module
-        for root in self._roots(fid):
+        roots = self._roots(fid)
+        if top in _STDLIB:  # only a script's own directory comes before the standard library
+            roots = roots[:1] if roots and self._basedir(fid) else []
+        for root in roots:
             name = f"{root}.{module}"
             if name in self.modules or name in self.namespaces:
                 return name
@@ -150,12 +157,7 @@ class PythonSupport:
         memo = self.ctx.memo["python.roots"]
         got = memo.get(fid)
         if got is None:
-            path = self.ctx.path(fid)
-            me = self.module_of.get(fid)
-            d = parent_dir(path)
-            if me is not None:  # up out of the file's regular packages
-                for _ in range(me.count(".") + path.endswith("/__init__.py")):
-                    d = parent_dir(d)
+            d = self._basedir(fid)
             above = []
             up = d
             while up:
@@ -165,6 +167,17 @@ class PythonSupport:
             dirs += [x for x in above if x]
             got = memo[fid] = [x.replace("/", ".") for x in dirs]
         return got
+
+    def _basedir(self, fid: int) -> str:
+        """The directory above file `fid`'s outermost regular package (its own directory
+        when it is in none)."""
+        path = self.ctx.path(fid)
+        me = self.module_of.get(fid)
+        d = parent_dir(path)
+        if me is not None:
+            for _ in range(me.count(".") + path.endswith("/__init__.py")):
+                d = parent_dir(d)
+        return d
 
     def _name_of(self, fid: int) -> str | None:
         """A module name that leads back to file `fid`: the shortest may belong to another

@@ -99,11 +99,17 @@ def test_a_namespace_directory_is_imported_from_where_it_would_be_on_the_path(tm
     conftest.py beside them, any file for a namespace package under src/, a namespace app
     run from the directory above it, and the same under a directory no import can name
     (my-svc/). A module named like the first part elsewhere (scripts/helpers.py) does not
-    take `helpers.factory`."""
+    take `helpers.factory`. A module or package named like the standard library's below the
+    root (tools/code.py, vendor/json/) takes its name only for a script beside it."""
     write_tree(tmp_path, {
         "integrations/requests/adapters.py": "class HTTPAdapter:\n    pass\n\n\ndef mount(x):\n    return x\n",
-        "client.py": ("from requests import adapters\nimport requests.adapters\nfrom requests.adapters import HTTPAdapter\n\n\n"
-                      "def send(x):\n    return adapters.mount(x), requests.adapters.mount(x), HTTPAdapter()\n"),
+        "client.py": ("from requests import adapters\nimport requests.adapters\nfrom requests.adapters import HTTPAdapter\n"
+                      "import code\nimport json\n\n\n"
+                      "def send(x):\n    return adapters.mount(x), requests.adapters.mount(x), HTTPAdapter(), "
+                      "code.interact(x), json.dumps(x)\n"),
+        "tools/code.py": "def interact(x):\n    return x\n",
+        "tools/run.py": "import code\n\n\ndef main(x):\n    return code.interact(x)\n",
+        "vendor/json/__init__.py": "def dumps(x):\n    return x\n",
         "tests/helpers/factory.py": "def make():\n    return 1\n",
         "tests/test_thing.py": ("from helpers.factory import make\nimport helpers.factory\n\n\n"
                                 "def test_it():\n    return make(), helpers.factory.make()\n"),
@@ -132,9 +138,10 @@ def test_a_namespace_directory_is_imported_from_where_it_would_be_on_the_path(tm
         ("tests/test_shapes.py::test_area", "calls", "src/shapes/circle.py::area", R),
         ("backend/app/views.py::show", "calls", "backend/app/models.py::load", R),
         ("my-svc/tests/test_svc.py::test_svc", "calls", "my-svc/tests/helpers/factory.py::make", R),
+        ("tools/run.py::main", "calls", "tools/code.py::interact", R),
     }
     assert want <= edges, sorted(want - edges)
-    assert not [e for e in edges if e[2].startswith("scripts/") and e[3] == R]
+    assert not [e for e in edges if e[2].startswith(("scripts/", "vendor/")) and e[3] == R]
 
 
 def test_package_nodes_contain_files(tmp_path):
