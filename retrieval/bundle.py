@@ -238,11 +238,8 @@ def _priorities(store: Store, query: str, fused: list[Fused], paths: dict[int, s
             rest.append(cid)
             paths[cid] = f.path
             gap[cid] = min((abs(k - m) for m in marks), default=len(ids))
-            score = fill
-            if marks and gap[cid] == 1:  # (with no best unit in the file, a file of one unit has gap 1)
-                score = max(fill, NEIGHBOUR * max(best[ids[j]] for j in (k - 1, k + 1)
-                                                  if 0 <= j < len(ids) and ids[j] in best))
-            scored.append(Fused(cid, score, {}))
+            beside = [best[ids[j]] for j in (k - 1, k + 1) if 0 <= j < len(ids) and ids[j] in best]
+            scored.append(Fused(cid, max([fill] + [NEIGHBOUR * b for b in beside]), {}))
         seen.update(rest)
         local.update(_local_bm25(store, match, rest))
     scored.sort(key=lambda f: (-f.score, gap.get(f.chunk_id, 0), -local.get(f.chunk_id, 0.0), f.chunk_id))
