@@ -171,12 +171,16 @@ class PythonSupport:
     def _basedir(self, fid: int) -> str:
         """The directory above file `fid`'s outermost regular package (its own directory
         when it is in none)."""
-        path = self.ctx.path(fid)
-        me = self.module_of.get(fid)
-        d = parent_dir(path)
-        if me is not None:
-            for _ in range(me.count(".") + path.endswith("/__init__.py")):
-                d = parent_dir(d)
+        memo = self.ctx.memo["python.basedir"]
+        d = memo.get(fid)
+        if d is None:
+            path = self.ctx.path(fid)
+            me = self.module_of.get(fid)
+            d = parent_dir(path)
+            if me is not None:
+                for _ in range(me.count(".") + path.endswith("/__init__.py")):
+                    d = parent_dir(d)
+            memo[fid] = d
         return d
 
     def _name_of(self, fid: int) -> str | None:
