@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.embed import DEFAULT_MODEL, UNLIMITED_WINDOW, SentenceTransformerEmbedder, default_model_path
+from indexer.embed import DEFAULT_MODEL, UNLIMITED_WINDOW, SentenceTransformerEmbedder, _OnnxPass, default_model_path
 
 TEXTS = [
     "x",
@@ -62,7 +62,7 @@ def test_questions_are_embedded_by_the_trace_as_by_the_eager_model(fp32, monkeyp
     fp32.embed([TEXTS[2]])
     assert fp32._traced is None
     got = np.vstack([first] + [fp32.embed_question(t) for t in TEXTS[1:]])
-    assert callable(fp32._traced)  # traced at the second question
+    assert isinstance(fp32._traced, _OnnxPass)  # traced at the second question, and run by onnxruntime (fp32)
     assert got.shape == want.shape == (len(TEXTS), fp32.dim) and got.dtype == np.float32
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     assert (got * want).sum(axis=1).min() > 0.9999
@@ -239,47 +239,80 @@ import json, sys
 from pathlib import Path
 import numpy as np
 from indexer.embed import SentenceTransformerEmbedder
-m = SentenceTransformerEmbedder(sys.argv[1], device="cpu", precision="fp32", saved_questions=Path(sys.argv[2]))
+m = SentenceTransformerEmbedder(sys.argv[1], device="cpu", precision=sys.argv[6], saved_questions=Path(sys.argv[2]))
 texts = json.loads(sys.argv[4])
 np.save(sys.argv[3], m.embed(texts) if sys.argv[5] == "embed" else np.vstack([m.embed_question(t) for t in texts]))
-print(json.dumps([m._model is None, "sentence_transformers" in sys.modules, "transformers" in sys.modules]))
+print(json.dumps([m._model is None, "sentence_transformers" in sys.modules, "transformers" in sys.modules,
+                  "torch" in sys.modules]))
 """
 
 
 def embed_in_another_process(model: str, saved: Path, texts: list[str], tmp_path: Path,
-                             how: str = "question") -> tuple[np.ndarray, list]:
+                             how: str = "question", precision: str = "fp32") -> tuple[np.ndarray, list]:
     """The texts embedded by a new process, as questions (or by `embed`, as chunks); whether it
-    left the model unloaded and sentence_transformers and transformers unimported."""
+    left the model unloaded, and whether it imported sentence_transformers, transformers and torch."""
     out = tmp_path / "vectors.npy"
-    run = subprocess.run([sys.executable, "-c", _OTHER_PROCESS, model, str(saved), str(out), json.dumps(texts), how],
+    run = subprocess.run([sys.executable, "-c", _OTHER_PROCESS, model, str(saved), str(out), json.dumps(texts), how,
+                          precision],
                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[3])
     assert run.returncode == 0, run.stderr
     return np.load(out), json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def test_a_saved_forward_pass_embeds_the_next_process_s_questions_without_the_model(fp32, tmp_path):
-    """The first question traces the model's forward pass and saves it; another process
-    embeds its questions with it from torch alone (no model loaded, neither
-    sentence_transformers nor transformers imported), as the eager model does, each text
-    cut to the model's length as the model's tokenizer cuts it; and a few chunks too."""
+    """The first question traces the model's forward pass, exports it (fp32) to ONNX and saves
+    it; another process embeds its questions with it through onnxruntime alone (no model
+    loaded; neither sentence_transformers, transformers nor torch imported), as the eager model
+    does, each text cut to the model's length as the model's tokenizer cuts it; and a few
+    chunks too."""
     saved = tmp_path / "questions"
     model = cpu_model(saved_questions=saved)
     first = model.embed_question(TEXTS[1])
     assert callable(model._traced)  # traced at the first question: the next process gains from it
     files = list(saved.iterdir())
-    assert len(files) == 1 and files[0].suffix == ".pt"
+    assert len(files) == 1 and files[0].suffix == ".onnx"
     got, state = embed_in_another_process(DEFAULT_MODEL, saved, TEXTS, tmp_path)
-    assert state == [True, False, False]
+    assert state == [True, False, False, False]
     want = fp32.embed(TEXTS)
     assert got.shape == want.shape and (got * want).sum(axis=1).min() > 0.9999
     assert float(first @ want[1]) > 0.9999
     assert list(saved.iterdir()) == files  # used, not written again
     # a few chunks (an edit's) are embedded by the saved pass too, rather than the model loaded
     got, state = embed_in_another_process(DEFAULT_MODEL, saved, TEXTS, tmp_path, how="embed")
-    assert state == [True, False, False] and (got * want).sum(axis=1).min() > 0.9999
+    assert state == [True, False, False, False] and (got * want).sum(axis=1).min() > 0.9999
     many = [f"def f{n}(x):\n    return x + {n}" for n in range(17)]  # more: the model, batched
     got, state = embed_in_another_process(DEFAULT_MODEL, saved, many, tmp_path, how="embed")
     assert state[0] is False and (got * fp32.embed(many)).sum(axis=1).min() > 0.9999
+
+
+def test_where_onnx_cannot_have_the_pass_torchscript_does_and_the_next_process_runs_it_with_torch(
+        fp32, tmp_path, monkeypatch):
+    """A bf16 model's pass (onnxruntime has no fast bf16 on a CPU), or one the ONNX exporter
+    fails on, is saved as the TorchScript trace, which the next process runs with torch."""
+    import torch
+
+    want = fp32.embed(TEXTS[1:3])
+    saved = tmp_path / "bf16"
+    bf16 = cpu_model(precision="bf16", saved_questions=saved)
+    first = bf16.embed_question(TEXTS[1])
+    assert callable(bf16._traced) and not isinstance(bf16._traced, _OnnxPass)
+    assert [f.suffix for f in saved.iterdir()] == [".pt"]
+    got, state = embed_in_another_process(DEFAULT_MODEL, saved, TEXTS[1:3], tmp_path, precision="bf16")
+    assert state == [True, False, False, True]
+    assert float(first @ got[0]) > 0.999 and (got * want).sum(axis=1).min() > 0.99  # bf16 against fp32
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("cannot export this model")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    saved = tmp_path / "unexported"
+    model = cpu_model(saved_questions=saved)
+    first = model.embed_question(TEXTS[1])
+    assert callable(model._traced) and not isinstance(model._traced, _OnnxPass)
+    assert [f.suffix for f in saved.iterdir()] == [".pt"]
+    got, state = embed_in_another_process(DEFAULT_MODEL, saved, TEXTS[1:3], tmp_path)
+    assert state == [True, False, False, True]
+    assert float(first @ want[0]) > 0.9999 and (got * want).sum(axis=1).min() > 0.9999
 
 
 def test_a_saved_forward_pass_is_not_used_for_a_changed_model_or_when_unreadable(fp32, tmp_path, caplog):
@@ -299,7 +332,7 @@ def test_a_saved_forward_pass_is_not_used_for_a_changed_model_or_when_unreadable
     assert state[0] is False  # no saved pass for this model: loaded, traced, and saved anew
     assert len(set(saved.iterdir())) == 2  # the new beside the first (in use); the old and the dead gone
     new = (set(saved.iterdir()) - before).pop()
-    new.write_bytes(b"not a TorchScript archive")
+    new.write_bytes(b"not an ONNX model")
     model = cpu_model(model=str(folder), saved_questions=saved)
     with caplog.at_level(logging.WARNING, logger="indexer.embed"):
         again = np.vstack([model.embed_question(t) for t in TEXTS[1:3]])
@@ -307,7 +340,7 @@ def test_a_saved_forward_pass_is_not_used_for_a_changed_model_or_when_unreadable
     want = fp32.embed(TEXTS[1:3])
     assert min((got * want).sum(axis=1).min(), (again * want).sum(axis=1).min()) > 0.9999
     got, state = embed_in_another_process(str(folder), saved, TEXTS[1:3], tmp_path)  # written over: good again
-    assert state == [True, False, False] and (got * want).sum(axis=1).min() > 0.9999
+    assert state == [True, False, False, False] and (got * want).sum(axis=1).min() > 0.9999
 
 
 def test_the_saved_pass_cuts_texts_as_the_model_does_with_its_tokenizer_changed_in_memory(fp32, tmp_path):
@@ -324,7 +357,7 @@ def test_the_saved_pass_cuts_texts_as_the_model_does_with_its_tokenizer_changed_
     cpu_model(model=str(folder), saved_questions=saved).embed_question("where is the request parsed")
     texts = ["Where Is The HTTPClient Request PARSED?", "Café Naïve Ångström", "x"]
     got, state = embed_in_another_process(str(folder), saved, texts, tmp_path)
-    assert state == [True, False, False]
+    assert state == [True, False, False, False]
     want = cpu_model(model=str(folder)).embed(texts)
     assert (got * want).sum(axis=1).min() > 0.9999
 
