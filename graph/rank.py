@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from indexer.store import Store
 
@@ -85,6 +84,9 @@ class Ranker:
         inv = np.divide(1.0, out, out=np.zeros_like(out), where=out > 0)
         # Column-stochastic transpose: scores flow along x <- alpha * M @ x + (1 - alpha) * p.
         matrix = (sp.diags(inv) @ a).T.tocsr().astype(np.float32)
+        # imported here: a process that loads the saved matrix (a CLI's search) never needs it (0.1 s)
+        from scipy.sparse.csgraph import reverse_cuthill_mckee
+
         order = reverse_cuthill_mckee(a, symmetric_mode=True).astype(np.int64)  # a holds both directions
         return cls(matrix[order][:, order].tocsr(), (out == 0)[order], generation, options, order)
 

@@ -357,13 +357,10 @@ class SentenceTransformerEmbedder:
     def _through(self, forward, texts: list[str]) -> np.ndarray | None:
         """`texts` embedded one at a time by the traced or exported pass (on one thread for one
         text), or None where it fails: then never again, and the eager model takes over."""
-        threads = 1 if len(texts) == 1 else self.threads
-        if isinstance(forward, _OnnxPass):
-            forward = functools.partial(forward, threads=threads)
-        else:
+        if not isinstance(forward, _OnnxPass):  # which runs on one thread, its own
             import torch
 
-            _threads_for(torch, threads)
+            _threads_for(torch, 1 if len(texts) == 1 else self.threads)
         try:
             return np.vstack([forward(t) for t in texts])
         except Exception as exc:  # noqa: BLE001 - the eager model still works
@@ -457,26 +454,32 @@ class SentenceTransformerEmbedder:
         with the model's tokenizer as the model had it (saved with it), each text cut to the
         model's length."""
         passive_waits()
-        path = None
-        try:
-            path = next((p for p in (self._saved_as(".onnx"), self._saved_as(".pt")) if p is not None and p.is_file()),
-                        None)
-            if path is None:
-                return None
-            st = path.stat()
-            if st.st_uid != os.getuid() or st.st_mode & 0o022:
-                raise EmbedderError(f"{path} is not this user's alone")
-            with contextlib.suppress(OSError):
-                os.utime(path)  # in use: not pruned (`_prune`)
-            if path.suffix == ".onnx":
-                forward = _OnnxPass.load(path, self._question_tokenizer)
-            else:
-                forward = self._load_torchscript(path)
-        except Exception as exc:  # noqa: BLE001 - the saved pass is an optimisation: the model still works
-            log.warning("cannot use the saved forward pass for questions (the model is loaded): %s", exc)
+        failed = None
+        for path in (self._saved_as(".onnx"), self._saved_as(".pt")):
+            try:
+                forward = self._open_saved(path)
+            except Exception as exc:  # noqa: BLE001 - the saved pass is an optimisation: the model still works
+                failed = exc
+                continue
+            if forward is not None:
+                log.info("questions embedded by the saved forward pass %s", path)
+                return forward
+        if failed is not None:
+            log.warning("cannot use the saved forward pass for questions (the model is loaded): %s", failed)
+        return None
+
+    def _open_saved(self, path: Path | None):
+        """The pass saved in `path` (ONNX or TorchScript, by its suffix), if it is there and
+        this user's alone."""
+        if path is None or not path.is_file():
             return None
-        log.info("questions embedded by the saved forward pass %s", path)
-        return forward
+        st = path.stat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            raise EmbedderError(f"{path} is not this user's alone")
+        with contextlib.suppress(OSError):
+            os.utime(path)  # in use: not pruned (`_prune`)
+        return _OnnxPass.load(path, self._question_tokenizer) if path.suffix == ".onnx" \
+            else self._load_torchscript(path)
 
     def _load_torchscript(self, path: Path):
         import torch
@@ -509,15 +512,16 @@ class SentenceTransformerEmbedder:
         with torch.inference_mode():
             return unit_rows(traced(*self._encoded(torch, tok, names, one)).float().numpy())
 
-    def _save(self, torch, write, suffix: str, model, prepare, names: tuple[str, ...], probes: list[str]) -> None:
+    def _save(self, torch, write, suffix: str, model, prepare, names: tuple[str, ...],
+              probes: list[str]) -> Path | None:
         """Save the question's forward pass for the next process (`write(file, tokenizer spec)`
         writes it), with the model's tokenizer as the model has it (sentence-transformers may
         have changed it in memory, lowercasing), where that tokenizer alone cuts every probe
         text into the very tokens the model does. Where it cannot be, a marker says so to the
-        next process."""
+        next process. The file, once saved."""
         path = self._saved_as(suffix)
         if path is None:
-            return
+            return None
         try:
             backend = getattr(getattr(model[0], "tokenizer", None), "backend_tokenizer", None)
             if backend is None or set(names) - {"input_ids", "attention_mask", "token_type_ids"}:
@@ -539,12 +543,14 @@ class SentenceTransformerEmbedder:
                     os.unlink(tmp)
             log.info("saved the questions' forward pass in %s", path)
             _prune(path)
+            return path
         except EmbedderError as exc:
             log.info("the questions' forward pass is not saved: %s", exc)
             with contextlib.suppress(OSError):
                 path.with_name(path.name.removesuffix(suffix) + ".unsaved").write_text(f"{exc}\n")
         except Exception as exc:  # noqa: BLE001 - the next process traces again
             log.info("cannot save the questions' forward pass: %s", exc)
+        return None
 
     def _trace(self, model, text: str):
         import inspect
@@ -566,6 +572,19 @@ class SentenceTransformerEmbedder:
             accepts = set(inspect.signature(net.forward).parameters)
             feats = prepare([text])
             names = tuple(k for k in ("input_ids", "attention_mask", "token_type_ids") if k in feats and k in accepts)
+            probes = [text, "x", " ".join(["parse the response"] * self.max_tokens)]  # past the limit
+            want = np.vstack([self.embed([p]) for p in probes])  # the eager model's, one text at a time
+            fp32 = all(t.dtype == torch.float32 for t in net.parameters())
+            if fp32 and self.saved_questions is not None:
+                # An earlier process's pass, checked as a new one would be, in place of a trace and
+                # an export, whose leftovers cost memory. A server's embedder (the model loaded,
+                # then 20 questions) grew by 214 MB with it, by 320-340 MB with a trace and an
+                # export, and by 126 MB with the TorchScript trace alone, which shares the
+                # model's weights; onnxruntime keeps a copy of its own (its session: 123 MB).
+                with contextlib.suppress(Exception):
+                    found = self._open_saved(self._saved_as(".onnx"))
+                    if found is not None and self._agrees(found, probes, want, "saved"):
+                        return found
             question_pass = _question_pass(torch, net, rest, names, output)
             # The tracer warns of each shape test it fixes; one unpadded text keeps them true.
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
@@ -577,16 +596,16 @@ class SentenceTransformerEmbedder:
                 with torch.inference_mode():
                     return unit_rows(traced(*(feats[k] for k in names)).float().numpy())
 
-            probes = [text, "x", " ".join(["parse the response"] * self.max_tokens)]  # past the limit
-            want = np.vstack([self.embed([p]) for p in probes])  # the eager model's, one text at a time
             if not self._agrees(forward, probes, want, "traced"):
                 return None
-            fp32 = all(t.dtype == torch.float32 for t in net.parameters())
             onnx = _OnnxPass.export(torch, question_pass, feats, names,
                                     lambda one: {k: v.numpy() for k, v in prepare([one]).items() if k in names}) if fp32 else None
             if onnx is not None and self._agrees(onnx, probes, want, "exported"):
-                if self.saved_questions is not None:
-                    self._save(torch, onnx.write, ".onnx", model, prepare, names, probes)
+                saved = self._save(torch, onnx.write, ".onnx", model, prepare, names, probes) \
+                    if self.saved_questions is not None else None
+                if saved is not None:
+                    with contextlib.suppress(Exception):  # the bytes serve as well, at more memory
+                        onnx.from_file(saved)
                 return onnx
             if self.saved_questions is not None:
                 def write(tmp: str, spec: str) -> None:
@@ -603,10 +622,16 @@ class SentenceTransformerEmbedder:
 
     @staticmethod
     def _agrees(forward, probes: list[str], want: np.ndarray, what: str) -> bool:
-        cosine = float((np.vstack([forward(p) for p in probes]) * want).sum(axis=1).min())
+        try:
+            cosine = float((np.vstack([forward(p) for p in probes]) * want).sum(axis=1).min())
+        except Exception as exc:  # noqa: BLE001 - as one that disagrees
+            if what == "traced":
+                raise
+            log.info("the %s embedding model fails: %s", what, exc)
+            return False
         if cosine < TRACE_MIN_COSINE:
-            log.warning("the %s embedding model disagrees with the eager one (cosine %.4f): %s", what, cosine,
-                        "questions are embedded eagerly" if what == "traced" else "the traced one embeds questions")
+            log.warning("the %s embedding model disagrees with the eager one (cosine %.4f)%s", what, cosine,
+                        ": questions are embedded eagerly" if what == "traced" else "")
             return False
         return True
 
@@ -656,7 +681,8 @@ def _gpu_visible() -> bool:
 @functools.cache
 def _cpu_signature() -> str:
     """The CPU's model and features (which decide, with torch's version, whether it does bf16
-    natively), as /proc/cpuinfo says them; the platform's words elsewhere."""
+    natively), as /proc/cpuinfo says them; the platform's words elsewhere (macOS says "arm"
+    of every Apple chip: a cache shared between two of them could share a pass across them)."""
     import platform
 
     want = ("model name", "flags", "features", "cpu model", "isa")
@@ -668,7 +694,8 @@ def _cpu_signature() -> str:
                 key = key.strip().lower()
                 if key in want and key not in seen:
                     seen[key] = " ".join(sorted(value.split())) if key in ("flags", "features") else value.strip()
-    return json.dumps([platform.machine(), platform.processor(), sorted(seen.items())])
+    isa = [os.environ.get(k, "") for k in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")]  # what oneDNN may use
+    return json.dumps([platform.machine(), platform.processor(), sorted(seen.items()), isa])
 
 
 # onnxruntime's logs below errors only: it warns of each initializer it removes from the graph.
@@ -680,41 +707,40 @@ class _OnnxPass:
     CPU: a process loads it without torch (importing onnxruntime takes about 0.2 s, torch about 2
     s here), and it runs a lone short question faster than the TorchScript trace (all-MiniLM-L6-v2,
     one thread, this 2-core CPU: 4.0 ms against 9.4 at 8 tokens, 20.7 against 26.1 at 64, 90
-    against 107 at 256; the same vectors, cosine 1.000000). Sessions, one per thread count,
-    are made when first asked for; each may run on several threads at once."""
+    against 107 at 256; the same vectors, cosine 1.000000). One session on one thread, as a
+    question runs beside the search's other signals; several threads may run it at once. The
+    few texts of an edit go through it one at a time too: a session of two threads cost 0.19 s
+    and 130 MB to make, more than it saved on them."""
 
     def __init__(self, model: bytes | str, encode, names: tuple[str, ...], session=None):
-        self.model = model  # the ONNX bytes, or a file of them
         self.encode = encode  # a text -> its model inputs (int64 arrays of one row)
         self.names = names
-        self._sessions: dict[int, object] = {1: session} if session is not None else {}
-        self._lock = threading.Lock()
-        self.session(1)  # a model onnxruntime cannot run fails here, not at a question
+        self.model = model  # the ONNX bytes, or a file of them; a session made from it:
+        self.session = session if session is not None else self._session(model)
 
     @classmethod
     def export(cls, torch, module, feats: dict, names: tuple[str, ...], encode) -> _OnnxPass | None:
         """`module` (the question's whole pass) exported with one text's inputs as the example,
-        any length of text allowed; None where onnxruntime, onnx or the export is missing."""
+        any length of text allowed, and a session made for it; None where onnxruntime, onnx,
+        the export or the session fails."""
         try:
             import onnxruntime  # noqa: F401 - what runs it: without it, no export
-        except ImportError:
-            return None
-        buf = io.BytesIO()
-        try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.inference_mode(False):
+
+            buf = io.BytesIO()
+            with warnings.catch_warnings(), torch.inference_mode(False):
                 warnings.simplefilter("ignore")
                 torch.onnx.export(module, tuple(feats[k].clone() for k in names), buf, input_names=list(names),
                                   output_names=["sentence_embedding"], opset_version=17, dynamo=False,
                                   dynamic_axes={k: {0: "texts", 1: "tokens"} for k in names})
+            return cls(buf.getvalue(), encode, names)
         except Exception as exc:  # noqa: BLE001 - the TorchScript trace still serves
             log.info("the questions' forward pass is not exported to ONNX: %s", exc)
             return None
-        return cls(buf.getvalue(), encode, names)
 
     @classmethod
     def load(cls, path: Path, tokenizer_of) -> _OnnxPass:
         """A pass `write` saved, with its tokenizer (`tokenizer_of(spec)`)."""
-        session = cls._session(str(path), 1)
+        session = cls._session(str(path))
         props = session.get_modelmeta().custom_metadata_map
         names = tuple(json.loads(props["repoqa.inputs"]))
         tok = tokenizer_of(props["repoqa.tokenizer"])
@@ -735,27 +761,25 @@ class _OnnxPass:
             model.metadata_props.add(key=key, value=value)
         onnx.save(model, path)
 
-    def session(self, threads: int):
-        with self._lock:
-            if threads not in self._sessions:
-                self._sessions[threads] = self._session(self.model, threads)
-            return self._sessions[threads]
+    def from_file(self, path: Path) -> None:
+        """Run from the saved file, and let go of the bytes: a session made from bytes holds
+        them as well as its weights (all-MiniLM-L6-v2: 214 MB against 129 from the file)."""
+        session = self._session(str(path))
+        self.model, self.session = str(path), session
 
     @staticmethod
-    def _session(model: bytes | str, threads: int):
+    def _session(model: bytes | str):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
+        opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         opts.log_severity_level = _ORT_QUIET
-        # its threads wait asleep: spinning takes the core the rest of a search needs
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
-    def __call__(self, one: str, threads: int = 1) -> np.ndarray:
+    def __call__(self, one: str) -> np.ndarray:
         feeds = self.encode(one)
-        out = self.session(threads).run(None, {k: feeds[k].astype(np.int64) for k in self.names})[0]
+        out = self.session.run(None, {k: feeds[k].astype(np.int64) for k in self.names})[0]
         return unit_rows(np.asarray(out, dtype=np.float32).reshape(1, -1))
 
 

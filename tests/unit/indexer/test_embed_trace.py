@@ -271,6 +271,7 @@ def test_a_saved_forward_pass_embeds_the_next_process_s_questions_without_the_mo
     assert callable(model._traced)  # traced at the first question: the next process gains from it
     files = list(saved.iterdir())
     assert len(files) == 1 and files[0].suffix == ".onnx"
+    assert model._traced.model == str(files[0])  # run from the file, its bytes let go of
     got, state = embed_in_another_process(DEFAULT_MODEL, saved, TEXTS, tmp_path)
     assert state == [True, False, False, False]
     want = fp32.embed(TEXTS)
@@ -283,6 +284,40 @@ def test_a_saved_forward_pass_embeds_the_next_process_s_questions_without_the_mo
     many = [f"def f{n}(x):\n    return x + {n}" for n in range(17)]  # more: the model, batched
     got, state = embed_in_another_process(DEFAULT_MODEL, saved, many, tmp_path, how="embed")
     assert state[0] is False and (got * fp32.embed(many)).sum(axis=1).min() > 0.9999
+
+
+def test_a_process_with_the_model_loaded_runs_the_saved_pass_rather_than_trace_and_export_again(
+        fp32, tmp_path, monkeypatch):
+    """A server loads the model (for indexing) and makes ready for questions: where an earlier
+    process saved the pass, it is checked against the eager model and run from its file, with
+    no trace or export (whose leftovers cost memory); one that disagrees is made anew."""
+    import torch
+
+    saved = tmp_path / "questions"
+    cpu_model(saved_questions=saved).embed_question(TEXTS[1])
+    (file,) = saved.iterdir()
+
+    def refused(*args, **kwargs):
+        raise AssertionError("traced or exported again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(torch.jit, "trace", refused)
+        patched.setattr(torch.onnx, "export", refused)
+        server = cpu_model(saved_questions=saved)
+        server._load()
+        server.prepare_questions()
+        assert isinstance(server._traced, _OnnxPass) and server._traced.model == str(file)
+        got = np.vstack([server.embed_question(t) for t in TEXTS])
+    assert (got * fp32.embed(TEXTS)).sum(axis=1).min() > 0.9999
+    opened = SentenceTransformerEmbedder._open_saved
+    with monkeypatch.context() as patched:  # a saved pass whose vectors are off: not used, made again
+        patched.setattr(SentenceTransformerEmbedder, "_open_saved",
+                        lambda self, path: (lambda one, found=opened(self, path): found(one) + 0.5))
+        server = cpu_model(saved_questions=saved)
+        server._load()
+        server.prepare_questions()
+        assert isinstance(server._traced, _OnnxPass)
+        assert float(server.embed_question(TEXTS[1]) @ fp32.embed([TEXTS[1]])[0]) > 0.9999
 
 
 def test_where_onnx_cannot_have_the_pass_torchscript_does_and_the_next_process_runs_it_with_torch(
@@ -304,15 +339,25 @@ def test_where_onnx_cannot_have_the_pass_torchscript_does_and_the_next_process_r
     def broken(*args, **kwargs):
         raise RuntimeError("cannot export this model")
 
-    monkeypatch.setattr(torch.onnx, "export", broken)
-    saved = tmp_path / "unexported"
-    model = cpu_model(saved_questions=saved)
-    first = model.embed_question(TEXTS[1])
-    assert callable(model._traced) and not isinstance(model._traced, _OnnxPass)
-    assert [f.suffix for f in saved.iterdir()] == [".pt"]
-    got, state = embed_in_another_process(DEFAULT_MODEL, saved, TEXTS[1:3], tmp_path)
-    assert state == [True, False, False, True]
-    assert float(first @ want[0]) > 0.9999 and (got * want).sum(axis=1).min() > 0.9999
+    def fails_on_long_texts(self, one):  # an exported graph onnxruntime cannot run at some length
+        if len(one) > 1000:
+            raise RuntimeError("no kernel for this length")
+        return run(self, one)
+
+    run = _OnnxPass.__call__
+    for name, patch in (("unexported", lambda: monkeypatch.setattr(torch.onnx, "export", broken)),
+                        ("unrunnable", lambda: monkeypatch.setattr(_OnnxPass, "__call__", fails_on_long_texts))):
+        monkeypatch.undo()
+        patch()
+        saved = tmp_path / name
+        model = cpu_model(saved_questions=saved)
+        first = model.embed_question(TEXTS[1])
+        assert callable(model._traced) and not isinstance(model._traced, _OnnxPass), name
+        assert [f.suffix for f in saved.iterdir()] == [".pt"], name
+        monkeypatch.undo()
+        got, state = embed_in_another_process(DEFAULT_MODEL, saved, TEXTS[1:3], tmp_path)
+        assert state == [True, False, False, True], name
+        assert float(first @ want[0]) > 0.9999 and (got * want).sum(axis=1).min() > 0.9999
 
 
 def test_a_saved_forward_pass_is_not_used_for_a_changed_model_or_when_unreadable(fp32, tmp_path, caplog):
