@@ -538,6 +538,10 @@ class SentenceTransformerEmbedder:
             try:
                 write(tmp, spec)
                 os.replace(tmp, path)
+                for other in (".onnx", ".pt"):  # a pass of the other kind was not taken: it goes
+                    if other != suffix:
+                        with contextlib.suppress(OSError):
+                            path.with_name(path.name.removesuffix(suffix) + other).unlink()
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
@@ -581,10 +585,18 @@ class SentenceTransformerEmbedder:
                 # then 20 questions) grew by 214 MB with it, by 320-340 MB with a trace and an
                 # export, and by 126 MB with the TorchScript trace alone, which shares the
                 # model's weights; onnxruntime keeps a copy of its own (its session: 123 MB).
-                with contextlib.suppress(Exception):
-                    found = self._open_saved(self._saved_as(".onnx"))
+                path = self._saved_as(".onnx")
+                try:
+                    found = self._open_saved(path)
                     if found is not None and self._agrees(found, probes, want, "saved"):
                         return found
+                    failed = None if found is None else "it disagrees with the eager model"
+                except Exception as exc:  # noqa: BLE001 - made anew below
+                    failed = exc
+                if failed is not None:  # no later process may take it either
+                    log.info("the saved forward pass %s is not used, and is removed: %s", path, failed)
+                    with contextlib.suppress(OSError):
+                        path.unlink()
             question_pass = _question_pass(torch, net, rest, names, output)
             # The tracer warns of each shape test it fixes; one unpadded text keeps them true.
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)

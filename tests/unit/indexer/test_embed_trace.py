@@ -310,14 +310,23 @@ def test_a_process_with_the_model_loaded_runs_the_saved_pass_rather_than_trace_a
         got = np.vstack([server.embed_question(t) for t in TEXTS])
     assert (got * fp32.embed(TEXTS)).sum(axis=1).min() > 0.9999
     opened = SentenceTransformerEmbedder._open_saved
-    with monkeypatch.context() as patched:  # a saved pass whose vectors are off: not used, made again
-        patched.setattr(SentenceTransformerEmbedder, "_open_saved",
-                        lambda self, path: (lambda one, found=opened(self, path): found(one) + 0.5))
-        server = cpu_model(saved_questions=saved)
-        server._load()
-        server.prepare_questions()
-        assert isinstance(server._traced, _OnnxPass)
-        assert float(server.embed_question(TEXTS[1]) @ fp32.embed([TEXTS[1]])[0]) > 0.9999
+    want = fp32.embed(TEXTS[1:3])
+    for export in (torch.onnx.export, refused):
+        # a saved pass whose vectors are off: not used, and made again (as the trace, where the
+        # export fails), and the next process without the model takes the new one
+        with monkeypatch.context() as patched:
+            patched.setattr(SentenceTransformerEmbedder, "_open_saved",
+                            lambda self, path: (lambda one, found=opened(self, path): found(one) + 0.5))
+            patched.setattr(torch.onnx, "export", export)
+            server = cpu_model(saved_questions=saved)
+            server._load()
+            server.prepare_questions()
+            assert callable(server._traced) and isinstance(server._traced, _OnnxPass) == (export is not refused)
+            assert float(server.embed_question(TEXTS[1]) @ want[0]) > 0.9999
+        assert [f.suffix for f in saved.iterdir()] == [".onnx" if export is not refused else ".pt"]
+        got, state = embed_in_another_process(DEFAULT_MODEL, saved, TEXTS[1:3], tmp_path)
+        assert state == [True, False, False, export is refused]
+        assert (got * want).sum(axis=1).min() > 0.9999
 
 
 def test_where_onnx_cannot_have_the_pass_torchscript_does_and_the_next_process_runs_it_with_torch(
