@@ -504,9 +504,7 @@ class SentenceTransformerEmbedder:
 
     @staticmethod
     def _encoded(torch, tok, names: tuple[str, ...], one: str) -> list:
-        e = tok.encode(one)
-        fields = {"input_ids": e.ids, "attention_mask": e.attention_mask, "token_type_ids": e.type_ids}
-        return [torch.tensor([fields[k]], dtype=torch.long) for k in names]
+        return [torch.tensor([ids], dtype=torch.long) for ids in _token_inputs(tok, names, one)]
 
     def _run_saved(self, torch, traced, tok, names: tuple[str, ...], one: str) -> np.ndarray:
         with torch.inference_mode():
@@ -541,7 +539,7 @@ class SentenceTransformerEmbedder:
                 for other in (".onnx", ".pt"):  # a pass of the other kind was not taken: it goes
                     if other != suffix:
                         with contextlib.suppress(OSError):
-                            path.with_name(path.name.removesuffix(suffix) + other).unlink()
+                            self._saved_as(other).unlink()
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
@@ -551,7 +549,7 @@ class SentenceTransformerEmbedder:
         except EmbedderError as exc:
             log.info("the questions' forward pass is not saved: %s", exc)
             with contextlib.suppress(OSError):
-                path.with_name(path.name.removesuffix(suffix) + ".unsaved").write_text(f"{exc}\n")
+                self._saved_as(".unsaved").write_text(f"{exc}\n")
         except Exception as exc:  # noqa: BLE001 - the next process traces again
             log.info("cannot save the questions' forward pass: %s", exc)
         return None
@@ -684,6 +682,14 @@ def _versions(*packages: str) -> list[str]:
     return out
 
 
+def _token_inputs(tok, names: tuple[str, ...], one: str) -> list[list[int]]:
+    """The model's inputs `names` for text `one` as the tokenizer `tok` (the `tokenizers`
+    library's) cuts it: token ids, attention mask, token types."""
+    e = tok.encode(one)
+    fields = {"input_ids": e.ids, "attention_mask": e.attention_mask, "token_type_ids": e.type_ids}
+    return [fields[k] for k in names]
+
+
 def _gpu_visible() -> bool:
     """Whether this machine shows a GPU's device files (NVIDIA's, ROCm's, WSL's): only then is
     torch imported to say whether it would embed on one."""
@@ -758,9 +764,7 @@ class _OnnxPass:
         tok = tokenizer_of(props["repoqa.tokenizer"])
 
         def encode(one: str) -> dict[str, np.ndarray]:
-            e = tok.encode(one)
-            fields = {"input_ids": e.ids, "attention_mask": e.attention_mask, "token_type_ids": e.type_ids}
-            return {k: np.asarray([fields[k]], dtype=np.int64) for k in names}
+            return {k: np.asarray([ids], dtype=np.int64) for k, ids in zip(names, _token_inputs(tok, names, one))}
 
         return cls(str(path), encode, names, session)
 
@@ -791,7 +795,7 @@ class _OnnxPass:
 
     def __call__(self, one: str) -> np.ndarray:
         feeds = self.encode(one)
-        out = self.session.run(None, {k: feeds[k].astype(np.int64) for k in self.names})[0]
+        out = self.session.run(None, {k: np.asarray(feeds[k], dtype=np.int64) for k in self.names})[0]
         return unit_rows(np.asarray(out, dtype=np.float32).reshape(1, -1))
 
 
