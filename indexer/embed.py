@@ -364,7 +364,8 @@ class SentenceTransformerEmbedder:
         try:
             return np.vstack([forward(t) for t in texts])
         except Exception as exc:  # noqa: BLE001 - the eager model still works
-            log.warning("the traced embedding model failed (the eager model takes over): %s", exc)
+            kind = "exported (ONNX)" if isinstance(forward, _OnnxPass) else "traced"
+            log.warning("the %s embedding model failed (the eager model takes over): %s", kind, exc)
             self._traced = False
             return None
 

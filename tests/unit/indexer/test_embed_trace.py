@@ -144,6 +144,23 @@ def test_a_trace_that_fails_later_gives_way_to_the_eager_model(fp32, caplog):
     assert float(got @ fp32.embed([TEXTS[2]])[0]) > 0.9999
 
 
+def test_an_exported_pass_that_fails_later_gives_way_to_the_eager_model_and_says_which(fp32, monkeypatch, caplog):
+    model = cpu_model()
+    model.embed_question(TEXTS[0])
+    model.embed_question(TEXTS[1])
+    assert isinstance(model._traced, _OnnxPass)
+
+    def broken(self, text):
+        raise RuntimeError("the session failed")
+
+    monkeypatch.setattr(_OnnxPass, "__call__", broken)
+    with caplog.at_level(logging.WARNING, logger="indexer.embed"):
+        got = model.embed_question(TEXTS[2])
+    assert model._traced is False
+    assert "the exported (ONNX) embedding model failed" in caplog.text and "traced" not in caplog.text
+    assert float(got @ fp32.embed([TEXTS[2]])[0]) > 0.9999
+
+
 def test_a_model_with_a_default_prompt_is_not_traced(fp32):
     """encode() puts the prompt before each text; the traced forward pass would not."""
     model = cpu_model()
