@@ -52,10 +52,9 @@ from indexer.text import query_words
 from indexer.update import index_dir_for, update_index
 from retrieval.bundle import LineCache, build_bundle, gold_line_coverage
 from retrieval.hits import packed_order
-from retrieval.search import FILE_SIGNALS, SIGNALS, Fused, FusionWeights, Searcher, Signals, fuse_signals, rank_files
+from retrieval.search import DEPTH, FILE_SIGNALS, SIGNALS, Fused, FusionWeights, Searcher, Signals, fuse_signals, rank_files
 from retrieval.tokens import counter_for
 
-DEPTH = 100  # chunks each signal ranks per query, before grouping into files and units
 BUDGETS = (8000, 32000)
 
 

@@ -26,7 +26,7 @@ from indexer.text import content_hash, split_lines, valid_text
 from . import lexical
 from .bundle_types import Bundle, BundleUnit, Relation, render_unit
 from .query import without_banners
-from .search import FileHit, Fused, Searcher, Signals, rank_files
+from .search import DEPTH, FileHit, Fused, Searcher, Signals, rank_files
 from .tokens import TokenCounter
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ MAP_SHARE = 0.1  # of the budget, at most, for the repository map
 MAP_FILES = 15
 MAP_SYMBOLS_PER_FILE = 25
 MERGE_GAP = 3  # spans of one file this close are merged into one unit
-CANDIDATES = 200  # fused units considered
+CANDIDATES = 200  # fused units considered (of the signals' rankings at retrieval.search.DEPTH)
 RELATIONS = 60
 _MAP_KINDS = ("class", "function", "method", "constructor", "interface", "struct", "enum", "trait",
               "impl", "module", "namespace", "type", "macro")
@@ -152,7 +152,7 @@ def build_bundle(searcher: Searcher, root: Path, query: str, budget: int, counte
     if budget < 64:
         raise BundleError(f"a budget of {budget} tokens is too small for a bundle (at least 64)")
     store = searcher.store
-    fused, sig = ranking if ranking is not None else searcher.fused(query, "hybrid", depth=CANDIDATES)
+    fused, sig = ranking if ranking is not None else searcher.fused(query, "hybrid", depth=DEPTH)
     fused = fused[:CANDIDATES]
     paths = dict(sig.paths)  # the fill below adds the best files' other chunks
     files_ranked = rank_files(fused, paths, sig, searcher.weights)

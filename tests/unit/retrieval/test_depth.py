@@ -1,0 +1,79 @@
+"""One ranking depth for a question's units, files and bundle: asking for more results keeps
+the first ones, and the bundle is built from the ranking benchmarks.localization measures."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import index, reader, write_tree
+
+from retrieval.bundle import build_bundle
+from retrieval.search import DEPTH, Searcher
+from retrieval.tokens import counter_for
+
+QUESTION = "why does frobnicate_widget drop the widget gasket"
+HANDLERS = DEPTH + 150  # more units share the question's words than one ranking holds
+
+
+def _tree() -> dict[str, str]:
+    files = {}
+    for i in range(HANDLERS):
+        words = " ".join(["widget"] * (1 + i % 7) + ["gasket"] * (i % 3))
+        files[f"pkg/handler_{i:03d}.py"] = (
+            f"def handle_{i:03d}(item):\n    \"\"\"{words}\"\"\"\n    return item.get('n{i}')\n")
+    # The function the question names, whose few shared words rank it low in BM25: a deeper
+    # lexical ranking adds to its score, and so changes the order at the top.
+    files["pkg/frob.py"] = (
+        "def frobnicate_widget(item, spool, ratchet, lever, cam, pulley, axle, sprocket):\n"
+        "    \"\"\"" + " ".join(f"word{n}" for n in range(80)) + " widget\"\"\"\n"
+        "    return spool + ratchet + lever + cam + pulley + axle + sprocket\n")
+    return files
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory):
+    root = tmp_path_factory.mktemp("many")
+    write_tree(root, _tree())
+    index(root)
+    store = reader(root)
+    yield root, Searcher(store)
+    store.close()
+
+
+def _units(hits) -> list[tuple[str, str]]:
+    return [(h.path, h.symbol) for h in hits]
+
+
+def test_asking_for_more_results_keeps_the_first_ones_in_their_order(many):
+    _, searcher = many
+    first = _units(searcher.search(QUESTION, "hybrid", k=10))
+    assert ("pkg/frob.py", "frobnicate_widget") in first
+    for k in (20, 60, DEPTH, DEPTH + 50, 2 * HANDLERS):
+        assert _units(searcher.search(QUESTION, "hybrid", k=k))[:10] == first, k
+    files = [f.path for f in searcher.files(QUESTION, "hybrid", k=10)]
+    for k in (DEPTH + 50, 2 * HANDLERS):
+        assert [f.path for f in searcher.files(QUESTION, "hybrid", k=k)][:10] == files, k
+
+
+def test_more_results_than_one_ranking_holds_follow_it_sorted_and_once(many):
+    _, searcher = many
+    assert len(searcher.fused(QUESTION, "hybrid", DEPTH)[0]) < HANDLERS  # the rest come from deeper
+    head = _units(searcher.search(QUESTION, "hybrid", k=DEPTH))
+    hits = searcher.search(QUESTION, "hybrid", k=HANDLERS)
+    units = _units(hits)
+    assert len(units) == HANDLERS and len(set(units)) == HANDLERS
+    assert units[:DEPTH] == head
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    files = searcher.files(QUESTION, "hybrid", k=HANDLERS)
+    assert len({f.path for f in files}) == len(files) == HANDLERS
+    assert all(a.score >= b.score for a, b in zip(files, files[1:]))
+
+
+def test_a_bundle_is_built_from_the_ranking_the_benchmark_measures(many):
+    root, searcher = many
+    counter = counter_for()
+    own = build_bundle(searcher, root, QUESTION, 32000, counter)
+    measured = build_bundle(searcher, root, QUESTION, 32000, counter,
+                            ranking=searcher.fused(QUESTION, "hybrid", DEPTH))
+    assert len(own.units) > 20
+    assert [(u.path, u.start_line, u.end_line) for u in own.units] == \
+        [(u.path, u.start_line, u.end_line) for u in measured.units]
