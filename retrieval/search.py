@@ -373,17 +373,7 @@ class Searcher:
             fused, sig = self.fused(query, mode, k)
             return fused[:k], sig
         fused, sig = self.fused(query, mode, DEPTH)
-        fused = fused[:k]
-        if len(fused) < k and k > DEPTH:
-            have = {f.chunk_id for f in fused}
-            floor = fused[-1].score if fused else float("inf")
-            for f in self.fused(query, mode, k)[0]:
-                if len(fused) >= k:
-                    break
-                if f.chunk_id not in have:
-                    floor = min(floor, f.score)
-                    fused.append(replace(f, score=floor))
-        return fused, sig
+        return _followed(fused, k, lambda: self.fused(query, mode, k)[0], lambda f: f.chunk_id), sig
 
     def _hits(self, query: str, fused: list[Fused], sig: Signals, mode: str) -> list[Hit]:
         scored = [(f.chunk_id, f.score if mode == "hybrid" else _raw_score(sig, f)) for f in fused]
@@ -395,18 +385,30 @@ class Searcher:
         """The k best files, ranked from the units at DEPTH (as `search` ranks them); when
         fewer were found, those of a ranking k deep follow, as in `_top`."""
         fused, sig = self.fused(query, mode, DEPTH)
-        found = rank_files(fused, sig.paths, sig, self.weights)[:k]
-        if len(found) < k and k > DEPTH:
-            have = {f.path for f in found}
-            floor = found[-1].score if found else float("inf")
-            fused, sig = self.fused(query, mode, k)
-            for f in rank_files(fused, sig.paths, sig, self.weights):
-                if len(found) >= k:
-                    break
-                if f.path not in have:
-                    floor = min(floor, f.score)
-                    found.append(replace(f, score=floor))
-        return found
+
+        def deeper() -> list[FileHit]:
+            more, msig = self.fused(query, mode, k)
+            return rank_files(more, msig.paths, msig, self.weights)
+
+        return _followed(rank_files(fused, sig.paths, sig, self.weights), k, deeper, lambda f: f.path)
+
+
+def _followed(head: list, k: int, deeper, key) -> list:
+    """`head` (units or files, best first) cut to k; where it holds fewer and k is past DEPTH,
+    the items of `deeper()` (a ranking k deep) it lacks follow in their order, each score held
+    at or below the last one's so that the list stays sorted by score."""
+    out = head[:k]
+    if len(out) < k and k > DEPTH:
+        have = {key(x) for x in out}
+        floor = out[-1].score if out else float("inf")
+        for x in deeper():
+            if len(out) >= k:
+                break
+            if key(x) not in have:
+                have.add(key(x))
+                floor = min(floor, x.score)
+                out.append(replace(x, score=floor))
+    return out
 
 
 def _raw_score(sig: Signals, f: Fused) -> float:
