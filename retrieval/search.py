@@ -355,11 +355,6 @@ class Searcher:
         weights = self.weights if mode == "hybrid" else replace(self.weights, docs=1.0, tests=1.0)
         return fuse_signals(sig, weights), sig
 
-    def ranked(self, query: str, mode: str, k: int) -> list[tuple[int, float]]:
-        """(chunk id, score) of the k best units: the fused score, or a baseline's own."""
-        fused, sig = self._top(query, mode, k)
-        return [(f.chunk_id, f.score if mode == "hybrid" else _raw_score(sig, f)) for f in fused]
-
     def search(self, query: str, mode: str = "hybrid", k: int = 10) -> list[Hit]:
         fused, sig = self._top(query, mode, k)
         return self._hits(query, fused, sig, mode)
