@@ -31,7 +31,7 @@ from indexer.update import index_dir_for
 from retrieval import dense, lexical, signals
 from retrieval.bundle import build_bundle
 from retrieval.query import analyze
-from retrieval.search import Searcher
+from retrieval.search import DEPTH, Searcher
 from retrieval.tokens import counter_for
 
 
@@ -113,17 +113,17 @@ def main() -> None:
                 tokens.append(out.tokens)
     for q in qs:
         t = time.perf_counter()
-        lexical.ranked(store, q, 100)
+        lexical.ranked(store, q, DEPTH)
         times["lexical"].append(time.perf_counter() - t)
         t = time.perf_counter()
-        lexical.ranked_files(store, q, 100)
+        lexical.ranked_files(store, q, DEPTH)
         times["file_lexical"].append(time.perf_counter() - t)
         if searcher.has_vectors:
             t = time.perf_counter()
             vec = dense.embed_query(searcher.embedder, q)
             times["embed_query"].append(time.perf_counter() - t)
             t = time.perf_counter()
-            searcher.vstore.search(vec, 100)
+            searcher.vstore.search(vec, DEPTH)
             times["vectors"].append(time.perf_counter() - t)
         t = time.perf_counter()
         info = analyze(q)
@@ -132,9 +132,9 @@ def main() -> None:
         signals.paths(store, info)
         signals.messages(store, info)
         times["exact"].append(time.perf_counter() - t)
-        sig = searcher.signals(q, 100, "lexical")
+        sig = searcher.signals(q, DEPTH, "lexical")
         t = time.perf_counter()
-        searcher._graph(sig, 100)
+        searcher._graph(sig, DEPTH)
         times["graph"].append(time.perf_counter() - t)
     meta = store.meta()
     result = {

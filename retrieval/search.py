@@ -364,6 +364,7 @@ class Searcher:
         for more results never reorders the first ones; when it holds fewer than k units,
         those of a ranking k deep follow, in its order (their scores held at or below the
         last one's, so that the list stays sorted by score)."""
+        _check_k(k)
         if mode != "hybrid":
             fused, sig = self.fused(query, mode, k)
             return fused[:k], sig
@@ -377,8 +378,10 @@ class Searcher:
         return [replace(h, ranks=ranks.get(h.chunk_id, {})) for h in hits]
 
     def files(self, query: str, mode: str = "hybrid", k: int = 10) -> list[FileHit]:
-        """The k best files, ranked from the units at DEPTH (as `search` ranks them); when
-        fewer were found, those of a ranking k deep follow, as in `_top`."""
+        """The k best files, ranked from the units at DEPTH (as `search` ranks them), in every
+        mode: a file sums its units, so a baseline's files too depend on how deep its units
+        go; when fewer were found, those of a ranking k deep follow, as in `_top`."""
+        _check_k(k)
         fused, sig = self.fused(query, mode, DEPTH)
 
         def deeper() -> list[FileHit]:
@@ -386,6 +389,12 @@ class Searcher:
             return rank_files(more, msig.paths, msig, self.weights)
 
         return _followed(rank_files(fused, sig.paths, sig, self.weights), k, deeper, lambda f: f.path)
+
+
+def _check_k(k: int) -> None:
+    # SQLite reads a negative LIMIT as none: a negative k would return everything.
+    if k < 0:
+        raise SearchError(f"cannot return {k} results (k must be 0 or more)")
 
 
 def _followed(head: list, k: int, deeper, key) -> list:

@@ -8,7 +8,7 @@ from tokenizers import Tokenizer
 
 from indexer.embed import default_model_path
 from retrieval.bundle import BundleError, build_bundle
-from retrieval.search import Searcher
+from retrieval.search import DEPTH, Searcher
 from retrieval.tokens import counter_for
 
 BIG_BODY = "".join(f"    step_{i} = normalise(value, {i})  # keep the order of the steps\n" for i in range(300))
@@ -249,7 +249,7 @@ def test_merged_and_cut_spans_count_and_show_exactly_their_lines(tmp_path, monke
         searcher, counter = Searcher(store), counter_for()
         newline = 0 if counter.by_line else 1  # a newline is no WordPiece token
         question = "ledger entry balance post amount rows table column"
-        fused, sig = searcher.fused(question, "hybrid", depth=200)
+        fused, sig = searcher.fused(question, "hybrid", depth=DEPTH)
         paths = dict(sig.paths)
         order = _priorities(store, question, fused, paths, rank_files(fused, paths, sig, searcher.weights))
         shown, measured = {}, {}

@@ -7,7 +7,7 @@ import pytest
 from conftest import index, reader, write_tree
 
 from retrieval.bundle import build_bundle
-from retrieval.search import DEPTH, Searcher
+from retrieval.search import DEPTH, SearchError, Searcher, rank_files
 from retrieval.tokens import counter_for
 
 QUESTION = "why does frobnicate_widget drop the widget gasket"
@@ -63,9 +63,35 @@ def test_more_results_than_one_ranking_holds_follow_it_sorted_and_once(many):
     assert len(units) == HANDLERS and len(set(units)) == HANDLERS
     assert units[:DEPTH] == head
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    # the units past the first ranking are the deeper ranking's, in its order
+    n = len(searcher.fused(QUESTION, "hybrid", DEPTH)[0])
+    deeper = [f.chunk_id for f in searcher.fused(QUESTION, "hybrid", HANDLERS)[0]]
+    shown = {h.chunk_id for h in hits[:n]}
+    assert [h.chunk_id for h in hits[n:]] == [c for c in deeper if c not in shown][:HANDLERS - n]
     files = searcher.files(QUESTION, "hybrid", k=HANDLERS)
     assert len({f.path for f in files}) == len(files) == HANDLERS
     assert all(a.score >= b.score for a, b in zip(files, files[1:]))
+
+
+def test_a_baseline_s_files_follow_a_deeper_ranking_too(many):
+    _, searcher = many
+    fused, sig = searcher.fused(QUESTION, "lexical", DEPTH)
+    head = [f.path for f in rank_files(fused, sig.paths, sig, searcher.weights)]
+    assert len(head) < HANDLERS
+    files = searcher.files(QUESTION, "lexical", k=HANDLERS)
+    assert [f.path for f in files][:len(head)] == head
+    assert len({f.path for f in files}) == len(files) == HANDLERS
+    assert all(a.score >= b.score for a, b in zip(files, files[1:]))
+
+
+def test_a_negative_count_is_refused_and_none_gives_none(many):
+    _, searcher = many
+    for mode in ("hybrid", "lexical"):
+        with pytest.raises(SearchError, match="k must be 0 or more"):
+            searcher.search(QUESTION, mode, k=-1)
+        with pytest.raises(SearchError, match="k must be 0 or more"):
+            searcher.files(QUESTION, mode, k=-1)
+        assert searcher.search(QUESTION, mode, k=0) == [] and searcher.files(QUESTION, mode, k=0) == []
 
 
 def test_a_bundle_is_built_from_the_ranking_the_benchmark_measures(many):
