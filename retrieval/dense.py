@@ -19,11 +19,12 @@ from indexer.vectors import WINDOWS, VectorStore, chunk_of
 # as well (hybrid file Acc@1 39 vs 40: sympy, 75 on one index, 37 vs 36; requests, 6 at
 # their commits, 2 vs 4) and halved the embedding (17 vs 32 ms, bf16, 2 cores).
 # A question longer than that embedded by its first 64 or 96 tokens only (an AVX2 CPU's fp32
-# pass: 26-28 and 35-38 ms against 44-51 ms) made no search faster on sympy's issue texts
-# (p50 63 and 76 ms at 64, 58 and 64 at 96, 67 and 57 at 128, two interleaved rounds of
-# benchmarks.retrieval_speed): the other signals, on the main thread, then set the pace. Nor
-# did it rank better: over 86 SWE-bench issues (sympy's 77 on one index at d3b4158, requests'
-# and flask's 9 at their commits) file Acc@1 52 tasks at 128, 50 at 96 and 64, Acc@5 66, 67, 67.
+# pass: 26-28 and 35-38 ms against 44-51 ms) made sympy's searches at most 13 ms faster, none
+# under 50 ms (p50 63 and 76 ms at 64, 58 and 64 at 96, 67 and 57 at 128 in two interleaved
+# rounds of benchmarks.retrieval_speed; 53-63 against 63-67 in four pairs in process): the main
+# thread then sets the pace, a third of it BM25. It ranked worse: over 86 SWE-bench issues
+# (sympy's 77 on one index at d3b4158, requests' and flask's 9 at their commits) file Acc@1
+# 52 tasks at 128, 50 at 96 and 64, Acc@5 66, 67, 67.
 QUERY_TOKENS = 128
 
 # The question's vector is compared with the chunks as the model makes it. A query-side linear
