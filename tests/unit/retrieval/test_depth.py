@@ -56,7 +56,8 @@ def test_asking_for_more_results_keeps_the_first_ones_in_their_order(many):
 
 def test_more_results_than_one_ranking_holds_follow_it_sorted_and_once(many):
     _, searcher = many
-    assert len(searcher.fused(QUESTION, "hybrid", DEPTH)[0]) < HANDLERS  # the rest come from deeper
+    n = len(searcher.fused(QUESTION, "hybrid", DEPTH)[0])  # units the first ranking holds
+    assert n < HANDLERS  # the rest come from deeper
     head = _units(searcher.search(QUESTION, "hybrid", k=DEPTH))
     hits = searcher.search(QUESTION, "hybrid", k=HANDLERS)
     units = _units(hits)
@@ -64,7 +65,6 @@ def test_more_results_than_one_ranking_holds_follow_it_sorted_and_once(many):
     assert units[:DEPTH] == head
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
     # the units past the first ranking are the deeper ranking's, in its order
-    n = len(searcher.fused(QUESTION, "hybrid", DEPTH)[0])
     deeper = [f.chunk_id for f in searcher.fused(QUESTION, "hybrid", HANDLERS)[0]]
     shown = {h.chunk_id for h in hits[:n]}
     assert [h.chunk_id for h in hits[n:]] == [c for c in deeper if c not in shown][:HANDLERS - n]
