@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from conftest import index, reader, write_tree
 
 from retrieval.lexical import fts_query, query_terms, ranked_files, search
@@ -231,3 +233,107 @@ def test_a_snippet_is_the_window_of_lines_with_most_of_the_questions_words_and_t
                       "    return parseHTTPResponse(raw)", "", "", "def c():", "    pass"])
     snippet, offset = snippet_of(text, {"http", "response", "raw"})
     assert offset == 4 and "parseHTTPResponse(raw)" in snippet  # the first window holding it
+
+
+def _fts_or_query(store, question, k):
+    """BM25 as one FTS5 OR-query over the question's chosen terms, as FTS5 ranks it."""
+    from retrieval import lexical
+
+    match = lexical.fts_query(question, lexical.select_terms(store, question))
+    return store.conn.execute("SELECT rowid, -rank FROM chunks_fts WHERE chunks_fts MATCH ? "
+                              "ORDER BY rank, rowid LIMIT ?", (match, k)).fetchall()
+
+
+def test_scores_summed_term_by_term_are_those_of_one_fts5_query_seen_again_or_not(tmp_path):
+    """A chunk's BM25 is the sum of its scores for each term alone (each term weighed by its
+    own document frequency, fields by their weights): each term's scores are kept, and a
+    question is ranked by summing them, in the order and to the bit of one FTS5 query."""
+    from retrieval import lexical
+
+    files = {f"pkg/m{i}.py": (f"def render_widget_{i}(frame):\n    '''Render the widget frame {i}.'''\n"
+                              f"    return frame.widget{' + frame.border' * (i % 3)}\n") for i in range(12)}
+    files["pkg/border.py"] = "class BorderStyle:\n    def draw_border(self, frame):\n        return frame.border\n"
+    write_tree(tmp_path, files)
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        lexical._CHUNK_SCORES.clear()
+        for question in ("render widget border", "draw_border frame", "BorderStyle render frame 7",
+                         "widget", "frame border widget draw"):
+            want = _fts_or_query(store, question, 10)
+            assert want and lexical.ranked(store, question, 10) == want  # terms read now
+            assert lexical.ranked(store, question, 10) == want  # terms kept from before
+            assert lexical.ranked(store, question, 3) == want[:3]
+        assert lexical._CHUNK_SCORES.size > 0
+    finally:
+        store.close()
+
+
+def test_kept_term_scores_are_of_the_index_being_searched(tmp_path):
+    """Scores kept for a term are retired by the next update: a chunk added or removed since
+    is found or dropped, and every score is that of the new state."""
+    from retrieval import lexical
+
+    write_tree(tmp_path, {"a.py": "def frobnicate():\n    pass\n", "b.py": "def other():\n    pass\n"})
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        assert [h.path for h in search(store, "frobnicate")] == ["a.py"]
+    finally:
+        store.close()
+    write_tree(tmp_path, {"b.py": "def frobnicate_more():\n    pass\n", "c.py": "def frobnicate_again():\n    pass\n"})
+    (tmp_path / "a.py").unlink()
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        assert sorted(h.path for h in search(store, "frobnicate")) == ["b.py", "c.py"]
+        assert lexical.ranked(store, "frobnicate", 10) == _fts_or_query(store, "frobnicate", 10)
+    finally:
+        store.close()
+
+
+def test_kept_term_scores_stay_within_their_bound(tmp_path, monkeypatch):
+    from retrieval import lexical
+
+    write_tree(tmp_path, {f"m{i}.py": f"def alpha_{i}():\n    return beta_{i % 2} + gamma\n" for i in range(8)})
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        monkeypatch.setattr(lexical, "_CACHED_POSTINGS", 12)  # a term of more than 3 is read, not kept
+        lexical._CHUNK_SCORES.clear()
+        for question in ("alpha 1", "beta 0", "beta 1", "gamma", "alpha 2 beta 1"):
+            assert lexical.ranked(store, question, 5) == _fts_or_query(store, question, 5)
+            cache = lexical._CHUNK_SCORES
+            assert cache.size == sum(len(ids) for ids, _ in cache.entries.values()) <= 12
+        assert not any(key[2] == "gamma" for key in lexical._CHUNK_SCORES.entries)  # in 8 chunks
+    finally:
+        store.close()
+
+
+def test_file_scores_summed_term_by_term_are_those_summed_in_one_query(tmp_path):
+    from retrieval import lexical
+
+    files = {f"pkg/m{i}.py": "".join(f"def step_{j}_{'codec' if j % 2 else 'frame'}():\n    return {j}\n"
+                                     for j in range(i + 1)) for i in range(10)}
+    write_tree(tmp_path, files)
+    index(tmp_path)
+    store = reader(tmp_path)
+    try:
+        question = "codec frame step"
+        lexical._FILE_SCORES.clear()
+        first = lexical.ranked_files(store, question, 4)
+        assert lexical.ranked_files(store, question, 4) == first
+        assert [p for p, _, _ in first] == [p for p, _, _ in lexical.ranked_files(store, question, 10)[:4]]
+        df, n, mean = lexical._FILE_FREQ.get(store, ["codec", "frame", "step"])
+        want = {}
+        for term in ("codec", "frame", "step"):
+            idf = math.log(1.0 + max(0.0, n - df[term] + 0.5) / (df[term] + 0.5))
+            for path, tf, terms in store.conn.execute(
+                    "SELECT f.path, t.tf, f.terms FROM file_terms t JOIN files f ON f.id = t.file_id "
+                    "WHERE t.term = ?", (term,)):
+                want[path] = want.get(path, 0.0) + idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * terms / mean))
+        best = sorted(want.items(), key=lambda kv: -kv[1])[:4]
+        assert [p for p, _, _ in first] == [p for p, _ in best]
+        assert all(abs(score - want[p]) < 1e-9 for p, score, _ in first)
+    finally:
+        store.close()
