@@ -389,9 +389,10 @@ def bundle(ctx: click.Context, query: str, budget: int | None, tokenizer: str | 
                err=True)
 
 
-def _searcher(store, meta: dict[str, str], root: Path, mode: str, opener=None):
+def _searcher(store, meta: dict[str, str], root: Path, mode: str, opener=None, vectors=None):
     """A Searcher with the index's vectors when the mode needs them (or auto finds them);
-    `opener` makes the query embedder (default: load the configured model)."""
+    `opener` makes the query embedder (default: load the configured model), `vectors(options,
+    index_dir, dim, version)` opens the vector store (default: open_vector_store)."""
     from indexer.errors import IndexMismatch
     from indexer.update import index_dir_for
     from indexer.vectors import open_vector_store
@@ -409,7 +410,9 @@ def _searcher(store, meta: dict[str, str], root: Path, mode: str, opener=None):
     if embedder.model_id != meta["vector_model"]:
         raise IndexMismatch(f"the vectors were made with {meta['vector_model']}, the configured model is "
                             f"{embedder.model_id}; run `repoqa index` to rebuild them")
-    vstore = open_vector_store(vector_options(root), index_dir_for(root), int(meta["vector_dim"]))
+    dim = int(meta["vector_dim"])
+    vstore = vectors(vector_options(root), index_dir_for(root), dim, meta.get("vector_updated_ns", "")) \
+        if vectors is not None else open_vector_store(vector_options(root), index_dir_for(root), dim)
     return Searcher(store, vstore, embedder)
 
 
@@ -613,14 +616,17 @@ def _id_and_path(value: str) -> tuple[str, Path]:
 
 def _server_searcher():
     """`_searcher` for a long-lived server: the query embedder is loaded once, on first use,
-    and made ready for questions then (traced), not at the second request."""
+    and made ready for questions then (traced), not at the second request; each index's
+    vector store is read once and kept open until its file changes (indexer.vectors.KeptStores)."""
     import threading
 
+    from indexer.vectors import KeptStores
     from service.config import embed_options
     from service.embedders import open_embedder
 
     cache: dict[str, object] = {}
     lock = threading.Lock()
+    kept = KeptStores()
 
     def opener(options):
         with lock:
@@ -634,7 +640,7 @@ def _server_searcher():
             return cache[key]
 
     def searcher_for(store, meta, root, mode):
-        return _searcher(store, meta, root, mode, opener=lambda: opener(embed_options(root)))
+        return _searcher(store, meta, root, mode, opener=lambda: opener(embed_options(root)), vectors=kept.open)
 
     return searcher_for
 

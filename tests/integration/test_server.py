@@ -532,3 +532,28 @@ def test_an_index_built_with_other_options_is_refused(repo):
         assert "other options" in exc.value.details()
     finally:
         s.stop()
+
+
+def test_dense_search_through_the_server_reads_the_vectors_indexing_wrote_since(tmp_path):
+    """The server reads an index's vectors once and keeps them open for the next searches;
+    vectors written since (an index run beside it) are read at the next search."""
+    from conftest import repoqa
+
+    root = tmp_path / "vec"
+    write_tree(root, {"http.py": "def retry_after_server_error(status):\n    return status >= 500\n",
+                      "words.py": "def join_words(words):\n    return ' '.join(words)\n"})
+    repoqa("index", str(root), check=True)
+    s = Server([root], allowed=[tmp_path])
+    try:
+        with s.client() as c:
+            question = "parse a calendar date written in ISO format"
+            first = [h.symbol for h in c.search("vec", question, mode="dense", limit=5).hits]
+            assert first and "parse_iso_date" not in first
+            assert [h.symbol for h in c.search("vec", question, mode="dense", limit=5).hits] == first
+            write_tree(root, {"dates.py": "def parse_iso_date(text):\n    year, month, day = text.split('-')\n"
+                                          "    return int(year), int(month), int(day)\n"})
+            repoqa("index", str(root), check=True)
+            assert c.search("vec", question, mode="dense", limit=5).hits[0].symbol == "parse_iso_date"
+            assert c.search("vec", question, mode="hybrid", limit=5).hits[0].symbol == "parse_iso_date"
+    finally:
+        s.stop()

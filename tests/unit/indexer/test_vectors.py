@@ -120,3 +120,53 @@ def test_faiss_gpu_search_matches_cpu(tmp_path):
     ref.upsert(ids, x)
     assert gpu.use_gpu
     same_results(gpu, ref, [x[5], x[1500]])
+
+
+@pytest.mark.parametrize("backend", ["faiss", "numpy"])
+def test_a_kept_store_is_read_once_and_again_when_its_file_or_version_changes(tmp_path, backend):
+    from indexer.vectors import KeptStores
+
+    options = VectorOptions(backend=backend)
+    kept = KeptStores()
+    assert kept.open(options, tmp_path, DIM).count() == 0 and not kept.kept  # no file yet: not kept
+    ids, x = data(300)
+    writer = open_vector_store(options, tmp_path, DIM)
+    writer.upsert(ids[:200], x[:200])
+    writer.flush()
+    lent = kept.open(options, tmp_path, DIM, "v1")
+    assert lent.count() == 200 and lent.search(x[5], 1)[0].id == ids[5]
+    lent.close()  # a search is done with it: it stays open for the next
+    again = kept.open(options, tmp_path, DIM, "v1")
+    assert again._store is lent._store and again.search(x[7], 1)[0].id == ids[7]
+    for write in (lambda: again.upsert(ids[:1], x[:1]), lambda: again.delete(ids[:1]), again.flush, again.clear):
+        with pytest.raises(VectorStoreError, match="not written"):
+            write()
+    writer.upsert(ids[200:], x[200:])  # the indexer writes: the file is replaced
+    writer.flush()
+    newer = kept.open(options, tmp_path, DIM, "v1")
+    assert newer._store is not lent._store and newer.count() == 300
+    assert lent.count() == 200  # a search still holding the old one goes on with it
+    other = kept.open(options, tmp_path, DIM, "v2")  # the index says its vectors changed
+    assert other._store is not newer._store and other.count() == 300
+    assert kept.open(options, tmp_path, DIM, "v2")._store is other._store
+
+
+def test_kept_stores_are_bounded_and_qdrant_is_opened_each_time(tmp_path):
+    from indexer.vectors import KeptStores
+
+    kept = KeptStores(limit=2)
+    ids, x = data(20)
+    for name in ("a", "b", "c"):
+        writer = open_vector_store(VectorOptions(backend="numpy"), tmp_path / name, DIM)
+        writer.upsert(ids, x)
+        (tmp_path / name).mkdir()
+        writer.flush()
+        assert kept.open(VectorOptions(backend="numpy"), tmp_path / name, DIM).count() == 20
+    assert [key[1] for key in kept.kept] == [str(tmp_path / n / "vectors.npz") for n in ("b", "c")]
+    q = kept.open(VectorOptions(backend="qdrant"), tmp_path / "q", DIM)
+    try:
+        assert isinstance(q, QdrantStore) and len(kept.kept) == 2
+    finally:
+        q.close()
+    writer = open_vector_store(VectorOptions(backend="qdrant"), tmp_path / "q", DIM)  # its folder is free again
+    writer.close()
