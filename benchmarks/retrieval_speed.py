@@ -15,10 +15,11 @@ over all the questions in turn):
   over whole files, vector search, exact matches (definitions, uses, paths, messages), graph
   walk. BM25 keeps each term's scores for the next question: `lexical` and `file_lexical`
   are timed with none kept (every term read from the index), `lexical_again` and
-  `file_lexical_again` for the same question asked again. Search and bundles ask each
-  question once per operation, so they find kept only the words earlier questions shared
-  (search first: the first operation), as a server answering one question after another
-  would.
+  `file_lexical_again` for the same question asked again. `search`, the first operation,
+  finds kept only the words the questions before it (and the warm-up's) had, as a server
+  answering one question after another would; `search_files` and the bundles come after it
+  and find every question's terms kept, as a bundle asked after a search of the same
+  question does.
 Writes JSON under benchmarks/results/.
 """
 

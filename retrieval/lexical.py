@@ -96,9 +96,13 @@ class _Frequencies:
         self.lock = threading.Lock()
         self.by_index: dict[tuple[str, str], dict[str, float]] = {}
 
-    def get(self, store: Store, terms: list[str]) -> tuple[dict[str, int], int, float]:
-        row = store.conn.execute("SELECT value FROM meta WHERE key = ?", (self.state,)).fetchone()
-        key = (str(store.path), row[0] if row else "")
+    def get(self, store: Store, terms: list[str], state: str | None = None) -> tuple[dict[str, int], int, float]:
+        """(document frequency of each term, documents, mean length); `state`: the value of
+        the meta key `self.state` the caller read, else read here."""
+        if state is None:
+            row = store.conn.execute("SELECT value FROM meta WHERE key = ?", (self.state,)).fetchone()
+            state = row[0] if row else ""
+        key = (str(store.path), state)
         with self.lock:
             cache = self.by_index.setdefault(key, {})
             missing = [t for t in terms if t not in cache]
@@ -181,8 +185,8 @@ def _rarest(terms: list[str], df: dict[str, int], cap: int, n: int) -> list[str]
 
 class _TermScores:
     """Each term's share of the BM25 score of every document holding it, per index state (the
-    meta key `updated_ns`: any update retires them), kept for the terms asked last up to
-    _CACHED_POSTINGS postings in all.
+    meta key `updated_ns`: any update retires them), kept for the terms asked last, up to
+    _CACHED_BYTES (by estimate: _ENTRY_BYTES a term, 16 bytes a posting).
 
     BM25 sums over the query's terms, each weighed by its own document frequency, so a
     document's score for an OR-query is the sum of its scores for each term alone (FTS5's
@@ -190,20 +194,21 @@ class _TermScores:
     postings is a search's cost: a microsecond or two for each document holding it, and
     questions share their common words (`list`, `integer`, `simplify`: 2,500-3,900 of sympy's
     chunks each). A term seen before costs nothing to read again; a new one what it costs in
-    one query."""
+    one query. A term that would take more than a quarter of the bound is read, not kept."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.entries: OrderedDict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.states: dict[str, str] = {}  # index path -> the state its entries are of
-        self.size = 0
+        self.size = 0  # bytes, by estimate
 
-    def get(self, store: Store, terms: list[str], fetch: Callable[[str], list[tuple[int, float]]]
-            ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def get(self, store: Store, terms: list[str], fetch: Callable[[str], list[tuple[int, float]]],
+            state: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """(document ids, scores) for each term, in the terms' order; `fetch(term)` reads a
-        term's (id, score) rows from the store."""
-        row = store.conn.execute("SELECT value FROM meta WHERE key = 'updated_ns'").fetchone()
-        path, state = str(store.path), row[0] if row else ""
+        term's (id, score) rows from the store; `state`: the index state the caller read
+        (`index_state`), when what `fetch` computes depends on it."""
+        path = str(store.path)
+        state = index_state(store) if state is None else state
         with self.lock:
             if self.states.get(path) != state:
                 self._drop(path)
@@ -224,17 +229,16 @@ class _TermScores:
         with self.lock:
             if self.states.get(path) == state:  # not retired meanwhile by a newer state
                 for t, got in fetched.items():
-                    if len(got[0]) <= _CACHED_POSTINGS // 4 and (path, state, t) not in self.entries:
+                    if _cost(got) <= _CACHED_BYTES // 4 and (path, state, t) not in self.entries:
                         self.entries[(path, state, t)] = got
-                        self.size += len(got[0])
-                while self.size > _CACHED_POSTINGS:
-                    _, (ids, _) = self.entries.popitem(last=False)
-                    self.size -= len(ids)
+                        self.size += _cost(got)
+                while self.size > _CACHED_BYTES:
+                    self.size -= _cost(self.entries.popitem(last=False)[1])
         return [found[t] for t in terms]
 
     def _drop(self, path: str) -> None:
         for key in [key for key in self.entries if key[0] == path]:
-            self.size -= len(self.entries.pop(key)[0])
+            self.size -= _cost(self.entries.pop(key))
         if len(self.states) > 16:
             self.states.pop(next(iter(self.states)))
 
@@ -245,9 +249,23 @@ class _TermScores:
             self.size = 0
 
 
-# Postings kept per cache (16 bytes each: 16 MB): sympy's 77 SWE-bench issue texts read 0.21
-# million chunk postings and 0.09 million file postings (1,006 and 1,318 terms).
-_CACHED_POSTINGS = 1_000_000
+def _cost(entry: tuple[np.ndarray, np.ndarray]) -> int:
+    return _ENTRY_BYTES + 16 * len(entry[0])
+
+
+def index_state(store: Store) -> str:
+    """What retires kept scores: the index's `updated_ns`, which every update sets in the
+    transaction that changes its chunks and files."""
+    row = store.conn.execute("SELECT value FROM meta WHERE key = 'updated_ns'").fetchone()
+    return row[0] if row else ""
+
+
+# Bytes kept per cache, by estimate: a term's entry (its key, arrays and place in the order)
+# takes about _ENTRY_BYTES besides its postings' 16 bytes each. Sympy's 77 SWE-bench issue
+# texts read 1,006 terms' 0.21 million chunk postings (3.8 MB) and 1,318 terms' 0.09 million
+# file postings (2.1 MB).
+_CACHED_BYTES = 24_000_000
+_ENTRY_BYTES = 512
 _CHUNK_SCORES = _TermScores()
 _FILE_SCORES = _TermScores()
 
@@ -310,7 +328,8 @@ def ranked_files(store: Store, query: str, k: int) -> list[tuple[str, float, str
     terms = [t for t in query_terms(query) if " " not in t]
     if not terms:
         return []
-    df, n, mean = _FILE_FREQ.get(store, terms)
+    state = index_state(store)  # the counts' state is the scores': they are kept under it
+    df, n, mean = _FILE_FREQ.get(store, terms, state)
     if not n:
         return []
     terms = _rarest(terms, df, max(10, n * _FILE_COMMON_SHARE), _FILE_TERMS)
@@ -319,15 +338,14 @@ def ranked_files(store: Store, query: str, k: int) -> list[tuple[str, float, str
     idf = {t: math.log(1.0 + max(0.0, n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
 
     def fetch(term: str) -> list[tuple[int, float]]:
-        # Scored in SQLite: no Python loop over the postings, so the query's embedding (on
-        # another thread) keeps the GIL meanwhile.
+        # Scored in SQLite, a term at a time, so that each term's scores can be kept.
         return store.conn.execute(
             "SELECT t.file_id, :idf * t.tf * (:k1 + 1.0) / (t.tf + :k1 * (1.0 - :b + :b * f.terms / :mean)) "
             "FROM file_terms t JOIN files f ON f.id = t.file_id WHERE t.term = :term",
             {"term": term, "idf": idf[term], "k1": _FILE_K1, "b": _FILE_B, "mean": mean}).fetchall()
 
     try:
-        best = _top(_FILE_SCORES.get(store, terms, fetch), k)
+        best = _top(_FILE_SCORES.get(store, terms, fetch, state), k)
         found = dict(((i, (p, lang)) for i, p, lang in store.conn.execute(
             "SELECT id, path, language FROM files WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps([i for i, _ in best]),))))

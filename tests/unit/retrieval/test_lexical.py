@@ -292,22 +292,72 @@ def test_kept_term_scores_are_of_the_index_being_searched(tmp_path):
         store.close()
 
 
-def test_kept_term_scores_stay_within_their_bound(tmp_path, monkeypatch):
+def test_kept_term_scores_stay_within_their_bound_the_least_recently_asked_dropped_first(tmp_path, monkeypatch):
     from retrieval import lexical
 
-    write_tree(tmp_path, {f"m{i}.py": f"def alpha_{i}():\n    return beta_{i % 2} + gamma\n" for i in range(8)})
+    files = {f"m{i}.py": f"def helper_{i}():\n    return kw{chr(97 + i)}x{' + shared' * (i < 4)}\n" for i in range(8)}
+    write_tree(tmp_path, files)
     index(tmp_path)
     store = reader(tmp_path)
+    cache = lexical._CHUNK_SCORES
+    path = str(store.path)
+
+    def ask(question):
+        assert lexical.ranked(store, question, 5) == _fts_or_query(store, question, 5)
+        assert cache.size == sum(lexical._cost(e) for e in cache.entries.values()) <= 128
+        return [key[2] for key in cache.entries if key[0] == path]
+
     try:
-        monkeypatch.setattr(lexical, "_CACHED_POSTINGS", 12)  # a term of more than 3 is read, not kept
-        lexical._CHUNK_SCORES.clear()
-        for question in ("alpha 1", "beta 0", "beta 1", "gamma", "alpha 2 beta 1"):
-            assert lexical.ranked(store, question, 5) == _fts_or_query(store, question, 5)
-            cache = lexical._CHUNK_SCORES
-            assert cache.size == sum(len(ids) for ids, _ in cache.entries.values()) <= 12
-        assert not any(key[2] == "gamma" for key in lexical._CHUNK_SCORES.entries)  # in 8 chunks
+        monkeypatch.setattr(lexical, "_ENTRY_BYTES", 16)  # a term in one chunk costs 32
+        monkeypatch.setattr(lexical, "_CACHED_BYTES", 128)  # so four are kept, and none of more than 32
+        cache.clear()
+        for c in "abcdef":
+            kept = ask(f"kw{c}x")
+        assert kept == ["kwcx", "kwdx", "kwex", "kwfx"]
+        assert ask("kwcx") == ["kwdx", "kwex", "kwfx", "kwcx"]  # asked again: the most recent
+        assert ask("kwgx") == ["kwex", "kwfx", "kwcx", "kwgx"]  # the least recent goes
+        assert ask("shared") == ["kwex", "kwfx", "kwcx", "kwgx"]  # in 4 chunks: 80 bytes, read, not kept
+        assert ask("nosuchword") == ["kwfx", "kwcx", "kwgx", "nosuchword"]  # nothing found costs its entry
     finally:
         store.close()
+
+
+def test_scores_read_while_the_index_moved_on_are_not_kept_and_other_indexes_keep_theirs(tmp_path):
+    from retrieval import lexical
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        write_tree(root, {"x.py": "def frobnicate():\n    pass\n"})
+        index(root)
+    cache = lexical._CHUNK_SCORES
+    cache.clear()
+    first, other = reader(a), reader(b)
+    try:
+        assert len(lexical.ranked(other, "frobnicate", 5)) == 1
+        kept_b = [key for key in cache.entries if key[0] == str(other.path)]
+        old = lexical.index_state(first)
+
+        def moved_on(term):  # the index is updated, and searched at its new state, while a term is read
+            rows = first.conn.execute("SELECT rowid, -rank FROM chunks_fts WHERE chunks_fts MATCH ?",
+                                      (f'"{term}"',)).fetchall()
+            write_tree(a, {"y.py": "def frobnicate_more():\n    pass\n"})
+            index(a)
+            newer = reader(a)
+            try:
+                assert len(lexical.ranked(newer, "frobnicate", 5)) == 2
+            finally:
+                newer.close()
+            return rows
+
+        (ids, _), = cache.get(first, ["frobnicate"], moved_on, old)
+        assert len(ids) == 1  # this call's answer is of the state it began in ...
+        ours = [key for key in cache.entries if key[0] == str(first.path)]
+        assert ours and all(key[1] != old for key in ours)  # ... and not kept for the retired state
+        assert [key for key in cache.entries if key[0] == str(other.path)] == kept_b
+        assert len(lexical.ranked(first, "frobnicate", 5)) == 2
+    finally:
+        first.close()
+        other.close()
 
 
 def test_file_scores_summed_term_by_term_are_those_summed_in_one_query(tmp_path):
@@ -335,5 +385,36 @@ def test_file_scores_summed_term_by_term_are_those_summed_in_one_query(tmp_path)
         best = sorted(want.items(), key=lambda kv: -kv[1])[:4]
         assert [p for p, _, _ in first] == [p for p, _ in best]
         assert all(abs(score - want[p]) < 1e-9 for p, score, _ in first)
+    finally:
+        store.close()
+
+
+def test_file_scores_kept_are_weighed_by_the_counts_of_the_state_they_are_kept_for(tmp_path, monkeypatch):
+    """Whole-file BM25 weighs a term by its count in the files; an update landing between the
+    counts and the scores must not leave scores weighed by the old counts for the new state."""
+    from retrieval import lexical
+
+    write_tree(tmp_path, {f"m{i}.py": f"def codec_{i}():\n    return frame\n" for i in range(3)})
+    index(tmp_path)
+    store = reader(tmp_path)
+    counts = lexical._FILE_FREQ.get
+    updates = []
+
+    def then_update(*args, **kwargs):
+        got = counts(*args, **kwargs)
+        if not updates:
+            updates.append(1)
+            write_tree(tmp_path, {f"n{i}.py": f"def codec_more_{i}():\n    return 0\n" for i in range(6)})
+            index(tmp_path)
+        return got
+
+    try:
+        lexical.forget_term_scores()
+        monkeypatch.setattr(lexical._FILE_FREQ, "get", then_update)
+        lexical.ranked_files(store, "codec frame", 20)  # counted before the update, scored after it
+        monkeypatch.setattr(lexical._FILE_FREQ, "get", counts)
+        now = lexical.ranked_files(store, "codec frame", 20)
+        lexical.forget_term_scores()
+        assert now == lexical.ranked_files(store, "codec frame", 20) and len(now) == 9
     finally:
         store.close()
