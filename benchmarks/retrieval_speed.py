@@ -1,6 +1,6 @@
 """How fast hybrid search and bundles answer, in process, on one indexed repository.
 
-    python -m benchmarks.retrieval_speed --repo PATH [--data FILE ...] [--queries N] [--out FILE]
+    python -m benchmarks.retrieval_speed --repo PATH [--data FILE ...] [--queries N] [--server] [--out FILE]
 
 Questions: the `question`/`query` fields of evaluation rows for this repository (`--data`,
 real issue texts, commit messages and doc comments), else short questions made from the
@@ -20,6 +20,11 @@ over all the questions in turn):
   answering one question after another would; `search_files` and the bundles come after it
   and find every question's terms kept, as a bundle asked after a search of the same
   question does.
+With `--server`, then the same through the real server (`repoqa serve` on a loopback port, in
+its own process, as benchmarks.service_load starts it): `server_search` (hybrid, 10 hits) and
+`server_bundle_32k`, each question once after one warm-up, timed at the client. The server
+refuses questions over its limit (service.rpc.MAX_QUERY characters): those are cut to it
+(`server_questions_cut` counts them).
 Writes JSON under benchmarks/results/.
 """
 
@@ -83,12 +88,42 @@ def open_searcher(repo: Path, store: Store) -> Searcher:
     return Searcher(store, vstore, embedder)
 
 
+def through_server(repo: Path, qs: list[str]) -> tuple[list[float], list[float], int]:
+    """Seconds per hybrid Search and per 32k Bundle through a real server on `repo`, and how
+    many questions were cut to the server's limit."""
+    from benchmarks.service_load import ServerProcess
+    from service.client import Client
+    from service.rpc import MAX_QUERY
+
+    asked = [q[:MAX_QUERY] for q in qs]
+    server = ServerProcess(repo)
+    searches, bundles = [], []
+    try:
+        with Client(server.target) as client:
+            client.search(repo.name, asked[0], limit=10, mode="hybrid")  # warm-up: model, vectors
+            client.bundle(repo.name, asked[0], budget_tokens=32000)
+            for q in asked:
+                t = time.perf_counter()
+                client.search(repo.name, q, limit=10, mode="hybrid")
+                searches.append(time.perf_counter() - t)
+            for q in asked:
+                t = time.perf_counter()
+                client.bundle(repo.name, q, budget_tokens=32000)
+                bundles.append(time.perf_counter() - t)
+    finally:
+        rc = server.stop()
+    if rc != 0:
+        raise SystemExit(f"the server exited {rc}:\n" + "\n".join(server.stderr[-20:]))
+    return searches, bundles, sum(len(q) > MAX_QUERY for q in qs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repo", type=Path, required=True)
     ap.add_argument("--data", type=Path, action="append", default=[])
     ap.add_argument("--queries", type=int, default=60)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--server", action="store_true", help="also time search and 32k bundles through the server")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     repo = args.repo.resolve()
@@ -142,6 +177,9 @@ def main() -> None:
         t = time.perf_counter()
         searcher._graph(sig, DEPTH)
         times["graph"].append(time.perf_counter() - t)
+    cut = 0
+    if args.server:
+        times["server_search"], times["server_bundle_32k"], cut = through_server(repo, qs)
     meta = store.meta()
     result = {
         "repo": str(repo), "commit": meta.get("commit", ""), "queries": len(qs),
@@ -151,6 +189,7 @@ def main() -> None:
         "warmup_seconds": round(warmup, 3),
         "query_chars_p50": sorted(len(q) for q in qs)[len(qs) // 2],
         "bundle_32k_tokens_p50": sorted(tokens)[len(tokens) // 2] if tokens else 0,
+        **({"server_questions_cut": cut} if args.server else {}),
         "latency": {k: latency_ms(v) for k, v in times.items() if v},
     }
     out = write_result("retrieval_speed", repo, result, args.out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,9 @@ class FaissStore:
         self.nprobe = nprobe
         self.use_gpu = use_gpu and gpu_count() > 0
         self._gpu_index = None  # a GPU copy for search, rebuilt when the CPU index changes
+        # A GPU index, and its resources, serve one thread at a time (FAISS's rule, searches
+        # too); the CPU indexes answer concurrent searches (a server's threads share a store).
+        self._gpu_lock = threading.Lock()
         self._trained_at = 0
         self._quantizer = None
         self.index = None
@@ -150,8 +154,11 @@ class FaissStore:
         if self.index.ntotal == 0 or k <= 0:
             return []
         q = as_matrix(vector, self.dim)
-        index = self._search_index()
-        scores, ids = index.search(q, min(k, self.index.ntotal))
+        if self.use_gpu:
+            with self._gpu_lock:
+                scores, ids = self._search_index().search(q, min(k, self.index.ntotal))
+        else:
+            scores, ids = self.index.search(q, min(k, self.index.ntotal))
         return [VectorHit(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
 
     def _search_index(self):

@@ -110,12 +110,15 @@ class KeptStores:
     request. A kept store is read again when its file changes: the indexer replaces the
     file whole (`flush`), so its inode, size or time changes. A Qdrant store is opened for
     each use, as before: local mode locks its folder against the indexer's writer.
-    At most `limit` stores are kept, the least recently used dropped first."""
+    At most `limit` stores are kept, the least recently used dropped first; one whose file
+    is gone is dropped at the next open. Concurrent opens of a store not kept read its file
+    once between them."""
 
     def __init__(self, limit: int = 8):
         self.limit = limit
         self.lock = threading.Lock()
         self.kept: OrderedDict[tuple, tuple[tuple, VectorStore]] = OrderedDict()
+        self.loading: dict[tuple, threading.Lock] = {}  # a lock per store, held while it is read
 
     def open(self, options: VectorOptions, index_dir: Path, dim: int, version: str = "") -> VectorStore:
         """The store, lent for searching (closing it keeps it open; writing it is refused),
@@ -127,21 +130,37 @@ class KeptStores:
         path = Path(store_location(options, index_dir))
         key = (repr(options), str(path), dim)
         stamp = _stamp(path)
-        before = None if stamp is None else (*stamp, version)
+        if stamp is None:  # none yet (or gone): nothing to keep, and nothing kept to serve
+            with self.lock:
+                self.kept.pop(key, None)
+            return open_vector_store(options, index_dir, dim)
+        before = (*stamp, version)
+        lent = self._lend(key, before)
+        if lent is not None:
+            return lent
+        with self.lock:
+            loading = self.loading.setdefault(key, threading.Lock())
+        with loading:  # another thread reading the same file: wait for it, then take its store
+            lent = self._lend(key, before)
+            if lent is not None:
+                return lent
+            store = open_vector_store(options, index_dir, dim)
+            if _stamp(path) != stamp:  # replaced while it was read: use it once
+                return store
+            with self.lock:
+                self.kept[key] = (before, store)
+                self.kept.move_to_end(key)
+                while len(self.kept) > self.limit:
+                    self.kept.popitem(last=False)
+        return _Lent(store)
+
+    def _lend(self, key: tuple, stamp: tuple) -> _Lent | None:
         with self.lock:
             got = self.kept.get(key)
-            if got is not None and before is not None and got[0] == before:
-                self.kept.move_to_end(key)
-                return _Lent(got[1])
-        store = open_vector_store(options, index_dir, dim)
-        if before is None or _stamp(path) != stamp:  # none yet, or replaced while it was read
-            return store
-        with self.lock:
-            self.kept[key] = (before, store)
+            if got is None or got[0] != stamp:
+                return None
             self.kept.move_to_end(key)
-            while len(self.kept) > self.limit:
-                self.kept.popitem(last=False)
-        return _Lent(store)
+            return _Lent(got[1])
 
 
 def _stamp(path: Path) -> tuple[int, int, int, int] | None:

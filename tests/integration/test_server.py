@@ -543,17 +543,28 @@ def test_dense_search_through_the_server_reads_the_vectors_indexing_wrote_since(
     write_tree(root, {"http.py": "def retry_after_server_error(status):\n    return status >= 500\n",
                       "words.py": "def join_words(words):\n    return ' '.join(words)\n"})
     repoqa("index", str(root), check=True)
-    s = Server([root], allowed=[tmp_path])
+    from service.cli import _server_searcher
+
+    serving, lent = _server_searcher(), []
+
+    def searcher_for(*args):
+        searcher = serving(*args)
+        lent.append(searcher.vstore)
+        return searcher
+
+    s = Server([root], allowed=[tmp_path], searcher_for=searcher_for)
     try:
         with s.client() as c:
             question = "parse a calendar date written in ISO format"
             first = [h.symbol for h in c.search("vec", question, mode="dense", limit=5).hits]
             assert first and "parse_iso_date" not in first
             assert [h.symbol for h in c.search("vec", question, mode="dense", limit=5).hits] == first
+            assert lent[0]._store is lent[1]._store  # read once, kept for the next call
             write_tree(root, {"dates.py": "def parse_iso_date(text):\n    year, month, day = text.split('-')\n"
                                           "    return int(year), int(month), int(day)\n"})
             repoqa("index", str(root), check=True)
             assert c.search("vec", question, mode="dense", limit=5).hits[0].symbol == "parse_iso_date"
             assert c.search("vec", question, mode="hybrid", limit=5).hits[0].symbol == "parse_iso_date"
+            assert lent[2]._store is not lent[1]._store and lent[3]._store is lent[2]._store
     finally:
         s.stop()

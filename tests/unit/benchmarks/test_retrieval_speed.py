@@ -23,3 +23,19 @@ def test_questions_come_from_the_data_or_the_run_stops(tmp_path):
     # Asked for real questions about a repository the data does not cover: no made-up ones.
     with pytest.raises(SystemExit, match="no question"):
         questions(tmp_path / "sympy+sympy", [data], None, 3, seed=1)
+
+
+def test_through_the_server_each_question_is_asked_once_and_an_overlong_one_cut(tmp_path):
+    """`--server`: the real server in its own process answers every question, each once; a
+    question over the server's limit is cut to it rather than refused."""
+    from conftest import index, write_tree
+
+    from benchmarks.retrieval_speed import through_server
+    from service.rpc import MAX_QUERY
+
+    root = tmp_path / "proj"
+    write_tree(root, {"retry.py": "def retry_after_server_error(status):\n    return status >= 500\n"})
+    index(root)
+    searches, bundles, cut = through_server(root, ["when is a request retried", "retry " * (MAX_QUERY // 3)])
+    assert len(searches) == len(bundles) == 2 and cut == 1
+    assert all(0 < t < 60 for t in searches + bundles)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from indexer.faiss_store import FaissStore
 from indexer.qdrant_store import QdrantStore
-from indexer.vectors import NumpyStore, VectorOptions, VectorStoreError, open_vector_store
+from indexer.vectors import NumpyStore, VectorOptions, VectorStoreError, open_vector_store, store_location
 
 DIM = 48
 
@@ -141,14 +144,51 @@ def test_a_kept_store_is_read_once_and_again_when_its_file_or_version_changes(tm
     for write in (lambda: again.upsert(ids[:1], x[:1]), lambda: again.delete(ids[:1]), again.flush, again.clear):
         with pytest.raises(VectorStoreError, match="not written"):
             write()
-    writer.upsert(ids[200:], x[200:])  # the indexer writes: the file is replaced
+    writer.upsert(ids[:200], x[100:300])  # the indexer writes: the file is replaced, the same size
+    writer.flush()
+    same_size = kept.open(options, tmp_path, DIM, "v1")
+    assert same_size._store is not lent._store and same_size.search(x[105], 1)[0].id == ids[5]
+    writer.upsert(ids[200:], x[200:])
     writer.flush()
     newer = kept.open(options, tmp_path, DIM, "v1")
-    assert newer._store is not lent._store and newer.count() == 300
-    assert lent.count() == 200  # a search still holding the old one goes on with it
+    assert newer._store is not same_size._store and newer.count() == 300
+    assert lent.count() == 200 and lent.search(x[5], 1)[0].id == ids[5]  # a search holding the old one goes on
     other = kept.open(options, tmp_path, DIM, "v2")  # the index says its vectors changed
     assert other._store is not newer._store and other.count() == 300
     assert kept.open(options, tmp_path, DIM, "v2")._store is other._store
+    Path(store_location(options, tmp_path)).unlink()  # gone: an empty store, and the kept one let go
+    assert kept.open(options, tmp_path, DIM, "v2").count() == 0 and not kept.kept
+
+
+def test_concurrent_opens_of_a_store_not_kept_read_it_once(tmp_path, monkeypatch):
+    import threading
+
+    from indexer import vectors
+    from indexer.vectors import KeptStores
+
+    options = VectorOptions(backend="numpy")
+    ids, x = data(50)
+    writer = open_vector_store(options, tmp_path, DIM)
+    writer.upsert(ids, x)
+    writer.flush()
+    reads, opening = [], threading.Event()
+    real = vectors.open_vector_store
+
+    def slow_open(*args):
+        reads.append(1)
+        opening.set()
+        time.sleep(0.2)
+        return real(*args)
+
+    monkeypatch.setattr(vectors, "open_vector_store", slow_open)
+    kept = KeptStores()
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(kept.open(options, tmp_path, DIM, "v"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(reads) == 1 and len(got) == 4 and len({id(g._store) for g in got}) == 1
 
 
 def test_kept_stores_are_bounded_and_qdrant_is_opened_each_time(tmp_path):
@@ -161,8 +201,9 @@ def test_kept_stores_are_bounded_and_qdrant_is_opened_each_time(tmp_path):
         writer.upsert(ids, x)
         (tmp_path / name).mkdir()
         writer.flush()
+    for name in ("a", "b", "a", "c"):  # a, used again after b, outlasts it
         assert kept.open(VectorOptions(backend="numpy"), tmp_path / name, DIM).count() == 20
-    assert [key[1] for key in kept.kept] == [str(tmp_path / n / "vectors.npz") for n in ("b", "c")]
+    assert [key[1] for key in kept.kept] == [str(tmp_path / n / "vectors.npz") for n in ("a", "c")]
     q = kept.open(VectorOptions(backend="qdrant"), tmp_path / "q", DIM)
     try:
         assert isinstance(q, QdrantStore) and len(kept.kept) == 2
