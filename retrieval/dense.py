@@ -48,6 +48,11 @@ def ranked_with_vector(vstore: VectorStore, embedder: Embedder, query: str,
     if not query.strip() or vstore.count() == 0:
         return [], None, False
     q, whole = embed_head(embedder, query)
+    return ranked_by_vector(vstore, q, k), q, whole
+
+
+def ranked_by_vector(vstore: VectorStore, q: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """`ranked` for a question already embedded (its vector `q`)."""
     best: dict[int, float] = {}
     fetch = k * 3
     while True:
@@ -59,7 +64,7 @@ def ranked_with_vector(vstore: VectorStore, embedder: Embedder, query: str,
         if len(best) >= k or len(hits) < fetch or fetch >= k * WINDOWS:
             break
         fetch *= 2
-    return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k], q, whole
+    return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
 
 
 def read_whole(embedder: Embedder, query: str) -> bool:

@@ -37,6 +37,7 @@ import logging
 import re
 import sqlite3
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from graph.model import is_test_path
 from indexer.embed import Embedder
@@ -122,6 +123,9 @@ class Signals:
     file_rankings: dict[str, list[str]] = field(default_factory=dict)  # FILE_SIGNALS: paths, best first
     prose_files: set[str] = field(default_factory=set)  # files of documentation or vendored code among those
     scopes: list[str] = field(default_factory=list)  # the parts of the project the question opens with
+    # The question's vector as dense search looked for it, and whether the model read the
+    # question whole: a deeper ranking of the same question searches with it again.
+    vector: tuple[Any, bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +244,10 @@ class Searcher:
     def has_vectors(self) -> bool:
         return self.vstore is not None and self.embedder is not None
 
-    def signals(self, query: str, depth: int = DEPTH, mode: str = "hybrid") -> Signals:
-        """Every signal's ranking for `query` (`mode` lexical or dense: that one alone)."""
+    def signals(self, query: str, depth: int = DEPTH, mode: str = "hybrid",
+                vector: tuple[Any, bool] | None = None) -> Signals:
+        """Every signal's ranking for `query` (`mode` lexical or dense: that one alone);
+        `vector`: the question's (`Signals.vector` of an earlier ranking), not embedded again."""
         self._check(mode)
         query = without_banners(valid_text(query))
         sig = Signals()
@@ -254,7 +260,10 @@ class Searcher:
         qvec = names = None
         whole = False
         if mode in ("dense", "hybrid") and self.has_vectors:
-            vectors = _POOL.submit(dense.ranked_with_vector, self.vstore, self.embedder, query, depth)
+            if vector is not None:
+                vectors = _POOL.submit(lambda: (dense.ranked_by_vector(self.vstore, vector[0], depth), *vector))
+            else:
+                vectors = _POOL.submit(dense.ranked_with_vector, self.vstore, self.embedder, query, depth)
         try:
             vendored = signals.vendored_dirs(self.store)
             if mode in ("lexical", "hybrid"):
@@ -287,6 +296,7 @@ class Searcher:
         finally:
             if vectors is not None:
                 sig.rankings["dense"], qvec, whole = vectors.result()
+                sig.vector = (qvec, whole) if qvec is not None else None
         if names is not None and qvec is not None and whole:
             names = self._names([c for c, _ in sig.rankings["dense"]], names)
             if names is not None:
@@ -348,10 +358,11 @@ class Searcher:
                 out.append((cid, score))
         return out
 
-    def fused(self, query: str, mode: str = "hybrid", depth: int = DEPTH) -> tuple[list[Fused], Signals]:
+    def fused(self, query: str, mode: str = "hybrid", depth: int = DEPTH,
+              vector: tuple[Any, bool] | None = None) -> tuple[list[Fused], Signals]:
         """The fused ranking; a baseline mode (lexical, dense) keeps its signal's own order, as
         the scores it shows are that signal's: no priors for prose and tests."""
-        sig = self.signals(query, depth, mode)
+        sig = self.signals(query, depth, mode, vector)
         weights = self.weights if mode == "hybrid" else replace(self.weights, docs=1.0, tests=1.0)
         return fuse_signals(sig, weights), sig
 
@@ -369,7 +380,7 @@ class Searcher:
             fused, sig = self.fused(query, mode, k)
             return fused[:k], sig
         fused, sig = self.fused(query, mode, DEPTH)
-        return _followed(fused, k, lambda: self.fused(query, mode, k)[0], lambda f: f.chunk_id), sig
+        return _followed(fused, k, lambda: self.fused(query, mode, k, sig.vector)[0], lambda f: f.chunk_id), sig
 
     def _hits(self, query: str, fused: list[Fused], sig: Signals, mode: str) -> list[Hit]:
         scored = [(f.chunk_id, f.score if mode == "hybrid" else _raw_score(sig, f)) for f in fused]
@@ -385,7 +396,7 @@ class Searcher:
         fused, sig = self.fused(query, mode, DEPTH)
 
         def deeper() -> list[FileHit]:
-            more, msig = self.fused(query, mode, k)
+            more, msig = self.fused(query, mode, k, sig.vector)
             return rank_files(more, msig.paths, msig, self.weights)
 
         return _followed(rank_files(fused, sig.paths, sig, self.weights), k, deeper, lambda f: f.path)

@@ -103,3 +103,44 @@ def test_a_bundle_is_built_from_the_ranking_the_benchmark_measures(many):
     assert len(own.units) > 20
     assert [(u.path, u.start_line, u.end_line) for u in own.units] == \
         [(u.path, u.start_line, u.end_line) for u in measured.units]
+
+
+def test_a_deeper_ranking_searches_the_vectors_with_the_question_embedded_once(many, embedder):
+    """Past the depth, the deeper ranking's dense search reuses the first ranking's vector of
+    the question (a second embedding costs 40-50 ms for an issue's 128 tokens here)."""
+    from indexer.dense import embed_index
+    from indexer.update import index_dir_for
+    from indexer.vectors import VectorOptions, open_vector_store
+
+    root, plain = many
+    embed_index(root, embedder)
+    store = reader(root)
+    vstore = open_vector_store(VectorOptions(), index_dir_for(root), embedder.dim)
+
+    class Counting:
+        def __init__(self):
+            self.asked = []
+
+        def __getattr__(self, name):
+            return getattr(embedder, name)
+
+        def embed_question(self, text):
+            self.asked.append(text)
+            return embedder.embed_question(text)
+
+    counting = Counting()
+    searcher = Searcher(store, vstore, counting)
+    try:
+        head = searcher.search(QUESTION, "hybrid", k=DEPTH)
+        assert counting.asked == [QUESTION]
+        more = searcher.search(QUESTION, "hybrid", k=HANDLERS + 50)  # more than the index holds
+        assert counting.asked == [QUESTION] * 2  # once for this search, not again for its deeper ranking
+        assert any("dense" in h.ranks for h in more[DEPTH:]) and _units(more[:DEPTH]) == _units(head)
+        assert len(more) == len({h.chunk_id for h in more}) == len(more)
+        scores = [h.score for h in more]
+        assert scores == sorted(scores, reverse=True)
+        files = searcher.files(QUESTION, "hybrid", k=HANDLERS + 50)
+        assert counting.asked == [QUESTION] * 3 and len(files) == len({f.path for f in files})
+    finally:
+        vstore.close()
+        store.close()
