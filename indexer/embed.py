@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -63,13 +64,25 @@ TRACE_AFTER = 1  # questions embedded eagerly before the trace (with no cache to
 # of sentence_transformers (transformers, scikit-learn, scipy); saved as ONNX (`_OnnxPass`), it
 # needs no torch either, whose import took most of what was left. Its file is named by what the
 # vectors depend on (`_saved_stem`), so any change makes another.
-SAVED_FORMAT = 3  # 2: the tokenizer saved with the pass; 3: an fp32 model's pass in ONNX
+SAVED_FORMAT = 4  # 2: the tokenizer saved with the pass; 3: an fp32 model's pass in ONNX; 4: an int8 copy
 # A process that has not loaded the model embeds this many texts or fewer (the chunks of an edit,
 # `repoqa index` after it) through the saved pass, one at a time, rather than load the model:
 # after a one-line edit of flask, `repoqa index` took 7.8 s, 6.1 s of it loading the model to
 # embed one chunk.
 SAVED_BATCH = 16
 TRACE_MIN_COSINE = 0.995  # each check text's traced vector against its eager one (bf16: > 0.998)
+# With precision "auto", where the question's pass is an fp32 model's in ONNX (a CPU without
+# fast bf16), a lone question is embedded by an int8 copy of it (`_OnnxPass.quantized`: weights
+# int8 per channel, activations quantized as they come), saved beside it (`.q8.onnx`); chunks,
+# an edit's included, stay fp32. all-MiniLM-L6-v2, one thread of this AVX2 CPU: an issue's 128
+# tokens in 30.5-37.5 ms against 43.6-50.0, cosine to fp32 0.990 at least over 60 sympy issue
+# heads (0.9935 mean); sympy search p50 54.2-56.3 ms against 60.4-68.8 (three interleaved pairs
+# in process). Hybrid ranking, fp32 against int8 questions (`benchmarks.localization --dense`;
+# sympy on one index at d3b4158): file Acc@1 45 -> 44 of sympy's 77 SWE-bench issues (Acc@5 57
+# and Acc@10 61 both), 65 -> 64 of flask's 113 needles (function Acc@5 82 -> 84), 52 -> 53 of
+# requests' 66 needles, 68 -> 69 of flask's 128 commits (Acc@5 105 both, function Acc@10 106
+# -> 107, 32k bundles' gold lines 0.941 -> 0.945): 230 file Acc@1 of 384 tasks either way.
+INT8_MIN_COSINE = 0.98  # each check text's int8 vector against its eager one
 
 
 class EmbedderError(IndexerError):
@@ -95,7 +108,8 @@ class Embedder(Protocol):
         ...
 
     def embed_question(self, text: str) -> np.ndarray:
-        """`embed([text])[0]`, for a search's question: a model may take a faster road there."""
+        """`embed([text])[0]`, for a search's question: a model may take a faster road there (an
+        int8 pass: within cosine INT8_MIN_COSINE of it)."""
         ...
 
     def head(self, text: str, tokens: int) -> str:
@@ -110,7 +124,8 @@ class EmbedOptions:
     backend: str = "sentence-transformers"
     # A sentence-transformers model directory, or the default packaged model's name.
     model: str = DEFAULT_MODEL
-    # "auto" (bf16 weights where the CPU has fast bf16, else fp32), "bf16" or "fp32".
+    # "auto" (bf16 weights where the CPU has fast bf16, else fp32, a lone question then through
+    # an int8 copy of the fp32 pass: INT8_MIN_COSINE), "bf16" or "fp32" (questions too).
     precision: str = "auto"
     # Texts per forward pass; 0: BATCH on a CPU, GPU_BATCH on a GPU.
     batch_size: int = 0
@@ -351,6 +366,13 @@ class SentenceTransformerEmbedder:
 
     def embed_question(self, text: str) -> np.ndarray:
         forward = self._question_forward(text)
+        quick = getattr(forward, "quick", None)  # an int8 copy, for questions
+        if quick is not None:
+            try:
+                return quick(text)[0]
+            except Exception as exc:  # noqa: BLE001 - the fp32 pass serves
+                log.warning("the int8 pass for questions failed (the fp32 pass takes over): %s", exc)
+                forward.quick = None
         rows = self._through(forward, [text]) if forward is not None else None
         return rows[0] if rows is not None else self.embed([text])[0]
 
@@ -464,6 +486,15 @@ class SentenceTransformerEmbedder:
                 continue
             if forward is not None:
                 log.info("questions embedded by the saved forward pass %s", path)
+                if isinstance(forward, _OnnxPass) and self._int8_questions():
+                    q8 = self._saved_as(".q8.onnx")
+                    try:
+                        forward.quick = self._open_saved(q8)
+                    except Exception as exc:  # noqa: BLE001 - the fp32 pass serves
+                        log.info("the saved int8 pass %s is not used (questions in fp32): %s", q8, exc)
+                        with contextlib.suppress(OSError):
+                            if q8.stat().st_uid == os.getuid():  # ours and unreadable: the next trace makes it
+                                q8.unlink()
                 return forward
         if failed is not None:
             log.warning("cannot use the saved forward pass for questions (the model is loaded): %s", failed)
@@ -538,7 +569,7 @@ class SentenceTransformerEmbedder:
                 write(tmp, spec)
                 os.replace(tmp, path)
                 for other in (".onnx", ".pt"):  # a pass of the other kind was not taken: it goes
-                    if other != suffix:
+                    if suffix in (".onnx", ".pt") and other != suffix:
                         with contextlib.suppress(OSError):
                             self._saved_as(other).unlink()
             finally:
@@ -588,7 +619,7 @@ class SentenceTransformerEmbedder:
                 try:
                     found = self._open_saved(path)
                     if found is not None and self._agrees(found, probes, want, "saved"):
-                        return found
+                        return self._with_int8(torch, found, model, prepare, names, probes, want)
                     failed = None if found is None else "it disagrees with the eager model"
                 except Exception as exc:  # noqa: BLE001 - made anew below
                     failed = exc
@@ -617,7 +648,7 @@ class SentenceTransformerEmbedder:
                 if saved is not None:
                     with contextlib.suppress(Exception):  # the bytes serve as well, at more memory
                         onnx.from_file(saved)
-                return onnx
+                return self._with_int8(torch, onnx, model, prepare, names, probes, want)
             if self.saved_questions is not None:
                 def write(tmp: str, spec: str) -> None:
                     with warnings.catch_warnings():
@@ -631,8 +662,40 @@ class SentenceTransformerEmbedder:
             log.warning("cannot trace the embedding model (questions are embedded eagerly): %s", exc)
             return None
 
+    def _int8_questions(self) -> bool:
+        """Whether a lone question may go through an int8 copy of the fp32 pass (INT8_MIN_COSINE)."""
+        return self.precision == "auto"
+
+    def _with_int8(self, torch, onnx: _OnnxPass, model, prepare, names: tuple[str, ...], probes: list[str],
+                   want: np.ndarray) -> _OnnxPass:
+        """`onnx` (an fp32 pass) with its int8 copy for questions (`quick`) where the precision
+        allows one: the saved one where it agrees with the eager model, else one made now (and
+        saved beside the fp32 pass); without one where it cannot be made or disagrees."""
+        if not self._int8_questions():
+            return onnx
+        path = self._saved_as(".q8.onnx")
+        quick = None
+        try:
+            quick = self._open_saved(path)
+        except Exception as exc:  # noqa: BLE001 - made anew below
+            log.info("the saved int8 pass %s is not used: %s", path, exc)
+        if quick is None or not self._agrees(quick, probes, want, "saved int8", INT8_MIN_COSINE):
+            quick = onnx.quantized()
+            if quick is None or not self._agrees(quick, probes, want, "int8", INT8_MIN_COSINE):
+                if path is not None:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                return onnx
+            saved = self._save(torch, quick.write, ".q8.onnx", model, prepare, names, probes) \
+                if self.saved_questions is not None else None
+            if saved is not None:
+                with contextlib.suppress(Exception):
+                    quick.from_file(saved)
+        onnx.quick = quick
+        return onnx
+
     @staticmethod
-    def _agrees(forward, probes: list[str], want: np.ndarray, what: str) -> bool:
+    def _agrees(forward, probes: list[str], want: np.ndarray, what: str, least: float = TRACE_MIN_COSINE) -> bool:
         try:
             cosine = float((np.vstack([forward(p) for p in probes]) * want).sum(axis=1).min())
         except Exception as exc:  # noqa: BLE001 - as one that disagrees
@@ -640,7 +703,7 @@ class SentenceTransformerEmbedder:
                 raise
             log.info("the %s embedding model fails: %s", what, exc)
             return False
-        if cosine < TRACE_MIN_COSINE:
+        if cosine < least:
             log.warning("the %s embedding model disagrees with the eager one (cosine %.4f)%s", what, cosine,
                         ": questions are embedded eagerly" if what == "traced" else "")
             return False
@@ -721,6 +784,20 @@ def _cpu_signature() -> str:
 _ORT_QUIET = 3
 
 
+@contextlib.contextmanager
+def _quiet(name: str):
+    """Records logged through the logger `name` itself dropped meanwhile, from any thread
+    (onnxruntime's quantization advises on the root logger, for the few seconds it takes, once
+    per cache), not those its children pass up: this project logs through its modules' loggers."""
+    logger = logging.getLogger(None if name == "root" else name)
+    drop = logging.Filter("\0none")  # passes no record name
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
 class _OnnxPass:
     """A question's forward pass exported to ONNX and run by onnxruntime, for an fp32 model on a
     CPU: a process loads it without torch (importing onnxruntime takes about 0.2 s, torch about 2
@@ -736,6 +813,30 @@ class _OnnxPass:
         self.names = names
         self.model = model  # the ONNX bytes, or a file of them; a session made from it:
         self.session = session if session is not None else self._session(model)
+        self.quick: _OnnxPass | None = None  # an int8 copy, for a lone question (INT8_MIN_COSINE)
+
+    def quantized(self) -> _OnnxPass | None:
+        """An int8 copy of this pass (onnxruntime's dynamic quantization: weights int8 per
+        channel, in the range every x86 CPU multiplies exactly; activations quantized as they
+        come), or None where it cannot be made."""
+        try:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            # From a private copy: the quantizer writes its shape-inferred model beside its source.
+            with tempfile.TemporaryDirectory(prefix="repoqa-int8-") as tmp:
+                source = os.path.join(tmp, "fp32.onnx")
+                if isinstance(self.model, str):
+                    shutil.copyfile(self.model, source)
+                else:
+                    Path(source).write_bytes(self.model)
+                out = os.path.join(tmp, "int8.onnx")
+                with warnings.catch_warnings(), _quiet("root"):
+                    warnings.simplefilter("ignore")
+                    quantize_dynamic(source, out, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
+                return _OnnxPass(Path(out).read_bytes(), self.encode, self.names)
+        except Exception as exc:  # noqa: BLE001 - the fp32 pass serves
+            log.info("no int8 copy of the questions' pass: %s", exc)
+            return None
 
     @classmethod
     def export(cls, torch, module, feats: dict, names: tuple[str, ...], encode) -> _OnnxPass | None:
@@ -774,7 +875,10 @@ class _OnnxPass:
         import onnx
 
         model = onnx.load_from_string(self.model) if isinstance(self.model, bytes) else onnx.load(self.model)
-        for key, value in (("repoqa.inputs", json.dumps(list(self.names))), ("repoqa.tokenizer", tokenizer_spec)):
+        ours = {"repoqa.inputs": json.dumps(list(self.names)), "repoqa.tokenizer": tokenizer_spec}
+        kept = [(p.key, p.value) for p in model.metadata_props if p.key not in ours]  # a copy has them already
+        del model.metadata_props[:]
+        for key, value in (*kept, *ours.items()):
             model.metadata_props.add(key=key, value=value)
         onnx.save(model, path)
 

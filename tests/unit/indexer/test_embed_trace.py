@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.embed import DEFAULT_MODEL, UNLIMITED_WINDOW, SentenceTransformerEmbedder, _OnnxPass, default_model_path
+from indexer.embed import (
+    DEFAULT_MODEL,
+    INT8_MIN_COSINE,
+    UNLIMITED_WINDOW,
+    SentenceTransformerEmbedder,
+    _OnnxPass,
+    default_model_path,
+)
 
 TEXTS = [
     "x",
@@ -80,9 +87,49 @@ def test_the_default_model_traced_agrees_with_itself_eager(embedder):
     embedder.embed_question("one")
     embedder.embed_question("two")
     assert callable(embedder._traced)
+    # fp32 in ONNX where the CPU lacks fast bf16: then questions go through its int8 copy
+    assert isinstance(embedder._traced, _OnnxPass) == (getattr(embedder._traced, "quick", None) is not None)
     got = np.vstack([embedder.embed_question(t) for t in TEXTS])
     want = embedder.embed(TEXTS)  # bf16 where the CPU has it: batched, padded, rounded apart
-    assert (got * want).sum(axis=1).min() > 0.99
+    assert (got * want).sum(axis=1).min() > INT8_MIN_COSINE
+
+
+def test_with_precision_auto_questions_go_through_an_int8_copy_saved_beside_the_fp32_pass(fp32, tmp_path):
+    """On a CPU where the model runs in fp32, a lone question is embedded by an int8 copy of
+    the exported pass (faster, its vectors within INT8_MIN_COSINE of the eager model's), saved
+    beside the fp32 pass; the next process loads both without the model, and embeds an edit's
+    chunks by the fp32 pass, so that the index holds fp32 vectors only. Precision fp32 keeps
+    questions in fp32 (the other tests)."""
+    saved = tmp_path / "questions"
+    model = cpu_model(precision="auto", saved_questions=saved)
+    if model._use_bf16(__import__("torch"), "cpu"):
+        pytest.skip("this CPU runs the model in bf16: its pass is TorchScript, with no int8 copy")
+    first = model.embed_question(TEXTS[1])
+    assert isinstance(model._traced, _OnnxPass) and model._traced.quick is not None
+    assert sorted(f.name.split(".", 1)[1] for f in saved.iterdir()) == ["onnx", "q8.onnx"]
+    want = fp32.embed(TEXTS)
+    got = np.vstack([model.embed_question(t) for t in TEXTS])
+    cosine = (got * want).sum(axis=1)
+    assert cosine.min() > INT8_MIN_COSINE and cosine.min() < 0.9999  # close, and not the fp32 pass
+    assert float(first @ want[1]) > INT8_MIN_COSINE
+    again, state = embed_in_another_process(DEFAULT_MODEL, saved, TEXTS, tmp_path, precision="auto")
+    assert state == [True, False, False, False] and np.allclose(again, got, atol=1e-5)  # the saved copy
+    chunks, state = embed_in_another_process(DEFAULT_MODEL, saved, TEXTS, tmp_path, how="embed", precision="auto")
+    assert state[0] is True and (chunks * want).sum(axis=1).min() > 0.9999  # an edit's chunks: fp32
+    # An int8 copy that cannot be read: the next process asks in fp32; one with the model makes it again
+    q8 = next(f for f in saved.iterdir() if f.name.endswith(".q8.onnx"))
+    q8.write_bytes(b"not a model")
+    plain, state = embed_in_another_process(DEFAULT_MODEL, saved, TEXTS, tmp_path, precision="auto")
+    assert state[0] is True and (plain * want).sum(axis=1).min() > 0.9999 and not q8.exists()
+    remade = cpu_model(precision="auto", saved_questions=saved)
+    remade._load()
+    remade.prepare_questions()
+    assert remade._traced.quick is not None and q8.read_bytes() != b"not a model"
+    assert np.allclose(np.vstack([remade.embed_question(t) for t in TEXTS]), got, atol=1e-5)
+    # An int8 pass that fails at a question: the fp32 pass takes over, not the eager model
+    remade._traced.quick = lambda one: (_ for _ in ()).throw(RuntimeError("int8 kernels missing"))
+    assert float(remade.embed_question(TEXTS[1]) @ want[1]) > 0.9999
+    assert isinstance(remade._traced, _OnnxPass) and remade._traced.quick is None
 
 
 def test_a_failed_trace_leaves_the_eager_model(fp32, monkeypatch, caplog):
