@@ -99,10 +99,7 @@ class _Frequencies:
     def get(self, store: Store, terms: list[str], state: str | None = None) -> tuple[dict[str, int], int, float]:
         """(document frequency of each term, documents, mean length); `state`: the value of
         the meta key `self.state` the caller read, else read here."""
-        if state is None:
-            row = store.conn.execute("SELECT value FROM meta WHERE key = ?", (self.state,)).fetchone()
-            state = row[0] if row else ""
-        key = (str(store.path), state)
+        key = (str(store.path), _meta_value(store, self.state) if state is None else state)
         with self.lock:
             cache = self.by_index.setdefault(key, {})
             missing = [t for t in terms if t not in cache]
@@ -256,7 +253,11 @@ def _cost(entry: tuple[np.ndarray, np.ndarray]) -> int:
 def index_state(store: Store) -> str:
     """What retires kept scores: the index's `updated_ns`, which every update sets in the
     transaction that changes its chunks and files."""
-    row = store.conn.execute("SELECT value FROM meta WHERE key = 'updated_ns'").fetchone()
+    return _meta_value(store, "updated_ns")
+
+
+def _meta_value(store: Store, key: str) -> str:
+    row = store.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return row[0] if row else ""
 
 
@@ -346,9 +347,9 @@ def ranked_files(store: Store, query: str, k: int) -> list[tuple[str, float, str
 
     try:
         best = _top(_FILE_SCORES.get(store, terms, fetch, state), k)
-        found = dict(((i, (p, lang)) for i, p, lang in store.conn.execute(
+        found = {i: (p, lang) for i, p, lang in store.conn.execute(
             "SELECT id, path, language FROM files WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps([i for i, _ in best]),))))
+            (json.dumps([i for i, _ in best]),))}
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"file search failed: {exc}") from exc
     return [(found[i][0], score, found[i][1]) for i, score in best if i in found]
