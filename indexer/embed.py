@@ -785,17 +785,17 @@ _ORT_QUIET = 3
 
 
 @contextlib.contextmanager
-def _quiet(name: str):
-    """Records logged through the logger `name` itself dropped meanwhile, from any thread
-    (onnxruntime's quantization advises on the root logger, for the few seconds it takes, once
-    per cache), not those its children pass up: this project logs through its modules' loggers."""
-    logger = logging.getLogger(None if name == "root" else name)
+def _root_quiet():
+    """Records logged through the root logger itself dropped meanwhile, from any thread
+    (onnxruntime's quantization advises there, for the few seconds it takes, once per cache),
+    not those other loggers pass up: this project logs through its modules' loggers."""
+    root = logging.getLogger()
     drop = logging.Filter("\0none")  # passes no record name
-    logger.addFilter(drop)
+    root.addFilter(drop)
     try:
         yield
     finally:
-        logger.removeFilter(drop)
+        root.removeFilter(drop)
 
 
 class _OnnxPass:
@@ -830,7 +830,7 @@ class _OnnxPass:
                 else:
                     Path(source).write_bytes(self.model)
                 out = os.path.join(tmp, "int8.onnx")
-                with warnings.catch_warnings(), _quiet("root"):
+                with warnings.catch_warnings(), _root_quiet():
                     warnings.simplefilter("ignore")
                     quantize_dynamic(source, out, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
                 return _OnnxPass(Path(out).read_bytes(), self.encode, self.names)
