@@ -1,6 +1,7 @@
 """How fast hybrid search and bundles answer, in process, on one indexed repository.
 
-    python -m benchmarks.retrieval_speed --repo PATH [--data FILE ...] [--queries N] [--server] [--out FILE]
+    python -m benchmarks.retrieval_speed --repo PATH [--data FILE ...] [--queries N] [--server]
+        [--against REV] [--out FILE]
 
 Questions: the `question`/`query` fields of evaluation rows for this repository (`--data`,
 real issue texts, commit messages and doc comments), else short questions made from the
@@ -20,6 +21,13 @@ over all the questions in turn):
   answering one question after another would; `search_files` and the bundles come after it
   and find every question's terms kept, as a bundle asked after a search of the same
   question does.
+With `--against REV`, then the same questions through the code at git revision REV (a
+temporary worktree) and through this tree, each in a process of its own on the same index,
+question by question, the two taking turns to go first: `against` holds each one's latency
+for `search`, `search_files` and `bundle_32k`, and the median of this tree's time over REV's
+per question (`ratio_p50`) with how often this tree was faster. The machines are shared and
+noisy: the same code measured in separate runs minutes apart differs by up to a fifth, which
+pairing question by question cancels. REV must read the index this tree built.
 With `--server`, then the same through the real server (`repoqa serve` on a loopback port, in
 its own process, as benchmarks.service_load starts it): `server_search` (hybrid, 10 hits) and
 `server_bundle_32k`, each question once after one warm-up, timed at the client. The server
@@ -33,6 +41,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -117,6 +129,101 @@ def through_server(repo: Path, qs: list[str]) -> tuple[list[float], list[float],
     return searches, bundles, sum(len(q) > MAX_QUERY for q in qs)
 
 
+# What each side of `--against` runs, from its own tree (the working directory comes first on
+# its import path): the questions arrive one a line as JSON, each answered with its seconds.
+_SIDE = """
+import json, sys, time
+from pathlib import Path
+from benchmarks.retrieval_speed import open_searcher
+from indexer.store import Store
+from indexer.update import index_dir_for
+from retrieval.bundle import build_bundle
+from retrieval.tokens import counter_for
+repo = Path(sys.argv[1])
+searcher = open_searcher(repo, Store.open_reader(index_dir_for(repo)))
+counter = counter_for()
+ops = {"search": lambda q: searcher.search(q, "hybrid", k=10),
+       "search_files": lambda q: searcher.files(q, "hybrid", k=10),
+       "bundle_32k": lambda q: build_bundle(searcher, repo, q, 32000, counter)}
+print("ready", flush=True)
+for line in sys.stdin:
+    asked = json.loads(line)
+    t = time.perf_counter()
+    ops[asked["op"]](asked["q"])
+    print(json.dumps(time.perf_counter() - t), flush=True)
+"""
+AGAINST_OPS = ("search", "search_files", "bundle_32k")
+
+
+class _Side:
+    """One tree's code answering timed questions in its own process."""
+
+    def __init__(self, name: str, tree: Path, repo: Path):
+        self.name = name
+        self.proc = subprocess.Popen([sys.executable, "-c", _SIDE, str(repo)], cwd=tree, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.expect("ready")
+
+    def expect(self, what: str) -> str:
+        line = self.proc.stdout.readline()
+        if not line or (what and line.strip() != what):
+            self.proc.kill()
+            raise SystemExit(f"the code at {self.name} failed:\n{self.proc.stderr.read()[-3000:]}")
+        return line
+
+    def ask(self, op: str, q: str) -> float:
+        self.proc.stdin.write(json.dumps({"op": op, "q": q}) + "\n")
+        self.proc.stdin.flush()
+        return float(self.expect(""))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def against(repo: Path, qs: list[str], rev: str, ops=AGAINST_OPS) -> dict:
+    """`ops` over the questions by this tree and by the code at `rev`, paired question by
+    question (the side going first alternates), each side warmed up as the main run is."""
+    root = Path(__file__).resolve().parent.parent
+    git = ["git", "-C", str(root)]
+    try:
+        sha = subprocess.run(git + ["rev-parse", "--verify", f"{rev}^{{commit}}"], check=True,
+                             capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"--against {rev}: not a revision of {root} ({exc})") from exc
+    with tempfile.TemporaryDirectory(prefix="repoqa-against-") as tmp:
+        tree = Path(tmp) / "tree"
+        made = subprocess.run(git + ["worktree", "add", "--detach", "--quiet", str(tree), sha],
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            raise SystemExit(f"--against {rev}: no worktree of it: {made.stderr.strip()}")
+        sides: list[_Side] = []
+        try:
+            sides = [_Side("this tree", root, repo), _Side(sha[:10], tree, repo)]
+            for side in sides:
+                side.ask("search", qs[0])
+                side.ask("bundle_32k", qs[0])
+            out: dict = {"rev": sha, "ops": {}}
+            for op in ops:
+                times: list[list[float]] = [[], []]
+                for i, q in enumerate(qs):
+                    for j in ((0, 1) if i % 2 == 0 else (1, 0)):
+                        times[j].append(sides[j].ask(op, q))
+                ratios = [a / b for a, b in zip(*times) if b > 0]
+                out["ops"][op] = {"this": latency_ms(times[0]), "rev": latency_ms(times[1]),
+                                  "ratio_p50": round(statistics.median(ratios), 3) if ratios else 0.0,
+                                  "this_faster": sum(a < b for a, b in zip(*times))}
+            return out
+        finally:
+            for side in sides:
+                side.close()
+            subprocess.run(git + ["worktree", "remove", "--force", str(tree)], capture_output=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repo", type=Path, required=True)
@@ -124,6 +231,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=60)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--server", action="store_true", help="also time search and 32k bundles through the server")
+    ap.add_argument("--against", metavar="REV", default=None,
+                    help="also time search, files and 32k bundles against the code at this git revision, paired")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     repo = args.repo.resolve()
@@ -180,6 +289,7 @@ def main() -> None:
     cut = 0
     if args.server:
         times["server_search"], times["server_bundle_32k"], cut = through_server(repo, qs)
+    paired = against(repo, qs, args.against) if args.against else None
     meta = store.meta()
     result = {
         "repo": str(repo), "commit": meta.get("commit", ""), "queries": len(qs),
@@ -191,12 +301,19 @@ def main() -> None:
         "bundle_32k_tokens_p50": sorted(tokens)[len(tokens) // 2] if tokens else 0,
         **({"server_questions_cut": cut} if args.server else {}),
         "latency": {k: latency_ms(v) for k, v in times.items() if v},
+        **({"against": paired} if paired else {}),
     }
     out = write_result("retrieval_speed", repo, result, args.out)
     print(f"retrieval_speed on {repo.name}: {len(qs)} queries, {result['chunks']} chunks, "
           f"{result['vectors']} vectors (warm-up {warmup:.1f} s)")
     for k, v in result["latency"].items():
         print(f"  {k:<18} p50 {v['p50_ms']:>8.1f} ms   p99 {v['p99_ms']:>8.1f} ms   max {v['max_ms']:>8.1f} ms")
+    if paired:
+        print(f"  against {paired['rev'][:10]}, question by question (this tree / that revision):")
+        for op, v in paired["ops"].items():
+            print(f"  {op:<18} p50 {v['this']['p50_ms']:>8.1f} / {v['rev']['p50_ms']:.1f} ms   "
+                  f"p99 {v['this']['p99_ms']:>8.1f} / {v['rev']['p99_ms']:.1f} ms   "
+                  f"median ratio {v['ratio_p50']:.3f}, faster in {v['this_faster']} of {v['this']['n']}")
     print(f"  wrote {out}")
     if searcher.vstore is not None:
         searcher.vstore.close()

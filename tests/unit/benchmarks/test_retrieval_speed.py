@@ -39,3 +39,37 @@ def test_through_the_server_each_question_is_asked_once_and_an_overlong_one_cut(
     searches, bundles, cut = through_server(root, ["when is a request retried", "retry " * (MAX_QUERY // 3)])
     assert len(searches) == len(bundles) == 2 and cut == 1
     assert all(0 < t < 60 for t in searches + bundles)
+
+
+def test_against_a_revision_each_side_answers_every_question_in_turn(tmp_path):
+    """`--against REV`: this tree's code and REV's (a temporary worktree) answer the same
+    questions on the same index, each in its own process, paired question by question; the
+    worktree is gone afterwards. A name that is no revision stops the run, saying so."""
+    import subprocess
+    from pathlib import Path
+
+    from conftest import index, write_tree
+
+    from benchmarks.retrieval_speed import AGAINST_OPS, against
+
+    root = tmp_path / "proj"
+    write_tree(root, {"retry.py": "def retry_after_server_error(status):\n    return status >= 500\n",
+                      "client.py": "from retry import retry_after_server_error\n\n\n"
+                                   "def send(request):\n    return retry_after_server_error(request.status)\n"})
+    project = Path(__file__).resolve().parents[3]
+    if not (project / ".git").exists():
+        pytest.skip("the project is not a git checkout here")
+    index(root)
+    before = subprocess.run(["git", "-C", str(project), "worktree", "list"], capture_output=True, text=True).stdout
+    qs = ["when is a request retried", "who sends requests", "server error status"]
+    got = against(root, qs, "HEAD")
+    head = subprocess.run(["git", "-C", str(project), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    assert got["rev"] == head.strip()
+    assert set(got["ops"]) == set(AGAINST_OPS)
+    for v in got["ops"].values():
+        assert v["this"]["n"] == v["rev"]["n"] == len(qs)
+        assert v["ratio_p50"] > 0 and 0 <= v["this_faster"] <= len(qs)
+    after = subprocess.run(["git", "-C", str(project), "worktree", "list"], capture_output=True, text=True).stdout
+    assert after == before
+    with pytest.raises(SystemExit, match="not a revision"):
+        against(root, qs, "no-such-revision-anywhere")
