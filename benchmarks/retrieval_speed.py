@@ -145,31 +145,38 @@ counter = counter_for()
 ops = {"search": lambda q: searcher.search(q, "hybrid", k=10),
        "search_files": lambda q: searcher.files(q, "hybrid", k=10),
        "bundle_32k": lambda q: build_bundle(searcher, repo, q, 32000, counter)}
-print("ready", flush=True)
+print("repoqa-side: ready", flush=True)
 for line in sys.stdin:
     asked = json.loads(line)
     t = time.perf_counter()
     ops[asked["op"]](asked["q"])
-    print(json.dumps(time.perf_counter() - t), flush=True)
+    print("repoqa-side:", json.dumps(time.perf_counter() - t), flush=True)
 """
+_MARK = "repoqa-side: "  # the side's own lines (a library may print too)
 AGAINST_OPS = ("search", "search_files", "bundle_32k")
 
 
 class _Side:
     """One tree's code answering timed questions in its own process."""
 
-    def __init__(self, name: str, tree: Path, repo: Path):
-        self.name = name
-        self.proc = subprocess.Popen([sys.executable, "-c", _SIDE, str(repo)], cwd=tree, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def __init__(self, name: str, tree: Path, repo: Path, log: Path):
+        self.name, self.log = name, log
+        with open(log, "w") as err:  # a file, not a pipe: nobody reads it until the end
+            self.proc = subprocess.Popen([sys.executable, "-c", _SIDE, str(repo)], cwd=tree, text=True,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
         self.expect("ready")
 
     def expect(self, what: str) -> str:
-        line = self.proc.stdout.readline()
-        if not line or (what and line.strip() != what):
+        while True:
+            line = self.proc.stdout.readline()
+            if not line or line.startswith(_MARK):
+                break
+        said = line[len(_MARK):].strip()
+        if not line or (what and said != what):
             self.proc.kill()
-            raise SystemExit(f"the code at {self.name} failed:\n{self.proc.stderr.read()[-3000:]}")
-        return line
+            self.proc.wait()
+            raise SystemExit(f"the code at {self.name} failed:\n{self.log.read_text(errors='replace')[-3000:]}")
+        return said
 
     def ask(self, op: str, q: str) -> float:
         self.proc.stdin.write(json.dumps({"op": op, "q": q}) + "\n")
@@ -203,7 +210,8 @@ def against(repo: Path, qs: list[str], rev: str, ops=AGAINST_OPS) -> dict:
             raise SystemExit(f"--against {rev}: no worktree of it: {made.stderr.strip()}")
         sides: list[_Side] = []
         try:
-            sides = [_Side("this tree", root, repo), _Side(sha[:10], tree, repo)]
+            sides = [_Side("this tree", root, repo, Path(tmp) / "this.log"),
+                     _Side(sha[:10], tree, repo, Path(tmp) / "rev.log")]
             for side in sides:
                 side.ask("search", qs[0])
                 side.ask("bundle_32k", qs[0])

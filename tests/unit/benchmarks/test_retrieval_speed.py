@@ -73,3 +73,9 @@ def test_against_a_revision_each_side_answers_every_question_in_turn(tmp_path):
     assert after == before
     with pytest.raises(SystemExit, match="not a revision"):
         against(root, qs, "no-such-revision-anywhere")
+    # a side that cannot answer stops the run with what it said, and leaves no worktree
+    (tmp_path / "bare").mkdir()
+    with pytest.raises(SystemExit, match="(?s)failed:.*no index"):
+        against(tmp_path / "bare", qs, "HEAD")
+    assert subprocess.run(["git", "-C", str(project), "worktree", "list"],
+                          capture_output=True, text=True).stdout == before
