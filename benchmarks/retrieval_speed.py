@@ -27,7 +27,10 @@ question by question, the two taking turns to go first: `against` holds each one
 for `search`, `search_files` and `bundle_32k`, and the median of this tree's time over REV's
 per question (`ratio_p50`) with how often this tree was faster. The machines are shared and
 noisy: the same code measured in separate runs minutes apart differs by up to a fifth, which
-pairing question by question cancels. REV must read the index this tree built.
+pairing question by question mostly cancels (the same code against itself: median ratios of
+0.977-1.014). REV must read the index this tree built; each side checks that its modules
+are its tree's (an editable install would serve this project's for any module REV lacks).
+An embedded Qdrant store admits one process at a time, so it cannot be measured this way.
 With `--server`, then the same through the real server (`repoqa serve` on a loopback port, in
 its own process, as benchmarks.service_load starts it): `server_search` (hybrid, 10 hits) and
 `server_bundle_32k`, each question once after one warm-up, timed at the client. The server
@@ -41,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -129,107 +133,145 @@ def through_server(repo: Path, qs: list[str]) -> tuple[list[float], list[float],
     return searches, bundles, sum(len(q) > MAX_QUERY for q in qs)
 
 
-# What each side of `--against` runs, from its own tree (the working directory comes first on
-# its import path): the questions arrive one a line as JSON, each answered with its seconds.
+# What each side of `--against` runs, from its own tree: that tree's packages first on the
+# import path and no editable install's finder (it would serve this project's files for a
+# module the tree lacks); the side checks where each module came from and says so. It
+# answers on a descriptor of its own: whatever a library prints goes to the side's log.
 _SIDE = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
+root = Path.cwd().resolve()
+sys.path.insert(0, str(root))
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+answers = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
+sys.stdout = sys.stderr
 from benchmarks.retrieval_speed import open_searcher
 from indexer.store import Store
 from indexer.update import index_dir_for
 from retrieval.bundle import build_bundle
 from retrieval.tokens import counter_for
+ours = ("benchmarks", "graph", "indexer", "retrieval", "service")
+elsewhere = sorted(name for name, m in list(sys.modules.items()) if name.split(".")[0] in ours
+                   and getattr(m, "__file__", None) and root not in Path(m.__file__).resolve().parents)
+if elsewhere:
+    raise SystemExit(f"modules from outside {root}: {', '.join(elsewhere)}")
 repo = Path(sys.argv[1])
 searcher = open_searcher(repo, Store.open_reader(index_dir_for(repo)))
 counter = counter_for()
 ops = {"search": lambda q: searcher.search(q, "hybrid", k=10),
        "search_files": lambda q: searcher.files(q, "hybrid", k=10),
        "bundle_32k": lambda q: build_bundle(searcher, repo, q, 32000, counter)}
-print("repoqa-side: ready", flush=True)
+print(json.dumps(str(root)), file=answers, flush=True)
 for line in sys.stdin:
     asked = json.loads(line)
     t = time.perf_counter()
     ops[asked["op"]](asked["q"])
-    print("repoqa-side:", json.dumps(time.perf_counter() - t), flush=True)
+    print(json.dumps(time.perf_counter() - t), file=answers, flush=True)
 """
-_MARK = "repoqa-side: "  # the side's own lines (a library may print too)
 AGAINST_OPS = ("search", "search_files", "bundle_32k")
 
 
 class _Side:
-    """One tree's code answering timed questions in its own process."""
+    """One tree's code answering timed questions in its own process; `root`, the tree its
+    modules came from, as it says."""
 
     def __init__(self, name: str, tree: Path, repo: Path, log: Path):
         self.name, self.log = name, log
         with open(log, "w") as err:  # a file, not a pipe: nobody reads it until the end
             self.proc = subprocess.Popen([sys.executable, "-c", _SIDE, str(repo)], cwd=tree, text=True,
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
-        self.expect("ready")
+        self.root = Path(json.loads(self.answer()))
+        if self.root != tree.resolve():
+            self.close()
+            raise SystemExit(f"the code at {self.name} ran from {self.root}, not {tree}")
 
-    def expect(self, what: str) -> str:
-        while True:
-            line = self.proc.stdout.readline()
-            if not line or line.startswith(_MARK):
-                break
-        said = line[len(_MARK):].strip()
-        if not line or (what and said != what):
-            self.proc.kill()
-            self.proc.wait()
+    def answer(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.close()
             raise SystemExit(f"the code at {self.name} failed:\n{self.log.read_text(errors='replace')[-3000:]}")
-        return said
+        return line
 
     def ask(self, op: str, q: str) -> float:
         self.proc.stdin.write(json.dumps({"op": op, "q": q}) + "\n")
         self.proc.stdin.flush()
-        return float(self.expect(""))
+        return float(self.answer())
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
+        try:
+            if self.proc.poll() is None:
+                self.proc.stdin.close()  # the side's loop ends
                 self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            if self.proc.poll() is None:
                 self.proc.kill()
+                self.proc.wait()
+            self.proc.stdout.close()
 
 
-def against(repo: Path, qs: list[str], rev: str, ops=AGAINST_OPS) -> dict:
+def resolve_revision(rev: str) -> str:
+    """The commit `rev` names in this project's history; stops the run when it names none."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        return subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"--against {rev}: not a revision of {root} ({exc})") from exc
+
+
+def paired(this: list[float], that: list[float]) -> dict:
+    """Both sides' latencies (seconds, question by question), the median of this side's time
+    over that one's per question, and how often this side was faster."""
+    ratios = [a / b for a, b in zip(this, that) if b > 0]
+    return {"this": latency_ms(this), "rev": latency_ms(that),
+            "ratio_p50": round(statistics.median(ratios), 3) if ratios else 0.0,
+            "this_faster": sum(a < b for a, b in zip(this, that))}
+
+
+def against(repo: Path, qs: list[str], rev: str, ops=AGAINST_OPS, side=_Side) -> dict:
     """`ops` over the questions by this tree and by the code at `rev`, paired question by
     question (the side going first alternates), each side warmed up as the main run is."""
     root = Path(__file__).resolve().parent.parent
+    sha = resolve_revision(rev)
+    from service.config import vector_options
+
+    options = vector_options(repo)
+    if options.backend == "qdrant" and not options.qdrant_url:
+        raise SystemExit("--against: an embedded Qdrant store admits one process at a time")
     git = ["git", "-C", str(root)]
-    try:
-        sha = subprocess.run(git + ["rev-parse", "--verify", f"{rev}^{{commit}}"], check=True,
-                             capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise SystemExit(f"--against {rev}: not a revision of {root} ({exc})") from exc
     with tempfile.TemporaryDirectory(prefix="repoqa-against-") as tmp:
         tree = Path(tmp) / "tree"
-        made = subprocess.run(git + ["worktree", "add", "--detach", "--quiet", str(tree), sha],
-                              capture_output=True, text=True)
-        if made.returncode != 0:
-            raise SystemExit(f"--against {rev}: no worktree of it: {made.stderr.strip()}")
-        sides: list[_Side] = []
+        sides: list = []
         try:
-            sides = [_Side("this tree", root, repo, Path(tmp) / "this.log"),
-                     _Side(sha[:10], tree, repo, Path(tmp) / "rev.log")]
-            for side in sides:
-                side.ask("search", qs[0])
-                side.ask("bundle_32k", qs[0])
-            out: dict = {"rev": sha, "ops": {}}
+            made = subprocess.run(git + ["worktree", "add", "--detach", "--quiet", str(tree), sha],
+                                  capture_output=True, text=True)
+            if made.returncode != 0:
+                raise SystemExit(f"--against {rev}: no worktree of it: {made.stderr.strip()}")
+            sides.append(side("this tree", root, repo, Path(tmp) / "this.log"))
+            sides.append(side(sha[:10], tree, repo, Path(tmp) / "rev.log"))
+            for s in sides:
+                s.ask("search", qs[0])
+                s.ask("bundle_32k", qs[0])
+            out: dict = {"rev": sha, "trees": [str(s.root) for s in sides], "ops": {}}
             for op in ops:
                 times: list[list[float]] = [[], []]
                 for i, q in enumerate(qs):
                     for j in ((0, 1) if i % 2 == 0 else (1, 0)):
                         times[j].append(sides[j].ask(op, q))
-                ratios = [a / b for a, b in zip(*times) if b > 0]
-                out["ops"][op] = {"this": latency_ms(times[0]), "rev": latency_ms(times[1]),
-                                  "ratio_p50": round(statistics.median(ratios), 3) if ratios else 0.0,
-                                  "this_faster": sum(a < b for a, b in zip(*times))}
+                out["ops"][op] = paired(*times)
             return out
         finally:
-            for side in sides:
-                side.close()
-            subprocess.run(git + ["worktree", "remove", "--force", str(tree)], capture_output=True)
+            for s in sides:
+                try:
+                    s.close()
+                except Exception:  # noqa: BLE001 - the worktree goes all the same
+                    pass
+            if subprocess.run(git + ["worktree", "remove", "--force", str(tree)], capture_output=True).returncode:
+                shutil.rmtree(tree, ignore_errors=True)
+                subprocess.run(git + ["worktree", "prune"], capture_output=True)
 
 
 def main() -> None:
@@ -244,6 +286,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     repo = args.repo.resolve()
+    if args.against:
+        resolve_revision(args.against)  # before the main run: a wrong name stops it at once
     store = Store.open_reader(index_dir_for(repo))
     searcher = open_searcher(repo, store)
     counter = counter_for()
@@ -297,7 +341,12 @@ def main() -> None:
     cut = 0
     if args.server:
         times["server_search"], times["server_bundle_32k"], cut = through_server(repo, qs)
-    paired = against(repo, qs, args.against) if args.against else None
+    pair = None
+    if args.against:
+        try:
+            pair = against(repo, qs, args.against)
+        except SystemExit as exc:  # the main run's figures are still written
+            pair = {"error": str(exc)}
     meta = store.meta()
     result = {
         "repo": str(repo), "commit": meta.get("commit", ""), "queries": len(qs),
@@ -309,16 +358,18 @@ def main() -> None:
         "bundle_32k_tokens_p50": sorted(tokens)[len(tokens) // 2] if tokens else 0,
         **({"server_questions_cut": cut} if args.server else {}),
         "latency": {k: latency_ms(v) for k, v in times.items() if v},
-        **({"against": paired} if paired else {}),
+        **({"against": pair} if pair else {}),
     }
     out = write_result("retrieval_speed", repo, result, args.out)
     print(f"retrieval_speed on {repo.name}: {len(qs)} queries, {result['chunks']} chunks, "
           f"{result['vectors']} vectors (warm-up {warmup:.1f} s)")
     for k, v in result["latency"].items():
         print(f"  {k:<18} p50 {v['p50_ms']:>8.1f} ms   p99 {v['p99_ms']:>8.1f} ms   max {v['max_ms']:>8.1f} ms")
-    if paired:
-        print(f"  against {paired['rev'][:10]}, question by question (this tree / that revision):")
-        for op, v in paired["ops"].items():
+    if pair and "error" in pair:
+        print(f"  against {args.against}: {pair['error']}")
+    elif pair:
+        print(f"  against {pair['rev'][:10]}, question by question (this tree / that revision):")
+        for op, v in pair["ops"].items():
             print(f"  {op:<18} p50 {v['this']['p50_ms']:>8.1f} / {v['rev']['p50_ms']:.1f} ms   "
                   f"p99 {v['this']['p99_ms']:>8.1f} / {v['rev']['p99_ms']:.1f} ms   "
                   f"median ratio {v['ratio_p50']:.3f}, faster in {v['this_faster']} of {v['this']['n']}")
