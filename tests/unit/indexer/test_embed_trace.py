@@ -70,6 +70,8 @@ def test_questions_are_embedded_by_the_trace_as_by_the_eager_model(fp32, monkeyp
     assert fp32._traced is None
     got = np.vstack([first] + [fp32.embed_question(t) for t in TEXTS[1:]])
     assert isinstance(fp32._traced, _OnnxPass)  # traced at the second question, and run by onnxruntime (fp32)
+    inputs = [i.name for i in fp32._traced.session.get_inputs()]
+    assert "input_ids" in inputs and "attention_mask" not in inputs  # one text: its mask is all ones
     assert got.shape == want.shape == (len(TEXTS), fp32.dim) and got.dtype == np.float32
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     assert (got * want).sum(axis=1).min() > 0.9999
@@ -106,6 +108,7 @@ def test_with_precision_auto_questions_go_through_an_int8_copy_saved_beside_the_
         pytest.skip("this CPU runs the model in bf16: its pass is TorchScript, with no int8 copy")
     first = model.embed_question(TEXTS[1])
     assert isinstance(model._traced, _OnnxPass) and model._traced.quick is not None
+    assert "attention_mask" not in [i.name for i in model._traced.quick.session.get_inputs()]
     assert sorted(f.name.split(".", 1)[1] for f in saved.iterdir()) == ["onnx", "q8.onnx"]
     want = fp32.embed(TEXTS)
     got = np.vstack([model.embed_question(t) for t in TEXTS])
