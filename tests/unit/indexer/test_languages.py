@@ -981,3 +981,27 @@ def test_python_signature_has_no_colon(open_store):
     sigs = {s.qualname: s.signature for s in open_store("python").symbols_in("shop/pricing.py")}
     assert sigs["apply_discount"] == "def apply_discount(cart: Cart, rules: list[DiscountRule]) -> float"
     assert sigs["PercentOff"] == "class PercentOff(DiscountRule)"
+
+
+def test_the_tag_queries_are_read_once_per_process_and_digested_once_per_language_set(monkeypatch):
+    """Every call the server answers checks its index's options against the queries' digest:
+    the files are read once, as they are compiled once, and the digest stays what it was."""
+    from indexer import languages
+
+    langs = tuple(sorted(languages.LANGUAGES))
+    want = languages.queries_digest(langs)
+    languages.query_source.cache_clear()
+    languages.queries_digest.cache_clear()
+    reads = []
+    read_text = Path.read_text
+
+    def counted(self, *args, **kwargs):
+        reads.append(self.name)
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    assert languages.queries_digest(langs) == want
+    files = sum(len(languages.LANGUAGES[n].queries) for n in langs)
+    assert len(reads) == files
+    assert languages.queries_digest(langs) == want and languages.queries_digest(langs[:2]) != want
+    assert len(reads) == files  # nothing read again, for this set of languages or a smaller one
