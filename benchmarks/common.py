@@ -8,6 +8,7 @@ from pathlib import Path
 
 from indexer.files import atomic_write
 
+PROJECT = Path(__file__).resolve().parents[1]  # the project's own tree
 RESULTS = Path(__file__).parent / "results"
 
 

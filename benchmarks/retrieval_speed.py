@@ -52,7 +52,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import latency_ms, write_result
+from benchmarks.common import PROJECT, latency_ms, write_result
 from indexer.store import Store
 from indexer.update import index_dir_for
 from retrieval import dense, lexical, signals
@@ -214,12 +214,11 @@ class _Side:
 
 def resolve_revision(rev: str) -> str:
     """The commit `rev` names in this project's history; stops the run when it names none."""
-    root = Path(__file__).resolve().parent.parent
     try:
-        return subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+        return subprocess.run(["git", "-C", str(PROJECT), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
                               check=True, capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise SystemExit(f"--against {rev}: not a revision of {root} ({exc})") from exc
+        raise SystemExit(f"--against {rev}: not a revision of {PROJECT} ({exc})") from exc
 
 
 def paired(this: list[float], that: list[float]) -> dict:
@@ -234,14 +233,13 @@ def paired(this: list[float], that: list[float]) -> dict:
 def against(repo: Path, qs: list[str], rev: str, ops=AGAINST_OPS, side=_Side) -> dict:
     """`ops` over the questions by this tree and by the code at `rev`, paired question by
     question (the side going first alternates), each side warmed up as the main run is."""
-    root = Path(__file__).resolve().parent.parent
     sha = resolve_revision(rev)
     from service.config import vector_options
 
     options = vector_options(repo)
     if options.backend == "qdrant" and not options.qdrant_url:
         raise SystemExit("--against: an embedded Qdrant store admits one process at a time")
-    git = ["git", "-C", str(root)]
+    git = ["git", "-C", str(PROJECT)]
     with tempfile.TemporaryDirectory(prefix="repoqa-against-") as tmp:
         tree = Path(tmp) / "tree"
         sides: list = []
@@ -250,7 +248,7 @@ def against(repo: Path, qs: list[str], rev: str, ops=AGAINST_OPS, side=_Side) ->
                                   capture_output=True, text=True)
             if made.returncode != 0:
                 raise SystemExit(f"--against {rev}: no worktree of it: {made.stderr.strip()}")
-            sides.append(side("this tree", root, repo, Path(tmp) / "this.log"))
+            sides.append(side("this tree", PROJECT, repo, Path(tmp) / "this.log"))
             sides.append(side(sha[:10], tree, repo, Path(tmp) / "rev.log"))
             for s in sides:
                 s.ask("search", qs[0])

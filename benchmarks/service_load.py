@@ -42,10 +42,9 @@ from pathlib import Path
 import grpc
 import psutil
 
-from benchmarks.common import latency_ms, write_result
+from benchmarks.common import PROJECT, latency_ms, write_result
 from service.client import UTF8, Client
 
-PROJECT = Path(__file__).resolve().parents[1]
 _READY = re.compile(r"repoqa serving .* on (?P<host>\S+):(?P<port>\d+) ")
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\b|_|\d)|[A-Z]?[a-z]+|[A-Z]+")
 KINDS = ("definition", "references", "search", "bundle")
