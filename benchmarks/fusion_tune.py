@@ -3,7 +3,7 @@
     python -m benchmarks.fusion_tune --signals FILE [--signals FILE ...] [--out FILE]
 
 FILE: what `benchmarks.localization --signals-out` kept of each task (every signal's ranking
-of chunk ids, with each chunk's path and symbol, and the gold). Fusion is replayed from
+of chunk ids and their scores, with each chunk's path and symbol, and the gold). Fusion is replayed from
 those rankings, so a weight setting costs milliseconds, not a re-index. Tasks are split in
 two halves by a hash of their id; coordinate descent over a grid of each weight (a change kept only when it gains at least
 MIN_GAIN) maximises
@@ -73,7 +73,9 @@ class Task:
         chunks = {int(c): v for c, v in row["chunks"].items()}
         self.paths = {c: p for c, (p, _) in chunks.items()}
         self.symbols = {c: s for c, (_, s) in chunks.items()}
-        self.sig = Signals(rankings={n: [(c, 0.0) for c in r] for n, r in row["rankings"].items()},
+        scores = row.get("scores", {})  # older signal files kept the rankings only
+        self.sig = Signals(rankings={n: list(zip(r, scores.get(n) or [0.0] * len(r)))
+                                     for n, r in row["rankings"].items()},
                            files=row.get("files", {}),
                            file_rankings=row.get("file_rankings", {}),
                            prose_files=set(row.get("prose_files", [])), scopes=row.get("scopes", []),

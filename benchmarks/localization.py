@@ -264,6 +264,7 @@ def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None,
         gold_lines, gold_functions = gold(store) if callable(gold) else gold
         out: dict[str, object] = {"_signals": {
             "rankings": {n: [c for c, _ in r] for n, r in sig.rankings.items()},
+            "scores": {n: [round(float(v), 6) for _, v in r] for n, r in sig.rankings.items()},
             "files": sig.files, "file_rankings": sig.file_rankings, "prose_files": sorted(sig.prose_files),
             "prose": sorted(sig.prose), "scopes": sig.scopes,
             "chunks": {c: [paths.get(c, ""), symbols.get(c, "")] for c in ids}}}

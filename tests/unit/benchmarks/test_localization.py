@@ -10,7 +10,9 @@ from conftest import index, write_tree
 from benchmarks.fusion_tune import Task
 from benchmarks.localization import (_function_hit, coverage, coverage_keys, edited_lines, extra_groups, kind_of, load,
                                      rank_modes, score, summarize)
-from retrieval.search import DEFAULT_WEIGHTS, FusionWeights, fuse_signals, rank_files
+from indexer.store import Store
+from indexer.update import index_dir_for
+from retrieval.search import DEFAULT_WEIGHTS, DEPTH, FusionWeights, Searcher, fuse_signals, rank_files
 
 
 def test_rows_are_read_with_their_literals(tmp_path):
@@ -100,3 +102,12 @@ def test_the_recorded_signals_replay_the_live_file_ranking(tmp_path):
 
     assert out["hybrid"][0] == replayed(DEFAULT_WEIGHTS) and out["hybrid"][0][0].startswith("printer/")
     assert replayed(FusionWeights(scope=0.0))[0] == "core/columns.py"  # the recorded scope decides it
+    # each ranking's scores are kept beside its ids (score-aware fusion can be replayed too) ...
+    live = Searcher(Store.open_reader(index_dir_for(tmp_path))).signals(
+        "printer: pad each column to its width", DEPTH, "hybrid")
+    lexical = [(c, round(float(v), 6)) for c, v in live.rankings["lexical"]]
+    assert len(lexical) > 1 and lexical[0][1] > lexical[-1][1] > 0
+    assert task.sig.rankings["lexical"] == lexical
+    # ... and a row recorded before they were still replays, by rank alone
+    del row["scores"]
+    assert [v for _, v in Task(row).sig.rankings["lexical"]] == [0.0] * len(lexical)
