@@ -74,7 +74,7 @@ class Task:
         self.paths = {c: p for c, (p, _) in chunks.items()}
         self.symbols = {c: s for c, (_, s) in chunks.items()}
         scores = row.get("scores", {})  # older signal files kept the rankings only
-        self.sig = Signals(rankings={n: list(zip(r, scores.get(n) or [0.0] * len(r)))
+        self.sig = Signals(rankings={n: list(zip(r, scores.get(n) or [0.0] * len(r), strict=True))
                                      for n, r in row["rankings"].items()},
                            files=row.get("files", {}),
                            file_rankings=row.get("file_rankings", {}),
