@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from benchmarks.common import PROJECT
 from benchmarks.retrieval_speed import for_repo, questions
 
 
@@ -41,6 +42,14 @@ def test_through_the_server_each_question_is_asked_once_and_an_overlong_one_cut(
     assert all(0 < t < 60 for t in searches + bundles)
 
 
+@pytest.fixture
+def project():
+    """The project's own git checkout, which `--against` makes its worktrees of."""
+    if not (PROJECT / ".git").exists():
+        pytest.skip("the project is not a git checkout here")
+    return PROJECT
+
+
 def _against_worktrees(project) -> list[str]:
     import subprocess
 
@@ -48,7 +57,7 @@ def _against_worktrees(project) -> list[str]:
     return [line for line in listed.splitlines() if "repoqa-against-" in line]
 
 
-def test_against_a_revision_each_side_runs_its_own_trees_code_on_every_question(tmp_path):
+def test_against_a_revision_each_side_runs_its_own_trees_code_on_every_question(tmp_path, project):
     """`--against REV`: this tree's code and REV's (a temporary worktree) answer the same
     questions on the same index, each in its own process whose modules all come from its
     tree; the worktree is gone afterwards. A name that is no revision stops the run, saying
@@ -60,9 +69,6 @@ def test_against_a_revision_each_side_runs_its_own_trees_code_on_every_question(
 
     from benchmarks.retrieval_speed import AGAINST_OPS, against
 
-    project = Path(__file__).resolve().parents[3]
-    if not (project / ".git").exists():
-        pytest.skip("the project is not a git checkout here")
     root = tmp_path / "proj"
     write_tree(root, {"retry.py": "def retry_after_server_error(status):\n    return status >= 500\n",
                       "client.py": "from retry import retry_after_server_error\n\n\n"
@@ -86,17 +92,12 @@ def test_against_a_revision_each_side_runs_its_own_trees_code_on_every_question(
     assert not _against_worktrees(project)
 
 
-def test_against_pairs_each_question_with_the_sides_taking_turns_and_closes_both_on_failure(tmp_path):
+def test_against_pairs_each_question_with_the_sides_taking_turns_and_closes_both_on_failure(tmp_path, project):
     """Question by question, the side that goes first alternates; each side is warmed up
     first; the ratio is this side's time over the other's, per question. When the second
     side cannot start, the first is closed all the same."""
-    from pathlib import Path
-
     from benchmarks.retrieval_speed import against, paired
 
-    project = Path(__file__).resolve().parents[3]
-    if not (project / ".git").exists():
-        pytest.skip("the project is not a git checkout here")
     calls, closed = [], []
 
     class Fake:
