@@ -343,6 +343,34 @@ class OpenAIGenerator:
         except ValueError as exc:
             raise GeneratorError(f"the model server at {self.base_url} sent malformed JSON") from exc
 
+    def loglikelihood(self, pairs: list[tuple[str, str]]) -> list[float]:
+        """For each (prefix, continuation): the sum of the log-probabilities of the
+        continuation's tokens after the prefix, from one completion request that echoes the
+        prompts with their logprobs (the request lm-evaluation-harness makes of vLLM). A token
+        that straddles the two counts as the continuation's."""
+        if len(pairs) > 32:  # a request a server takes whole
+            return self.loglikelihood(pairs[:32]) + self.loglikelihood(pairs[32:])
+        if not pairs:
+            return []
+        body = {"model": self.model, "prompt": [p + c for p, c in pairs], "max_tokens": 1, "echo": True,
+                "logprobs": 1, "temperature": 0.0}
+        res = self._request("POST", "/v1/completions", json=body)
+        self._check(res, "to score prompts (a completion with echo and logprobs)")
+        try:
+            choices = sorted(res.json()["choices"], key=lambda c: c["index"])
+            out = []
+            for (prefix, cont), choice in zip(pairs, choices, strict=True):
+                lp = choice["logprobs"]
+                end, total = len(prefix) + len(cont), 0.0
+                for token, offset, value in zip(lp["tokens"], lp["text_offset"], lp["token_logprobs"], strict=True):
+                    if offset + len(token) > len(prefix) and offset < end and value is not None:
+                        total += float(value)
+                out.append(total)
+            return out
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise GeneratorError(f"the model server at {self.base_url} sent a malformed scoring reply: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+
     def info(self) -> dict[str, object]:
         return {"backend": self.backend, "model": self.model, "base_url": self.base_url,
                 "context_length": self.context_length, "context_source": self.context_source,

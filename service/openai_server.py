@@ -6,6 +6,9 @@ stream), so the `openai` and `vllm` client paths are tested against a real serve
 
     GET  /v1/models              the one served model
     POST /v1/chat/completions    streamed (Server-Sent Events) or not; usage; stop strings
+    POST /v1/completions         scoring only, as lm-evaluation-harness asks it: echo with
+                                 logprobs and max_tokens 0 or 1 (the prompt's token
+                                 log-probabilities, and the likeliest next token)
     POST /tokenize               {"prompt": ...} or {"messages": [...]} -> {"count": ...}
     GET  /health                 200 when serving
 
@@ -162,6 +165,48 @@ class OpenAIServer:
             raise RequestError(400, "give prompt (a string) or messages", param="prompt")
         return {"count": count, "max_model_len": self.generator.context_length}
 
+    def score(self, body: dict) -> dict:
+        """A completion that scores its prompts: echo, logprobs, max_tokens 0 or 1."""
+        self.check_model(body)
+        scorer = getattr(self.generator, "text_logprobs", None)
+        if scorer is None:
+            raise RequestError(400, "this model cannot score prompts")
+        if body.get("echo") is not True or body.get("max_tokens", 16) not in (0, 1):
+            raise RequestError(400, "this server answers /v1/completions only to score prompts (echo true, "
+                                    "max_tokens 0 or 1); generate through /v1/chat/completions", param="echo")
+        prompts = body.get("prompt")
+        prompts = [prompts] if isinstance(prompts, str) else prompts
+        if not isinstance(prompts, list) or not prompts or len(prompts) > 64 \
+                or not all(isinstance(p, str) and p for p in prompts):
+            raise RequestError(400, "prompt must be a non-empty string or a list of at most 64 of them",
+                               param="prompt")
+        if body.get("logprobs") is None:
+            raise RequestError(400, "give logprobs (0 or more): this server answers /v1/completions only to "
+                                    "score prompts", param="logprobs")
+        top = _number(body, "logprobs", 0, 0, 20, int)
+        choices, used = [], 0
+        for i, prompt in enumerate(prompts):
+            try:
+                found = scorer(prompt, top)
+            except GeneratorError as exc:
+                raise RequestError(400, str(exc), param="prompt") from None
+            used += len(found["tokens"])
+            token, logprob = found.pop("next")
+            text = prompt
+            if body.get("max_tokens", 16) == 1:
+                found["text_offset"].append(len(prompt))
+                found["tokens"].append(token)
+                found["token_logprobs"].append(logprob)
+                if found["top_logprobs"] is not None:
+                    found["top_logprobs"].append({token: logprob})
+                text += token
+            choices.append({"index": i, "text": text, "logprobs": found,
+                            "finish_reason": "length"})
+        generated = len(prompts) if body.get("max_tokens", 16) == 1 else 0
+        return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
+                "model": self.model_name, "choices": choices,
+                "usage": {"prompt_tokens": used, "completion_tokens": generated, "total_tokens": used + generated}}
+
     def chat_request(self, body: dict) -> dict:
         """The checked arguments of a chat completion request."""
         self.check_model(body)
@@ -295,6 +340,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._body()
             if path == "/v1/chat/completions":
                 self._chat(body)
+            elif path == "/v1/completions":
+                self._json(200, self.server.app.score(body))
             elif path in ("/tokenize", "/v1/tokenize"):
                 self._json(200, self.server.app.tokenize(body))
             else:

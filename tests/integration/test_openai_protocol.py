@@ -169,6 +169,31 @@ def test_server_errors_become_generator_errors(server, client):
         client.stream(bad["messages"], max_tokens=4, temperature=5.0).text()
 
 
+def test_scoring_through_completions_with_echo_and_logprobs(server, client, local_model):
+    """What reranking asks of a model server, in the request lm-evaluation-harness makes of vLLM."""
+    pairs = [("def add(a, b):\n    return a +", " b"), ("def add(a, b):\n    return a +", " banana"),
+             ("def parse_http_date(value):\n    \"\"\"", "Parse the date of an HTTP header.")]
+    remote, local = client.loglikelihood(pairs), local_model.loglikelihood(pairs)
+    assert remote == pytest.approx(local, abs=1e-3) and remote[0] > remote[1]
+    body = {"model": local_model.model, "prompt": ["def f(x):\n    return x", "import"], "max_tokens": 1,
+            "echo": True, "logprobs": 2}
+    res = httpx.post(server.url + "/v1/completions", json=body, timeout=60).json()
+    assert res["object"] == "text_completion" and [c["index"] for c in res["choices"]] == [0, 1]
+    first = res["choices"][0]
+    lp = first["logprobs"]
+    assert first["text"].startswith("def f(x):\n    return x") and len(first["text"]) > len(body["prompt"][0])
+    assert "".join(lp["tokens"]) == first["text"] and lp["token_logprobs"][0] is None
+    assert lp["text_offset"][0] == 0 and lp["text_offset"] == sorted(lp["text_offset"])
+    assert all(v <= 0 for v in lp["token_logprobs"][1:]) and len(lp["top_logprobs"][1]) == 2
+    assert res["usage"]["completion_tokens"] == 2
+    for bad, param in (({"echo": False}, "echo"), ({"max_tokens": 8}, "echo"), ({"logprobs": None}, "logprobs"),
+                       ({"prompt": []}, "prompt"), ({"prompt": ["ok", 3]}, "prompt"), ({"logprobs": 99}, "logprobs")):
+        res = httpx.post(server.url + "/v1/completions", json={**body, **bad}, timeout=60)
+        assert res.status_code == 400 and res.json()["error"]["param"] == param, bad
+    with pytest.raises(GeneratorError, match="context holds"):
+        client.loglikelihood([("word " * 3000, " end")])
+
+
 def test_api_key_is_required_when_set(local_model):
     with OpenAIServer(local_model, port=0, api_key="s3cret-key") as srv:
         with pytest.raises(GeneratorError) as err:
