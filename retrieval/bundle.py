@@ -49,6 +49,7 @@ _SIGNAL_WORDS = {
     "dense": "close in meaning to the question",
     "graph": "linked to the best matches in the graph",
     "name": "its name and parameters are close in meaning to the question",
+    "rerank": "the model reads the question as its description",
 }
 
 
@@ -443,7 +444,7 @@ def _reason(s: _Span, relations: list[Relation]) -> str:
     for name, rank in found:
         if name == "graph":
             continue
-        if name in ("lexical", "dense", "name"):
+        if name in ("lexical", "dense", "name", "rerank"):
             parts.append(f"{_SIGNAL_WORDS[name]} (#{rank})")
         else:
             parts.append(_SIGNAL_WORDS[name])

@@ -241,6 +241,10 @@ class Searcher:
     vstore: VectorStore | None = None
     embedder: Embedder | None = None
     weights: FusionWeights = DEFAULT_WEIGHTS
+    # A language model that reranks the best `rerank_depth` code units of a hybrid ranking
+    # (retrieval.rerank); None: the fused ranking stands.
+    scorer: Any = None
+    rerank_depth: int = 0
 
     def _check(self, mode: str) -> None:
         if mode not in MODES:
@@ -372,7 +376,13 @@ class Searcher:
         the scores it shows are that signal's: no priors for prose and tests."""
         sig = self.signals(query, depth, mode, vector)
         weights = self.weights if mode == "hybrid" else replace(self.weights, docs=1.0, tests=1.0)
-        return fuse_signals(sig, weights), sig
+        fused = fuse_signals(sig, weights)
+        if mode == "hybrid" and self.scorer is not None and self.rerank_depth > 0:
+            from .rerank import rerank
+
+            fused = rerank(self.store, without_banners(valid_text(query)), fused, sig, self.scorer,
+                           self.rerank_depth)
+        return fused, sig
 
     def search(self, query: str, mode: str = "hybrid", k: int = 10) -> list[Hit]:
         fused, sig = self._top(query, mode, k)

