@@ -29,7 +29,10 @@ commits' dates, so each move is a small incremental update. The work trees are l
 last task's commit.
 Modes, all computed per task from one pass of the signals on the same index state: lexical
 (BM25 alone), dense (vectors alone, kept in step by the watcher's DenseUpdater; with
-`--dense`) and hybrid (every signal fused, retrieval.search). `--signals-out FILE` keeps each
+`--dense`), hybrid (every signal fused, retrieval.search) and, with `--rerank N`, rerank (the
+hybrid ranking with its best N code units reranked by a language model, retrieval.rerank:
+the packaged local model, or the OpenAI-compatible server `--rerank-base-url` names; about
+0.5-2 s a unit on a CPU). `--signals-out FILE` keeps each
 task's rankings for `benchmarks.fusion_tune`. Writes JSON under benchmarks/results/.
 """
 
@@ -44,16 +47,20 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+from assistant.generators import GeneratorOptions
 from benchmarks.common import RESULTS, old_hunks, write_result
 from graph.build import GraphIndex
 from indexer.options import IndexOptions
 from indexer.store import Store
-from indexer.text import query_words
+from indexer.text import query_words, valid_text
 from indexer.update import index_dir_for, update_index
 from retrieval.bundle import LineCache, build_bundle, gold_line_coverage
 from retrieval.hits import packed_order
+from retrieval.query import without_banners
+from retrieval.rerank import rerank
 from retrieval.search import DEPTH, FILE_SIGNALS, SIGNALS, Fused, FusionWeights, Searcher, Signals, fuse_signals, rank_files
 from retrieval.tokens import counter_for
+from service.generators import open_generator
 
 BUDGETS = (8000, 32000)
 
@@ -185,7 +192,7 @@ def summarize(scores: list[dict]) -> dict:
 
 
 def run_needle(tree: Path, row: dict, opts: IndexOptions, modes: list[str], dense: Dense | None,
-               gold_lines: Callable) -> dict:
+               gold_lines: Callable, reranker: tuple | None = None) -> dict:
     path = tree / row["gold_file"]
     original = path.read_bytes()
     a, b = row["doc_lines"]
@@ -194,7 +201,7 @@ def run_needle(tree: Path, row: dict, opts: IndexOptions, modes: list[str], dens
     try:
         path.write_bytes("\n".join(blanked).encode("utf-8", "surrogateescape"))
         update_index(tree, opts, derived=[GraphIndex()], paths=[row["gold_file"]])
-        return rank_modes(tree, row["query"], modes, dense, gold_lines)
+        return rank_modes(tree, row["query"], modes, dense, gold_lines, reranker)
     finally:
         path.write_bytes(original)
         update_index(tree, opts, derived=[GraphIndex()], paths=[row["gold_file"]])
@@ -250,10 +257,11 @@ def function_lines(row: dict, store: Store) -> Lines:
 
 
 def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None,
-               gold: tuple[Lines, Lines] | Callable) -> dict:
+               gold: tuple[Lines, Lines] | Callable, reranker: tuple | None = None) -> dict:
     """Per mode: files, units and bundle coverage (of the gold lines, and of the gold
     functions' lines: gold_lines_of), all from one pass of the signals; and the raw rankings
-    (chunk ids with their path and symbol) for tuning."""
+    (chunk ids with their path and symbol) for tuning. `reranker`: (scorer, depth) for the
+    rerank mode."""
     vstore = dense.sync(tree) if dense is not None else None
     store = Store.open_reader(index_dir_for(tree))
     try:
@@ -271,8 +279,10 @@ def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None,
         counter = counter_for()
         lines = LineCache(store, tree, counter)
         for mode in modes:
-            weights = searcher.weights if mode == "hybrid" else baseline(mode)
+            weights = searcher.weights if mode in ("hybrid", "rerank") else baseline(mode)
             fused = fuse_signals(sig, weights)
+            if mode == "rerank":
+                fused = rerank(store, without_banners(valid_text(query)), fused, sig, *reranker)
             files, units = files_and_units(fused, paths, symbols, sig, weights)
             cover, fcover = {}, {}
             for budget in BUDGETS:
@@ -343,10 +353,18 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="at most this many tasks per data file")
     ap.add_argument("--only-repo", action="append", default=[], help="only tasks on this owner/name (repeatable)")
     ap.add_argument("--signals-out", type=Path, default=None, help="append each task's rankings here (JSON lines)")
+    ap.add_argument("--rerank", type=int, default=0, metavar="N",
+                    help="also the rerank mode: the hybrid ranking's best N code units reranked by a model")
+    ap.add_argument("--rerank-base-url", default="", help="an OpenAI-compatible server to rerank with "
+                    "(default: the packaged local model)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     opts = IndexOptions()
     modes = ["lexical", "dense", "hybrid"] if args.dense else ["lexical", "hybrid"]
+    reranker = None
+    if args.rerank > 0:
+        modes.append("rerank")
+        reranker = (open_generator(GeneratorOptions(base_url=args.rerank_base_url, max_tokens=1)), args.rerank)
     dense = Dense() if args.dense else None
     per: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     covers: dict[str, dict[str, dict[str, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
@@ -368,8 +386,8 @@ def main() -> None:
         def gold(store, k=kind, r=row, t=tree):
             return gold_lines_of(k, r, store, t)
 
-        ranked = run_needle(tree, row, opts, modes, dense, gold) if kind == "needle" else \
-            rank_modes(tree, query, modes, dense, gold)
+        ranked = run_needle(tree, row, opts, modes, dense, gold, reranker) if kind == "needle" else \
+            rank_modes(tree, query, modes, dense, gold, reranker)
         group = f"{kind}{'-leak' if row.get('leak') is True else ''}"
         task = {"kind": group, "dataset": row["_dataset"], "repo": row["repo"],
                 "id": row.get("instance_id") or row.get("commit")}
@@ -395,6 +413,8 @@ def main() -> None:
             print(f"  {n}/{len(tasks)} tasks, {time.perf_counter() - t0:.0f} s", flush=True)
     if dense is not None:
         dense.close()
+    if reranker is not None:
+        reranker[0].close()
     if sig_file is not None:
         sig_file.close()
     summary = {}
