@@ -122,14 +122,16 @@ class Client:
     # -- retrieval and the assistant -------------------------------------------------------
 
     def search(self, repository: str, query: str, *, limit: int = 0, mode: str = "", files: bool = False,
-               timeout: float | None = None) -> retrieval.SearchResponse:
+               rerank: int = 0, timeout: float | None = None) -> retrieval.SearchResponse:
         return self.retrieval.Search(retrieval.SearchRequest(repository=repository, query=query, limit=limit,
-                                                             mode=mode, files=files), **self._kw(timeout))
+                                                             mode=mode, files=files, rerank=rerank),
+                                     **self._kw(timeout))
 
-    def bundle(self, repository: str, query: str, *, budget_tokens: int = 0,
+    def bundle(self, repository: str, query: str, *, budget_tokens: int = 0, rerank: int = 0,
                timeout: float | None = None) -> retrieval.BundleResponse:
         return self.retrieval.Bundle(retrieval.BundleRequest(repository=repository, query=query,
-                                                             budget_tokens=budget_tokens), **self._kw(timeout))
+                                                             budget_tokens=budget_tokens, rerank=rerank),
+                                     **self._kw(timeout))
 
     def ask(self, repository: str, question: str, *, max_tokens: int = 0,
             timeout: float | None = None) -> Iterator[assistant.AskResponse]:

@@ -60,6 +60,7 @@ MAX_LIMIT = 10_000
 MAX_TEXT = 4 * 2**20  # an unsaved buffer larger than this is refused
 MAX_QUERY = 10_000
 MAX_BUDGET = 2_000_000  # tokens of a bundle
+MAX_RERANK = 100  # units a Search or Bundle may rerank
 
 
 _INDEX_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="repoqa-index")
@@ -637,9 +638,25 @@ def _fuzzy_rank(query: str, name: str, qualname: str) -> tuple:
 
 
 class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
-    def __init__(self, registry: Registry, searcher_for: Callable[[Store, dict, Path, str], object]):
+    def __init__(self, registry: Registry, searcher_for: Callable[[Store, dict, Path, str], object],
+                 generators: Generators | None = None):
         self.registry = registry
         self.searcher_for = searcher_for
+        self.generators = generators or Generators()  # the models that rerank (shared with Ask)
+
+    @contextlib.contextmanager
+    def _reranking(self, root: Path, searcher, depth: int):
+        """`searcher` with the repository's model reranking its best `depth` units, while the
+        model is held (one use at a time, as for Ask); `searcher` itself when depth is 0."""
+        if not depth:
+            yield searcher
+            return
+        _, gen, busy = self.generators.get(root)
+        if not callable(getattr(gen, "loglikelihood", None)):
+            raise InvalidRequest(f"the {gen.backend} generator cannot score text; rerank needs the local model "
+                                 "or an OpenAI-compatible server with /v1/completions (vLLM's)")
+        with busy:
+            yield replace(searcher, scorer=gen, rerank_depth=depth)
 
     async def Search(self, request, context):
         entry = self.registry.get(request.repository)
@@ -650,17 +667,19 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
         mode = request.mode or "auto"
         if mode not in ("auto", "lexical", "dense", "hybrid"):
             raise InvalidRequest(f"mode {mode!r}: use auto, lexical, dense or hybrid")
+        depth = _rerank_depth(request.rerank, mode)
 
         def work(stop):
             with _Query(entry, stop) as q:
                 searcher = self.searcher_for(q.store, q.meta, entry.root, mode)
                 try:
                     m = "hybrid" if mode == "auto" else mode
-                    if request.files:
-                        found = searcher.files(query, m, k=limit)
-                        return retrieval.SearchResponse(files=[convert.file_hit(f) for f in found],
-                                                        snapshot=q.snapshot())
-                    hits = searcher.search(query, m, k=limit)
+                    with self._reranking(entry.root, searcher, depth) as s:
+                        if request.files:
+                            found = s.files(query, m, k=limit)
+                            return retrieval.SearchResponse(files=[convert.file_hit(f) for f in found],
+                                                            snapshot=q.snapshot())
+                        hits = s.search(query, m, k=limit)
                 finally:
                     if searcher.vstore is not None:
                         searcher.vstore.close()
@@ -682,18 +701,28 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
         if not 64 <= budget <= MAX_BUDGET:
             raise InvalidRequest(f"budget_tokens must be 64 to {MAX_BUDGET}")
         counter = counter_for(opts.tokenizer)
+        depth = _rerank_depth(request.rerank, "auto")
 
         def work(stop):
             with _Query(entry, stop) as q:
                 searcher = self.searcher_for(q.store, q.meta, entry.root, "auto")
                 try:
-                    b = build_bundle(searcher, entry.root, query, budget, counter)
+                    with self._reranking(entry.root, searcher, depth) as s:
+                        b = build_bundle(s, entry.root, query, budget, counter)
                 finally:
                     if searcher.vstore is not None:
                         searcher.vstore.close()
                 return convert.bundle(b, q.snapshot())
 
         return await run(work)
+
+
+def _rerank_depth(depth: int, mode: str) -> int:
+    if depth > MAX_RERANK:
+        raise InvalidRequest(f"rerank must be 0 to {MAX_RERANK}")
+    if depth and mode in ("lexical", "dense"):
+        raise InvalidRequest("rerank reranks the hybrid ranking: use mode auto or hybrid")
+    return depth
 
 
 class Generators:

@@ -185,9 +185,9 @@ def build_server(options: ServerOptions, registry: Registry, *, searcher_for: Ca
         ("grpc.so_reuseport", 0)])
     repositories_pb2_grpc.add_RepositoriesServicer_to_server(RepositoriesServicer(registry, embed), server)
     navigation_pb2_grpc.add_NavigationServicer_to_server(NavigationServicer(registry), server)
-    retrieval_pb2_grpc.add_RetrievalServicer_to_server(RetrievalServicer(registry, searcher_for), server)
-    assistant_pb2_grpc.add_AssistantServicer_to_server(
-        AssistantServicer(registry, searcher_for, Generators(generator_opener)), server)
+    models = Generators(generator_opener)  # one per repository's [generator], for Ask, Edit and reranking
+    retrieval_pb2_grpc.add_RetrievalServicer_to_server(RetrievalServicer(registry, searcher_for, models), server)
+    assistant_pb2_grpc.add_AssistantServicer_to_server(AssistantServicer(registry, searcher_for, models), server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names = (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)

@@ -143,6 +143,44 @@ def test_ask_with_the_local_model_streams_and_can_be_cancelled(tmp_path):
         server.stop()
 
 
+@pytest.mark.slow
+def test_search_and_bundle_reranked_by_the_local_model(tmp_path):
+    root = tmp_path / "proj"
+    write_tree(root, RULES)
+    index(root)
+    server = Server([root])  # the default generator: the packaged model on the CPU
+    question = "What value does helper give back?"
+    try:
+        with server.client() as c:
+            plain = c.search("proj", question, limit=5)
+            assert all(not any(r.signal == "rerank" for r in h.signals) for h in plain.hits)
+            hits = c.search("proj", question, limit=5, rerank=3).hits
+            ranks = sorted(r.rank for h in hits for r in h.signals if r.signal == "rerank")
+            assert ranks == [1, 2, 3]
+            assert {h.path for h in hits} == {h.path for h in plain.hits} or len(hits) == len(plain.hits)
+            files = c.search("proj", question, files=True, rerank=3).files
+            assert files and files[0].score >= files[-1].score
+            b = c.bundle("proj", question, budget_tokens=400, rerank=3)
+            assert any("the model reads the question as its description" in u.reason for u in b.units)
+            for bad, words in (({"rerank": 101}, "rerank must be 0 to 100"),
+                               ({"rerank": 3, "mode": "lexical"}, "rerank reranks the hybrid ranking")):
+                with pytest.raises(grpc.RpcError) as err:
+                    c.search("proj", question, **bad)
+                assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and words in err.value.details()
+    finally:
+        server.stop()
+
+
+def test_rerank_with_a_server_that_cannot_score_is_refused_clearly(scripted):
+    root, model, server = scripted  # the scripted model's server speaks chat completions only
+    with server.client() as c:
+        assert c.search("proj", "who calls helper?", limit=3).hits  # no rerank: no model needed
+        with pytest.raises(grpc.RpcError) as err:
+            c.search("proj", "who calls helper?", limit=3, rerank=3)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE  # as for any failure of the model server
+    assert "refused to score prompts" in err.value.details() and "this model cannot score prompts" in err.value.details()
+
+
 def _closed_port() -> int:
     import socket
 
