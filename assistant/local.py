@@ -313,29 +313,28 @@ class LocalGenerator:
 
     def loglikelihood(self, pairs: list[tuple[str, str]]) -> list[float]:
         """For each (prefix, continuation): the sum of the log-probabilities of the
-        continuation's tokens after the prefix, as plain text (no chat template). Where the two
-        outgrow the context, the continuation keeps its first half of it and the prefix its
-        last tokens."""
+        continuation's tokens after the prefix, as plain text (no chat template). The two are
+        read as one text, as a server reads them, and a token that straddles them counts as
+        the continuation's. Where they outgrow the context, the continuation keeps its first
+        half of it and the prefix its last tokens."""
         import torch
 
         with self._tok_lock:
-            encoded = [(self._tokenizer(p, add_special_tokens=False)["input_ids"],
-                        self._tokenizer(c, add_special_tokens=False)["input_ids"]) for p, c in pairs]
-        start = self._tokenizer.bos_token_id
-        start = self._tokenizer.eos_token_id if start is None else start
+            encoded = [self._tokenizer(p + c, add_special_tokens=False, return_offsets_mapping=True)
+                       for p, c in pairs]
+            start = self._tokenizer.bos_token_id
+            start = self._tokenizer.eos_token_id if start is None else start
         out = []
         with self._lock, torch.inference_mode():
-            for prefix, cont in encoded:
-                cont = cont[:self.context_length // 2]
-                prefix = prefix[len(prefix) - (self.context_length - len(cont)):] \
-                    if len(prefix) + len(cont) > self.context_length else prefix
+            for (prefix_text, _), enc in zip(pairs, encoded, strict=True):
+                ids = list(enc["input_ids"])
+                cut = next((i for i, (_, b) in enumerate(enc["offset_mapping"]) if b > len(prefix_text)), len(ids))
+                prefix, cont = ids[:cut], ids[cut:][:self.context_length // 2]
+                prefix = prefix[max(0, len(prefix) + len(cont) - self.context_length):] or [start]
                 if not cont:
                     out.append(0.0)
                     continue
-                if not prefix:
-                    prefix = [start]
-                ids = torch.tensor([prefix + cont])
-                logits = self._model(input_ids=ids).logits[0, len(prefix) - 1:-1].float()
+                logits = self._model(input_ids=torch.tensor([prefix + cont])).logits[0, len(prefix) - 1:-1].float()
                 picked = logits.log_softmax(-1).gather(1, torch.tensor(cont)[:, None])
                 out.append(float(picked.sum()))
         return out
@@ -343,7 +342,9 @@ class LocalGenerator:
     def text_logprobs(self, text: str, top: int = 0) -> dict:
         """`text`'s tokens with the log-probability of each after those before it (None for
         the first), their character offsets, the `top` likeliest tokens at each place, and
-        the likeliest next token: what an OpenAI completion with echo and logprobs reports."""
+        the likeliest next token: what an OpenAI completion with echo and logprobs reports.
+        The tokens' texts tile `text` (a character that several byte tokens spell belongs to
+        the first of them)."""
         import torch
 
         with self._tok_lock:
@@ -356,16 +357,21 @@ class LocalGenerator:
                                  f"{self.context_length - 1} before the next")
         with self._lock, torch.inference_mode():
             logp = self._model(input_ids=torch.tensor([ids])).logits[0].float().log_softmax(-1)
-        name = self._tokenizer.convert_ids_to_tokens
         picked = logp[:-1].gather(1, torch.tensor(ids[1:])[:, None])[:, 0].tolist()
-        tops = [None]
-        if top > 0:
-            values, which = logp[:-1].topk(top, dim=-1)
-            tops += [dict(zip(name(w.tolist()), v.tolist(), strict=True)) for v, w in zip(values, which, strict=True)]
         best = int(logp[-1].argmax())
-        return {"tokens": [text[a:b] for a, b in enc["offset_mapping"]], "token_logprobs": [None, *picked],
-                "text_offset": [a for a, _ in enc["offset_mapping"]], "top_logprobs": tops if top > 0 else None,
-                "next": (self._tokenizer.decode([best]), float(logp[-1, best]))}
+        starts = [0]
+        for a, _ in enc["offset_mapping"][1:]:
+            starts.append(max(a, starts[-1]))
+        ends = starts[1:] + [len(text)]
+        with self._tok_lock:
+            tops = None
+            if top > 0:
+                values, which = logp[:-1].topk(top, dim=-1)
+                tops = [None] + [dict(zip(self._tokenizer.convert_ids_to_tokens(w.tolist()), v.tolist(), strict=True))
+                                 for v, w in zip(values, which, strict=True)]
+            following = self._tokenizer.decode([best])
+        return {"tokens": [text[a:b] for a, b in zip(starts, ends, strict=True)], "token_logprobs": [None, *picked],
+                "text_offset": starts, "top_logprobs": tops, "next": (following, float(logp[-1, best]))}
 
     # -- generation ----------------------------------------------------------------------
 

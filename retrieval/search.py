@@ -371,13 +371,14 @@ class Searcher:
         return out
 
     def fused(self, query: str, mode: str = "hybrid", depth: int = DEPTH,
-              vector: tuple[Any, bool] | None = None) -> tuple[list[Fused], Signals]:
+              vector: tuple[Any, bool] | None = None, rerank: bool = True) -> tuple[list[Fused], Signals]:
         """The fused ranking; a baseline mode (lexical, dense) keeps its signal's own order, as
-        the scores it shows are that signal's: no priors for prose and tests."""
+        the scores it shows are that signal's: no priors for prose and tests. `rerank`: with
+        the searcher's scorer, if it has one (not for a deeper ranking's tail)."""
         sig = self.signals(query, depth, mode, vector)
         weights = self.weights if mode == "hybrid" else replace(self.weights, docs=1.0, tests=1.0)
         fused = fuse_signals(sig, weights)
-        if mode == "hybrid" and self.scorer is not None and self.rerank_depth > 0:
+        if rerank and mode == "hybrid" and self.scorer is not None and self.rerank_depth > 0:
             from .rerank import rerank
 
             fused = rerank(self.store, without_banners(valid_text(query)), fused, sig, self.scorer,
@@ -398,7 +399,8 @@ class Searcher:
             fused, sig = self.fused(query, mode, k)
             return fused[:k], sig
         fused, sig = self.fused(query, mode, DEPTH)
-        return _followed(fused, k, lambda: self.fused(query, mode, k, sig.vector)[0], lambda f: f.chunk_id), sig
+        return _followed(fused, k, lambda: self.fused(query, mode, k, sig.vector, rerank=False)[0],
+                         lambda f: f.chunk_id), sig
 
     def _hits(self, query: str, fused: list[Fused], sig: Signals, mode: str) -> list[Hit]:
         scored = [(f.chunk_id, f.score if mode == "hybrid" else _raw_score(sig, f)) for f in fused]
@@ -414,7 +416,7 @@ class Searcher:
         fused, sig = self.fused(query, mode, DEPTH)
 
         def deeper() -> list[FileHit]:
-            more, msig = self.fused(query, mode, k, sig.vector)
+            more, msig = self.fused(query, mode, k, sig.vector, rerank=False)
             return rank_files(more, msig.paths, msig, self.weights)
 
         return _followed(rank_files(fused, sig.paths, sig, self.weights), k, deeper, lambda f: f.path)

@@ -304,11 +304,17 @@ def _reranking(root: Path, searcher, depth: int, quiet: bool):
         return searcher, None
     from dataclasses import replace
 
+    from service.config import generator_options
+
+    options = generator_options(root)
+    if options.backend.strip().lower() == "vllm" and not options.base_url:
+        raise click.ClickException("--rerank cannot use vLLM's engine in this process, which only generates: "
+                                   "serve the model (`vllm serve MODEL`) and set generator.base_url, or use "
+                                   "the local model")
     _, scorer = _open_model(root, None, None, None, None, quiet)
     if not callable(getattr(scorer, "loglikelihood", None)):
         scorer.close()
-        raise click.ClickException(f"the {scorer.backend} generator cannot score text; --rerank needs the local "
-                                   "model or an OpenAI-compatible server with /v1/completions (vLLM's)")
+        raise click.ClickException(f"the {scorer.backend} generator cannot score text, which --rerank needs")
     return replace(searcher, scorer=scorer, rerank_depth=depth), scorer
 
 
@@ -340,7 +346,8 @@ def search(ctx: click.Context, query: str, limit: int, mode: str, by_file: bool,
     searcher = scorer = None
     try:
         meta = _check_compatible(store, root)
-        searcher, scorer = _reranking(root, _searcher(store, meta, root, mode), rerank, as_json)
+        searcher = _searcher(store, meta, root, mode)
+        searcher, scorer = _reranking(root, searcher, rerank, as_json)
         mode = "hybrid" if mode == "auto" else mode
         if by_file:
             found = searcher.files(query, mode, k=limit)

@@ -92,6 +92,28 @@ def iter_sse_data(lines: Iterable[str]) -> Iterator[str]:
         yield "\n".join(data)
 
 
+def continuation_logprob(logprobs: dict, prompt_chars: int, cont_chars: int, generated: int = 1) -> float:
+    """The continuation's log-probability in an echoed completion's `logprobs`: its tokens are
+    the echoed prompt's last (the `generated` tokens after them left out), found from the end
+    by the lengths of their texts, so that a start token a server echoes before the prompt
+    (vLLM: `<s>`, `<|begin_of_text|>`, counted in its offsets) shifts nothing. A token that
+    straddles prefix and continuation counts as the continuation's."""
+    tokens, values = logprobs["tokens"], logprobs["token_logprobs"]
+    if len(tokens) != len(values):
+        raise ValueError("tokens and token_logprobs differ in length")
+    tokens, values = tokens[:len(tokens) - generated], values[:len(values) - generated]
+    if sum(len(t) for t in tokens) < prompt_chars:
+        raise ValueError("the reply does not echo the whole prompt (does the server take echo?)")
+    total, covered = 0.0, 0
+    for token, value in zip(reversed(tokens), reversed(values), strict=True):
+        if covered >= cont_chars:
+            break
+        covered += len(token)
+        if value is not None:
+            total += float(value)
+    return total
+
+
 class OpenAIGenerator:
     """A model behind an OpenAI-compatible HTTP API (/v1/chat/completions, streamed)."""
 
@@ -346,8 +368,8 @@ class OpenAIGenerator:
     def loglikelihood(self, pairs: list[tuple[str, str]]) -> list[float]:
         """For each (prefix, continuation): the sum of the log-probabilities of the
         continuation's tokens after the prefix, from one completion request that echoes the
-        prompts with their logprobs (the request lm-evaluation-harness makes of vLLM). A token
-        that straddles the two counts as the continuation's."""
+        prompts with their logprobs (the request lm-evaluation-harness makes of vLLM, one
+        token generated). A token that straddles the two counts as the continuation's."""
         if len(pairs) > 32:  # a request a server takes whole
             return self.loglikelihood(pairs[:32]) + self.loglikelihood(pairs[32:])
         if not pairs:
@@ -358,16 +380,14 @@ class OpenAIGenerator:
         self._check(res, "to score prompts (a completion with echo and logprobs)")
         try:
             choices = sorted(res.json()["choices"], key=lambda c: c["index"])
-            out = []
-            for (prefix, cont), choice in zip(pairs, choices, strict=True):
-                lp = choice["logprobs"]
-                end, total = len(prefix) + len(cont), 0.0
-                for token, offset, value in zip(lp["tokens"], lp["text_offset"], lp["token_logprobs"], strict=True):
-                    if offset + len(token) > len(prefix) and offset < end and value is not None:
-                        total += float(value)
-                out.append(total)
-            return out
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            if len(choices) != len(pairs):
+                raise ValueError(f"{len(choices)} choices for {len(pairs)} prompts")
+            if any(c.get("logprobs") is None for c in choices):
+                raise GeneratorError(f"the model server at {self.base_url} does not return the prompt's "
+                                     "logprobs (echo with logprobs): it cannot score text")
+            return [continuation_logprob(c["logprobs"], len(p) + len(t), len(t)) for (p, t), c in
+                    zip(pairs, choices, strict=True)]
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
             raise GeneratorError(f"the model server at {self.base_url} sent a malformed scoring reply: "
                                  f"{type(exc).__name__}: {exc}") from exc
 

@@ -653,8 +653,8 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
             return
         _, gen, busy = self.generators.get(root)
         if not callable(getattr(gen, "loglikelihood", None)):
-            raise InvalidRequest(f"the {gen.backend} generator cannot score text; rerank needs the local model "
-                                 "or an OpenAI-compatible server with /v1/completions (vLLM's)")
+            raise InvalidRequest(f"the {gen.backend} generator cannot score text, which rerank needs: use the "
+                                 "local model, or a model server (`vllm serve`) as generator.base_url")
         with busy:
             yield replace(searcher, scorer=gen, rerank_depth=depth)
 

@@ -172,9 +172,12 @@ def test_server_errors_become_generator_errors(server, client):
 def test_scoring_through_completions_with_echo_and_logprobs(server, client, local_model):
     """What reranking asks of a model server, in the request lm-evaluation-harness makes of vLLM."""
     pairs = [("def add(a, b):\n    return a +", " b"), ("def add(a, b):\n    return a +", " banana"),
-             ("def parse_http_date(value):\n    \"\"\"", "Parse the date of an HTTP header.")]
+             ("def parse_http_date(value):\n    \"\"\"", "Parse the date of an HTTP header."),
+             ("x = compute()  # ", "the total, in cents")]  # " the" straddles: the continuation's
     remote, local = client.loglikelihood(pairs), local_model.loglikelihood(pairs)
     assert remote == pytest.approx(local, abs=1e-3) and remote[0] > remote[1]
+    # the text is read whole: where the space falls between the two changes nothing
+    assert local[3] == pytest.approx(local_model.loglikelihood([("x = compute()  #", " the total, in cents")])[0])
     body = {"model": local_model.model, "prompt": ["def f(x):\n    return x", "import"], "max_tokens": 1,
             "echo": True, "logprobs": 2}
     res = httpx.post(server.url + "/v1/completions", json=body, timeout=60).json()

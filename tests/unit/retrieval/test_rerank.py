@@ -64,11 +64,15 @@ def test_prompts_write_the_question_where_code_keeps_its_description():
                      "        return self._size\n", "python", "Blob.size")
     assert prompt_for(method) == "    @property\n    def size(self,\n             unit='b'):  # bytes\n        \"\"\""
     part = Unit(2, "        total += step\n    return total\n", "python", "run")
-    assert prompt_for(part) == "        total += step\n    return total\n\n# run "
+    assert prompt_for(part) == "        total += step\n    return total\n\n# run"
     go = Unit(3, "func (c *Cache) Add(key string) {\n\tc.items[key] = true\n}\n", "go", "Cache.Add")
-    assert prompt_for(go) == "func (c *Cache) Add(key string) {\n\tc.items[key] = true\n}\n\n// Add "
+    assert prompt_for(go) == "func (c *Cache) Add(key string) {\n\tc.items[key] = true\n}\n\n// Add"
     long = Unit(4, "x := 1\n" * 1000 + "return x\n", "go", "")
-    assert prompt_for(long).endswith("return x\n\n// ") and len(prompt_for(long)) < 1700  # the end of the code
+    assert prompt_for(long).endswith("return x\n\n//") and len(prompt_for(long)) < 1700  # the end of the code
+    hashed = Unit(5, 'def split(s, sep="#"):\n    return s.split(sep)\n', "python", "split")
+    assert prompt_for(hashed) == 'def split(s, sep="#"):\n    """'  # a "#" in a string is no comment
+    packed = Unit(6, "def one(): return 1\ndef two(x,\n        y): return 2\n", "python", "one two")
+    assert prompt_for(packed) == packed.text.rstrip() + "\n\n# one"  # no signature of its own ends: the code
 
 
 def test_the_model_scores_a_fitting_continuation_higher(model):
