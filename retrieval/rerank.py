@@ -2,12 +2,14 @@
 question, written as the unit's own description (Sachan et al. 2022, "Improving passage
 retrieval with zero-shot question generation").
 
-Opt-in (`repoqa search|bundle --rerank N`, `benchmarks.localization --rerank N`): it costs one
-model pass per unit, about 0.3-0.8 s a unit for the packaged SmolLM2-135M on two CPU cores, a
-few milliseconds for all of them on a GPU model server. The fused ranking's best N code units
-(documentation and other prose keep their places) are scored, and reordered by reciprocal
-rank over two rankings, the fused one and the model's, each 0-based with constant K:
-1/(K + fused rank) + WEIGHT/(K + model rank).
+Opt-in (`repoqa search|bundle --rerank N`, gRPC `rerank`, `benchmarks.localization --rerank
+N`): it costs one model pass per unit, 0.2-2 s a unit for the packaged SmolLM2-135M on two CPU
+cores (about 7 s a question for 10 units on flask's needles), one request to a model
+server (which batches them). The fused ranking's best N code units (documentation and other prose keep
+their places) are scored, and reordered by reciprocal rank over two rankings, the fused one
+and the model's, each 0-based with constant K: 1/(K + fused rank) + WEIGHT/(K + model rank).
+K and WEIGHT were chosen on flask's and fzf's needles (a scratch replay of the best 10
+functions), requests' needles held out.
 
 Each unit is written the way code carries its description, so that the model scores a
 continuation it has seen in training:
@@ -15,10 +17,12 @@ continuation it has seen in training:
   the question is the docstring;
 - other languages: the unit's code (its end, when long), then a line comment that opens with
   its name, and the question is the rest of the comment (Go's convention: "// Name does ...").
-Measured on the needles (a doc comment as the question, removed from the index) with the
-packaged SmolLM2, the fused ranking's best 10 units: the gold function first in 33 of flask's
-113 instead of 27, in 29 of fzf's 71 instead of 25 (`benchmarks.localization --rerank`, see
-the README for the file-level figures).
+Measured on the 250 needles (a doc comment as the question, removed from the index) with the
+packaged SmolLM2 and N = 10 (`benchmarks.localization --rerank 10`): the gold function first
+in 94 instead of 89, the gold file first in 169 as without it; on flask's commits and
+SWE-bench issues it lost (function Acc@1 31 against 21 of 77 commits): a symptom or a change
+is not the code's own description. See the README's Benchmarks. A stronger served model is
+what it is for; none could be measured here.
 """
 
 from __future__ import annotations
