@@ -120,55 +120,53 @@ def test_edit_is_checked_shown_and_written_only_when_asked(scripted):
     assert (root / "app/util.py").read_text() == before + "\n# edited since indexing\n"
 
 
-@pytest.mark.slow
-def test_ask_with_the_local_model_streams_and_can_be_cancelled(tmp_path):
+@pytest.fixture()
+def local(tmp_path):
+    """The rules project on a server whose generator is the default: the packaged model on the CPU."""
     root = tmp_path / "proj"
     write_tree(root, RULES)
     index(root)
-    server = Server([root])  # the default generator: the packaged model on the CPU
-    try:
-        with server.client() as c:
-            messages = list(c.ask("proj", "what does Engine.start do?", max_tokens=8))
-            assert messages[-1].done and messages[-1].model.startswith("SmolLM2")
-            assert "".join(m.text for m in messages).strip() and messages[-1].prompt_tokens > 100
-            call = c.ask("proj", "explain the engine in detail", max_tokens=400)
-            next(call)  # the first message: the facts
-            call.cancel()
-            with pytest.raises(grpc.RpcError) as err:
-                list(call)
-            assert err.value.code() == grpc.StatusCode.CANCELLED
-            again = list(c.ask("proj", "what does helper return?", max_tokens=4))  # the model is free again
-            assert again[-1].done
-    finally:
-        server.stop()
+    server = Server([root])
+    yield server
+    server.stop()
 
 
 @pytest.mark.slow
-def test_search_and_bundle_reranked_by_the_local_model(tmp_path):
-    root = tmp_path / "proj"
-    write_tree(root, RULES)
-    index(root)
-    server = Server([root])  # the default generator: the packaged model on the CPU
+def test_ask_with_the_local_model_streams_and_can_be_cancelled(local):
+    with local.client() as c:
+        messages = list(c.ask("proj", "what does Engine.start do?", max_tokens=8))
+        assert messages[-1].done and messages[-1].model.startswith("SmolLM2")
+        assert "".join(m.text for m in messages).strip() and messages[-1].prompt_tokens > 100
+        call = c.ask("proj", "explain the engine in detail", max_tokens=400)
+        next(call)  # the first message: the facts
+        call.cancel()
+        with pytest.raises(grpc.RpcError) as err:
+            list(call)
+        assert err.value.code() == grpc.StatusCode.CANCELLED
+        again = list(c.ask("proj", "what does helper return?", max_tokens=4))  # the model is free again
+        assert again[-1].done
+
+
+@pytest.mark.slow
+def test_search_and_bundle_reranked_by_the_local_model(local):
     question = "What value does helper give back?"
-    try:
-        with server.client() as c:
-            plain = c.search("proj", question, limit=5)
-            assert all(not any(r.signal == "rerank" for r in h.signals) for h in plain.hits)
-            hits = c.search("proj", question, limit=5, rerank=3).hits
-            ranks = sorted(r.rank for h in hits for r in h.signals if r.signal == "rerank")
-            assert ranks == [1, 2, 3]
-            assert {h.path for h in hits} == {h.path for h in plain.hits} or len(hits) == len(plain.hits)
-            files = c.search("proj", question, files=True, rerank=3).files
-            assert files and files[0].score >= files[-1].score
-            b = c.bundle("proj", question, budget_tokens=400, rerank=3)
-            assert any("the model reads the question as its description" in u.reason for u in b.units)
-            for bad, words in (({"rerank": 101}, "rerank must be 0 to 100"),
-                               ({"rerank": 3, "mode": "lexical"}, "rerank reranks the hybrid ranking")):
-                with pytest.raises(grpc.RpcError) as err:
-                    c.search("proj", question, **bad)
-                assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and words in err.value.details()
-    finally:
-        server.stop()
+    with local.client() as c:
+        plain = c.search("proj", question, limit=5)
+        assert all(not any(r.signal == "rerank" for r in h.signals) for h in plain.hits)
+        hits = c.search("proj", question, limit=5, rerank=3).hits
+        ranks = sorted(r.rank for h in hits for r in h.signals if r.signal == "rerank")
+        assert ranks == [1, 2, 3]
+        # the first three code units trade places among themselves: the same five results
+        assert sorted((h.path, h.start_line) for h in hits) == sorted((h.path, h.start_line) for h in plain.hits)
+        files = c.search("proj", question, files=True, rerank=3).files
+        assert files and files[0].score >= files[-1].score
+        b = c.bundle("proj", question, budget_tokens=400, rerank=3)
+        assert any("the model reads the question as its description" in u.reason for u in b.units)
+        for bad, words in (({"rerank": 101}, "rerank must be 0 to 100"),
+                           ({"rerank": 3, "mode": "lexical"}, "rerank reranks the hybrid ranking")):
+            with pytest.raises(grpc.RpcError) as err:
+                c.search("proj", question, **bad)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and words in err.value.details()
 
 
 def test_rerank_with_a_server_that_cannot_score_is_refused_clearly(scripted):
