@@ -294,8 +294,8 @@ def _rerank_option(f):
     return click.option(
         "--rerank", type=click.IntRange(0, 100), default=0, metavar="N",
         help="Rerank the best N code units by how likely the configured model ([generator]) finds the "
-             "question as each one's description. Slow on a CPU: about 0.5 s a unit with the packaged "
-             "model.")(f)
+             "question as each one's description (for questions that describe code, not bug reports). "
+             "Slow on a CPU: 0.2-2 s a unit with the packaged model.")(f)
 
 
 def _reranking(root: Path, searcher, depth: int, quiet: bool):
