@@ -52,11 +52,10 @@ from benchmarks.common import RESULTS, old_hunks, write_result
 from graph.build import GraphIndex
 from indexer.options import IndexOptions
 from indexer.store import Store
-from indexer.text import query_words, valid_text
+from indexer.text import query_words
 from indexer.update import index_dir_for, update_index
 from retrieval.bundle import LineCache, build_bundle, gold_line_coverage
 from retrieval.hits import packed_order
-from retrieval.query import without_banners
 from retrieval.rerank import rerank
 from retrieval.search import DEPTH, FILE_SIGNALS, SIGNALS, Fused, FusionWeights, Searcher, Signals, fuse_signals, rank_files
 from retrieval.tokens import counter_for
@@ -282,7 +281,7 @@ def rank_modes(tree: Path, query: str, modes: list[str], dense: Dense | None,
             weights = searcher.weights if mode in ("hybrid", "rerank") else baseline(mode)
             fused = fuse_signals(sig, weights)
             if mode == "rerank":
-                fused = rerank(store, without_banners(valid_text(query)), fused, sig, *reranker)
+                fused = rerank(store, query, fused, sig, *reranker)
             files, units = files_and_units(fused, paths, symbols, sig, weights)
             cover, fcover = {}, {}
             for budget in BUDGETS:

@@ -34,7 +34,9 @@ from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 from indexer.store import Store
+from indexer.text import valid_text
 
+from .query import without_banners
 from .search import Fused, Signals
 
 log = logging.getLogger(__name__)
@@ -115,8 +117,9 @@ def rerank(store: Store, question: str, fused: list[Fused], sig: Signals, scorer
            depth: int = DEPTH) -> list[Fused]:
     """`fused` with its best `depth` code units reordered (see the module's docstring). They
     take the places they held, so the other units, the scores and their order stay; each
-    reranked unit's `ranks` gains "rerank", its rank by the model."""
-    question = question.strip()[:QUESTION_CHARS]
+    reranked unit's `ranks` gains "rerank", its rank by the model. `question` as asked: it is
+    read as the search reads it (no interpreter banners)."""
+    question = without_banners(valid_text(question)).strip()[:QUESTION_CHARS]
     if depth <= 0 or not question:
         return fused
     places = [i for i, f in enumerate(fused) if f.chunk_id not in sig.prose][:depth * 3]

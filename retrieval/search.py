@@ -381,8 +381,7 @@ class Searcher:
         if rerank and mode == "hybrid" and self.scorer is not None and self.rerank_depth > 0:
             from .rerank import rerank
 
-            fused = rerank(self.store, without_banners(valid_text(query)), fused, sig, self.scorer,
-                           self.rerank_depth)
+            fused = rerank(self.store, query, fused, sig, self.scorer, self.rerank_depth)
         return fused, sig
 
     def search(self, query: str, mode: str = "hybrid", k: int = 10) -> list[Hit]:

@@ -171,7 +171,8 @@ class OpenAIServer:
         scorer = getattr(self.generator, "text_logprobs", None)
         if scorer is None:
             raise RequestError(400, "this model cannot score prompts")
-        if body.get("echo") is not True or body.get("max_tokens", 16) not in (0, 1):
+        generate = body.get("max_tokens", 16)
+        if body.get("echo") is not True or generate not in (0, 1):
             raise RequestError(400, "this server answers /v1/completions only to score prompts (echo true, "
                                     "max_tokens 0 or 1); generate through /v1/chat/completions", param="echo")
         prompts = body.get("prompt")
@@ -193,7 +194,7 @@ class OpenAIServer:
             used += len(found["tokens"])
             token, logprob = found.pop("next")
             text = prompt
-            if body.get("max_tokens", 16) == 1:
+            if generate == 1:
                 found["text_offset"].append(len(prompt))
                 found["tokens"].append(token)
                 found["token_logprobs"].append(logprob)
@@ -202,7 +203,7 @@ class OpenAIServer:
                 text += token
             choices.append({"index": i, "text": text, "logprobs": found,
                             "finish_reason": "length"})
-        generated = len(prompts) if body.get("max_tokens", 16) == 1 else 0
+        generated = len(prompts) if generate == 1 else 0
         return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
                 "model": self.model_name, "choices": choices,
                 "usage": {"prompt_tokens": used, "completion_tokens": generated, "total_tokens": used + generated}}
