@@ -32,6 +32,16 @@ from .tokens import TokenCounter
 log = logging.getLogger(__name__)
 
 MAP_SHARE = 0.1  # of the budget, at most, for the repository map
+# ... and at most this many tokens, whatever the budget (aider's repository map defaults to
+# 1k tokens too): past that, the budget buys more of the code a fix touches. Every hybrid
+# bundle of 953 development tasks built both ways from one ranking in one run (fzf's, flask's
+# and requests' commits and needles with vectors; pytest's, sphinx's and sympy's issues
+# without), a tenth against this cap: 32k gold lines 21,589 -> 21,771 of 24,857 (0.869 ->
+# 0.876; the two halves by a hash of the question +63 and +119): fzf's commits 8,170 -> 8,296
+# of 10,388, sympy 632 -> 642 of 1,025, sphinx 179 -> 204 of 260, pytest 152 -> 169 of 218,
+# requests' commits 1,769 -> 1,777, flask's commits 3,135 -> 3,131, needles unchanged. A 2k
+# cap gained less on the first half (fzf 4,291 against 4,306). An 8k bundle is unchanged.
+MAP_TOKENS = 1024
 MAP_FILES = 15
 MAP_SYMBOLS_PER_FILE = 25
 MERGE_GAP = 3  # spans of one file this close are merged into one unit
@@ -161,7 +171,7 @@ def build_bundle(searcher: Searcher, root: Path, query: str, budget: int, counte
     bundle = Bundle(query=query, snapshot=snapshot, repo_map="", budget=budget, tokenizer=counter.name)
     fixed = counter.count(bundle.render()) + 16
     files = lines if lines is not None else LineCache(store, root, counter)
-    map_budget = max(0, min(int(budget * MAP_SHARE), budget - fixed - 64))
+    map_budget = max(0, min(int(budget * MAP_SHARE), MAP_TOKENS, budget - fixed - 64))
     order = _priorities(store, without_banners(query), fused, paths, files_ranked)
     spans = _select(store, files, order, paths, int((budget - fixed - map_budget) * 0.99))
     relations = _relations(store, spans)

@@ -340,3 +340,33 @@ def test_a_file_too_long_for_the_map_shows_its_first_definitions(tmp_path):
         assert _repo_map(store, ranked, [], counter, 14).startswith("small.py")  # big.py: not one line fits
     finally:
         store.close()
+
+
+def test_a_large_budget_gives_the_map_at_most_its_tokens_and_the_code_the_rest(tmp_path, monkeypatch):
+    """The map takes a tenth of a small budget, but no more than MAP_TOKENS of a large one:
+    past that, the budget buys code (the definitions the map would list are longer to read
+    than to show)."""
+    import retrieval.bundle as bundle
+
+    files = {f"orders/handlers_{k}.py": "".join(
+        f"def handle_order_{k}_{i}(order, customer, session):\n    total = order.total * {i}\n"
+        f"    if customer.discount:\n        total -= customer.discount * {k}\n"
+        + "".join(f"    total = session.adjust(total, step={j})\n" for j in range(8)) + "    return total\n\n\n"
+        for i in range(60)) for k in range(16)}
+    store, _ = indexed_units(tmp_path, files)
+    try:
+        counter = counter_for()
+        question = "how is the order total computed with the customer discount"
+        budget = 10 * bundle.MAP_TOKENS + 4000
+        monkeypatch.setattr(bundle, "MAP_TOKENS", 10**6)
+        wide = build_bundle(Searcher(store), tmp_path, question, budget, counter)
+        monkeypatch.undo()
+        b = build_bundle(Searcher(store), tmp_path, question, budget, counter)
+        assert counter.count(wide.repo_map) > bundle.MAP_TOKENS  # a tenth of this budget would be more
+        assert 0 < counter.count(b.repo_map) <= bundle.MAP_TOKENS
+        assert b.tokens <= budget
+        assert sum(u.tokens for u in b.units) > sum(u.tokens for u in wide.units)
+        small = build_bundle(Searcher(store), tmp_path, question, 4000, counter)
+        assert 300 < counter.count(small.repo_map) <= 400  # a tenth of a small one, filled
+    finally:
+        store.close()
