@@ -344,8 +344,7 @@ def test_a_file_too_long_for_the_map_shows_its_first_definitions(tmp_path):
 
 def test_a_large_budget_gives_the_map_at_most_its_tokens_and_the_code_the_rest(tmp_path, monkeypatch):
     """The map takes a tenth of a small budget, but no more than MAP_TOKENS of a large one:
-    past that, the budget buys code (the definitions the map would list are longer to read
-    than to show)."""
+    past that, the budget buys code. Without the cap, this budget's map would be larger."""
     import retrieval.bundle as bundle
 
     files = {f"orders/handlers_{k}.py": "".join(
