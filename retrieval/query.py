@@ -52,6 +52,9 @@ _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?![\w])")
 _CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\s*\(")
 _WORD = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?![\w])")
 _QUOTED = re.compile(r"""(?<![\w])(['"])([^'"\n]{6,120})\1""")
+# A Markdown block quote: where an issue pastes the message it got (or a line of the docs it
+# read) as prose rather than as code. Not a `>>>` prompt, nor a pytest failure's `>   code` line.
+_BLOCKQUOTE = re.compile(r"^[ \t]{0,3}>(?!>)[ \t]?(\S.*?)[ \t]*$", re.M)
 # A hyphenated name: a command-line option (`--collect-only`), a setting or a rule's id
 # (`ignore-paths`, `undefined-loop-variable`). Code holds it as a string, where the question's
 # words are split apart, so it is looked for as a phrase: quoted or in backticks, or anywhere
@@ -249,6 +252,10 @@ def analyze(text: str) -> QueryInfo:
     for m in _QUOTED.finditer(text):
         s = m.group(2).strip()
         if " " in s and len(s.split()) >= 2:
+            info.messages.append(s)
+    for m in _BLOCKQUOTE.finditer(text):
+        s = m.group(1).strip()
+        if len(s.split()) >= 4 and s not in info.messages:
             info.messages.append(s)
     names = [m.group(2) for m in _QUOTED_NAME.finditer(text)] + _OPTION.findall(text)
     unique: dict[str, str] = {}  # the full-text search ignores case: Content-Type is content-type

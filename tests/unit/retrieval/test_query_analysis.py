@@ -194,3 +194,18 @@ def test_a_scope_matches_the_files_in_that_part_of_the_project():
     assert scope_matches("_compat.py", "flask/_compat.py")
     assert not scope_matches("types/ignore", "crates/ignore/src/types.rs")
     assert not scope_matches("core", "crates/corex/a.rs") and not scope_matches("core", "src/score.py")
+
+
+def test_a_block_quote_is_looked_for_as_a_message():
+    """An issue that pastes the message it got as a Markdown quote has it looked for as a
+    phrase, as a quoted string is; a `>>>` prompt, a pytest failure's `>   code` line and a
+    quote of a word or two are not messages."""
+    q = ("skip at module level\r\nThis issues this error:\r\n\r\n"
+         ">Using pytest.skip outside of a test is not allowed. To decorate a test function, use marks.\r\n"
+         "> and the docs say so too  \n"
+         ">>> skip('why')\n"
+         ">       assert foo == (3 + 2) * (6 + 9)\n"
+         "> me too\n")
+    assert analyze(q).messages == [
+        "Using pytest.skip outside of a test is not allowed. To decorate a test function, use marks.",
+        "and the docs say so too"]
