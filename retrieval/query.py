@@ -48,6 +48,12 @@ _IMPORT = re.compile(r"^[ \t]*(?:>>>[ \t]*|In \[\d+\]:[ \t]*)?from[ \t]+[\w.]+[ 
 # Lines that open a question without being its title: a trace's header or frame, a prompt.
 _NOT_TITLE = re.compile(r"^(?:Traceback \(most recent call last\)|File \"|>>>|\.\.\.|In \[\d+\]:|Out\[\d+\]:|\$ )")
 _TICKS = re.compile(r"`([^`\n]{1,200})`")
+# "Called by :meth:`.AppContext.pop`", "used from `send_file()`", "invoked by run_hooks()": a
+# description of code by its caller, the way docstrings and questions often put it. The name
+# after it is not what is asked about but what calls it (a Sphinx role and a leading `~.` or
+# `.` aside; in backticks, or a call, a dotted or a code-like name).
+_CALLED_BY = re.compile(r"\b(?:called|used|invoked)\s+(?:only\s+)?(?:by|from)\s+(?:the\s+)?"
+                        r"(?::\w+(?::\w+)?:)?(?:`~?\.?([A-Za-z_][\w.]*)(?:\(\))?`|([A-Za-z_][\w.]*)(\()?)", re.I)
 _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?![\w])")
 _CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\s*\(")
 _WORD = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?![\w])")
@@ -178,6 +184,7 @@ class QueryInfo:
     prose: str = ""  # the question without its code (fenced blocks, indented lines)
     title: str = ""  # its first line of prose when more follows; "" for a question of one line
     scopes: list[str] = field(default_factory=list)  # what its first line says it is about (_SCOPE)
+    callers: list[str] = field(default_factory=list)  # names it says call what it asks about (_CALLED_BY)
 
 
 def _in_traces(text: str, found: list[tuple[int, bool | None, Frame]]) -> list[Frame]:
@@ -306,5 +313,9 @@ def analyze(text: str) -> QueryInfo:
             if code_like(tok):
                 mention(tok, 0.4)
     info.paths = paths
+    for m in _CALLED_BY.finditer(text):
+        name = (m.group(1) or m.group(2) or "").strip(".").rsplit(".", 1)[-1]
+        if name and (m.group(1) or m.group(3) or "." in m.group(2) or code_like(name)) and name not in info.callers:
+            info.callers.append(name)
     info.mentions = [Mention(n, q, w) for (n, q), w in sorted(mentions.items(), key=lambda kv: -kv[1])]
     return info

@@ -7,6 +7,7 @@ import json
 import math
 import posixpath
 import re
+import sqlite3
 import threading
 from collections.abc import Callable
 
@@ -76,9 +77,12 @@ def _mentioned(store: Store, info: QueryInfo, limit_mentions: int, cap: int, sql
 
 def symbols(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tuple[int, float]]:
     """Chunks defining the names the question mentions. A rarer name counts more; a
-    qualifier that agrees with the definition's class or module counts more still."""
+    qualifier that agrees with the definition's class or module counts more still. A name
+    the question says calls what it asks about ("called by X") counts for what X calls, in
+    the graph, more than for X itself."""
     defs: list[tuple[int, str, int]] = []
     weights: list[float] = []
+    callers: list[tuple[int, str, float]] = []
     for m, rarity, rows in _mentioned(
             store, info, limit_mentions, MAX_DEFINITIONS,
             "SELECT s.file_id, f.path, s.qualname, s.start_line FROM symbols s JOIN files f ON f.id = s.file_id "
@@ -96,12 +100,38 @@ def symbols(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tup
                     score *= 0.5
             if is_test_path(path):
                 score *= _TEST_FACTOR
+            if m.name in info.callers:
+                callers.append((file_id, qualname, score))
+                score *= CALLER_SHARE
             defs.append((file_id, qualname, line))
             weights.append(score)
     scores: dict[int, float] = {}
     for cid, score in zip(chunks_for(store, defs), weights):
         _add(scores, cid, score)
+    for cid, score in _callees(store, callers):
+        _add(scores, cid, score)
     return _ranking(scores)
+
+
+CALLER_SHARE = 0.25  # of a definition's score, for one the question says calls what it asks about
+MAX_CALLEES = 40  # of one caller's: a dispatcher calling everything says nothing
+
+
+def _callees(store: Store, callers: list[tuple[int, str, float]]) -> list[tuple[int, float]]:
+    """(chunk, score) of the definitions each (file, qualname, score) calls in the graph."""
+    out: list[tuple[int, float]] = []
+    for file_id, qualname, score in callers:
+        try:
+            dsts = [r[0] for r in store.conn.execute(
+                "SELECT DISTINCT e.dst FROM graph_nodes n JOIN graph_edges e ON e.src = n.id "
+                "WHERE n.file_id = ? AND n.qualname = ? AND e.kind = 'calls' AND e.dst != n.id LIMIT ?",
+                (file_id, qualname, MAX_CALLEES + 1))]
+        except sqlite3.DatabaseError:  # an index without a graph has no callees
+            return out
+        if len(dsts) > MAX_CALLEES:
+            continue
+        out.extend((cid, score) for cid in node_chunks(store, dsts).values())
+    return out
 
 
 MAX_USES = 200  # a name used more often than this says little about where the question points

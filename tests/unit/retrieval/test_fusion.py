@@ -415,3 +415,17 @@ def test_each_named_definition_maps_to_its_own_chunk_or_the_one_holding_it(shop)
     assert any(store.conn.execute("SELECT symbol FROM chunks WHERE id = ?", (c,)).fetchone()[0] != q
                for (_, q, _), c in zip(defs, found))  # some share a chunk
     assert chunks_for(store, []) == []
+
+
+def test_a_definition_described_by_its_caller_is_found_through_the_graph(shop):
+    """"Called by `Cart.total`" asks about what Cart.total calls, not Cart.total: the symbol
+    signal ranks its callees above it, and so does the search; named plainly, it ranks first."""
+    said_q, plain_q = "Called by `Cart.total` to lower the amount of a big order.", "`Cart.total` lowers the amount."
+    said = shop.signals(said_q, mode="hybrid")
+    first = symbols_of(shop, said.rankings["symbol"][0][0])
+    assert "apply_discount" in first and "total" not in first
+    assert top(shop, said_q, k=1) == [("shop/pricing.py", "apply_discount")]
+    plain = shop.signals(plain_q, mode="hybrid")
+    assert "total" in symbols_of(shop, plain.rankings["symbol"][0][0])
+    assert all("apply_discount" not in symbols_of(shop, c) for c, _ in plain.rankings["symbol"])
+    assert top(shop, plain_q, k=1)[0][0] == "shop/cart.py"

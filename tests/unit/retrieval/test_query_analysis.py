@@ -209,3 +209,17 @@ def test_a_block_quote_is_looked_for_as_a_message():
     assert analyze(q).messages == [
         "Using pytest.skip outside of a test is not allowed. To decorate a test function, use marks.",
         "and the docs say so too"]
+
+
+def test_a_caller_the_question_names_is_told_apart():
+    """"Called by X", "used by X", "invoked from X()": X calls what is asked about. A Sphinx
+    role, a leading `~.` and a qualifier are left out; prose after the words is not a name."""
+    def callers(q):
+        return analyze(q).callers
+
+    assert callers("Called by :meth:`.AppContext.pop`.") == ["pop"]
+    assert callers("Used by :func:`send_file` to determine the max age.") == ["send_file"]
+    assert callers("This is invoked from run_hooks() each time, and called by Flask.dispatch.") == \
+        ["run_hooks", "dispatch"]
+    assert callers("called by the user; used by many; called in reverse order") == []
+    assert callers("It should not be called from user code.") == []
