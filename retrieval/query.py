@@ -52,8 +52,14 @@ _TICKS = re.compile(r"`([^`\n]{1,200})`")
 # description of code by its caller, the way docstrings and questions often put it. The name
 # after it is not what is asked about but what calls it (a Sphinx role and a leading `~.` or
 # `.` aside; in backticks, or a call, a dotted or a code-like name).
-_CALLED_BY = re.compile(r"\b(?:called|used|invoked)\s+(?:only\s+)?(?:by|from)\s+(?:the\s+)?"
-                        r"(?::\w+(?::\w+)?:)?(?:`~?\.?([A-Za-z_][\w.]*)(?:\(\))?`|([A-Za-z_][\w.]*)(\()?)", re.I)
+_NAMED = r"(?::\w+(?::\w+)?:)?(?:`~?\.?([A-Za-z_][\w.]*)(?:\(\))?`|([A-Za-z_][\w.]*\w)(\()?)"
+_CALLED_BY = re.compile(rf"\b(?:called|used|invoked)\s+(?:only\s+)?(?:by|from)\s+(?:the\s+)?{_NAMED}", re.I)
+# "Like :meth:`errorhandler`, but for every request", "works like `record` but ...", "the same
+# as `Flask.after_request`, except ...": a description of code by what it resembles. The name
+# is a point of comparison, not what is asked about ("like" only where it opens a sentence or
+# follows works/behaves/acts: elsewhere it is as often "such as").
+_LIKE = re.compile(rf"(?:(?:^|[.!?:;]\s+)like|\b(?:works|behaves|acts)\s+like|\bsame\s+as|\bsimilar\s+to|"
+                   rf"\bequivalent\s+(?:to|of))\s+(?:the\s+)?{_NAMED}", re.I | re.M)
 _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?![\w])")
 _CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\s*\(")
 _WORD = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?![\w])")
@@ -185,6 +191,7 @@ class QueryInfo:
     title: str = ""  # its first line of prose when more follows; "" for a question of one line
     scopes: list[str] = field(default_factory=list)  # what its first line says it is about (_SCOPE)
     callers: list[str] = field(default_factory=list)  # names it says call what it asks about (_CALLED_BY)
+    likenesses: list[str] = field(default_factory=list)  # names it says what it asks about resembles (_LIKE)
 
 
 def _in_traces(text: str, found: list[tuple[int, bool | None, Frame]]) -> list[Frame]:
@@ -201,6 +208,17 @@ def _in_traces(text: str, found: list[tuple[int, bool | None, Frame]]) -> list[F
         members.sort(key=lambda i: found[i][0])
         for n, i in enumerate(reversed(members) if last else members):
             out[i] = replace(out[i], trace=trace, recency=n)
+    return out
+
+
+def _named_after(pattern: re.Pattern[str], text: str) -> list[str]:
+    """The names (last parts) that `pattern`'s _NAMED part finds: in backticks, or a call, a
+    dotted or a code-like name."""
+    out: list[str] = []
+    for m in pattern.finditer(text):
+        name = (m.group(1) or m.group(2) or "").strip(".").rsplit(".", 1)[-1]
+        if name and (m.group(1) or m.group(3) or "." in m.group(2) or code_like(name)) and name not in out:
+            out.append(name)
     return out
 
 
@@ -313,9 +331,6 @@ def analyze(text: str) -> QueryInfo:
             if code_like(tok):
                 mention(tok, 0.4)
     info.paths = paths
-    for m in _CALLED_BY.finditer(text):
-        name = (m.group(1) or m.group(2) or "").strip(".").rsplit(".", 1)[-1]
-        if name and (m.group(1) or m.group(3) or "." in m.group(2) or code_like(name)) and name not in info.callers:
-            info.callers.append(name)
+    info.callers, info.likenesses = _named_after(_CALLED_BY, text), _named_after(_LIKE, text)
     info.mentions = [Mention(n, q, w) for (n, q), w in sorted(mentions.items(), key=lambda kv: -kv[1])]
     return info

@@ -79,7 +79,8 @@ def symbols(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tup
     """Chunks defining the names the question mentions. A rarer name counts more; a
     qualifier that agrees with the definition's class or module counts more still. A name
     the question says calls what it asks about ("called by X") counts for what X calls, in
-    the graph, more than for X itself."""
+    the graph, more than for X itself; one it compares its subject with ("like X, but ...")
+    does not count."""
     defs: list[tuple[int, str, int]] = []
     weights: list[float] = []
     callers: list[tuple[int, str, float]] = []
@@ -100,6 +101,8 @@ def symbols(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tup
                     score *= 0.5
             if is_test_path(path):
                 score *= _TEST_FACTOR
+            if m.name in info.likenesses:
+                continue  # what the question compares its subject with is not its subject
             if m.name in info.callers:
                 callers.append((file_id, qualname, score))
                 score *= CALLER_SHARE

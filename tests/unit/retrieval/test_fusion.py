@@ -429,3 +429,13 @@ def test_a_definition_described_by_its_caller_is_found_through_the_graph(shop):
     assert "total" in symbols_of(shop, plain.rankings["symbol"][0][0])
     assert all("apply_discount" not in symbols_of(shop, c) for c, _ in plain.rankings["symbol"])
     assert top(shop, plain_q, k=1)[0][0] == "shop/cart.py"
+
+
+def test_a_definition_the_question_compares_with_is_not_what_it_asks_about(shop):
+    """"Like `apply_discount`, but ..." describes something else: the symbol signal leaves
+    apply_discount out, and the search's first unit is another."""
+    q = "Like `apply_discount`, but rounds the amount to cents."
+    assert all("apply_discount" not in symbols_of(shop, c) for c, _ in shop.signals(q, mode="hybrid").rankings["symbol"])
+    assert top(shop, q, k=1)[0][1] != "apply_discount"
+    named = "`apply_discount` rounds the amount to cents."
+    assert top(shop, named, k=1) == [("shop/pricing.py", "apply_discount")]

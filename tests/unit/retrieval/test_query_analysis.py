@@ -223,3 +223,18 @@ def test_a_caller_the_question_names_is_told_apart():
         ["run_hooks", "dispatch"]
     assert callers("called by the user; used by many; called in reverse order") == []
     assert callers("It should not be called from user code.") == []
+
+
+def test_a_name_the_question_compares_with_is_told_apart():
+    """"Like X, but", "works like X", "the same as X, except", "equivalent to X": X is what
+    the subject resembles. "like" inside a sentence is as often "such as": not a likeness."""
+    def likenesses(q):
+        return analyze(q).likenesses
+
+    assert likenesses("Like :meth:`errorhandler`, but for every request. Equivalent to "
+                      ":meth:`.Flask.errorhandler`.") == ["errorhandler"]
+    assert likenesses("Works like :meth:`record` but wraps it; similar to make_setup_state().") == \
+        ["record", "make_setup_state"]
+    assert likenesses("The behavior is the same as :meth:`.Flask.after_request`, except ...") == ["after_request"]
+    assert likenesses("functions like `simplify` fail; override it like follows. For file-like objects.") == []
+    assert analyze("called by foo. Like bar.").callers == [] and analyze("Like bar.").likenesses == []
