@@ -212,14 +212,25 @@ def _in_traces(text: str, found: list[tuple[int, bool | None, Frame]]) -> list[F
 
 
 def _named_after(pattern: re.Pattern[str], text: str) -> list[str]:
-    """The names (last parts) that `pattern`'s _NAMED part finds: in backticks, or a call, a
-    dotted or a code-like name."""
+    """The names that `pattern`'s _NAMED part finds, as written (`Flask.url_for`), when they
+    read as code: in backticks, or a call, a dotted or a code-like name."""
     out: list[str] = []
     for m in pattern.finditer(text):
-        name = (m.group(1) or m.group(2) or "").strip(".").rsplit(".", 1)[-1]
-        if name and (m.group(1) or m.group(3) or "." in m.group(2) or code_like(name)) and name not in out:
+        name = (m.group(1) or m.group(2) or "").strip(".")
+        if name and (m.group(1) or m.group(3) or "." in name or code_like(name)) and name not in out:
             out.append(name)
     return out
+
+
+def names_one_of(mention: Mention, names: list[str]) -> bool:
+    """Whether `mention` is one of `names` (dotted, as _named_after gives them): the same
+    last part, and the same qualifier or none (a bare `url_for` is not `Flask.url_for`)."""
+    for n in names:
+        qual, _, last = n.rpartition(".")
+        if last == mention.name and (not mention.qualifier or
+                                     (qual and mention.qualifier.rsplit(".", 1)[-1] == qual.rsplit(".", 1)[-1])):
+            return True
+    return False
 
 
 def analyze(text: str) -> QueryInfo:

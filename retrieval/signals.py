@@ -14,7 +14,7 @@ from collections.abc import Callable
 from graph.model import is_test_path
 from indexer.store import Store
 
-from .query import QueryInfo
+from .query import QueryInfo, names_one_of
 
 _NAME_SCAN = 400  # chunks read for a hyphenated name: more, and it is found everywhere
 MAX_DEFINITIONS = 40  # a name defined more often than this (`__init__`, `get`) says nothing
@@ -101,9 +101,9 @@ def symbols(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tup
                     score *= 0.5
             if is_test_path(path):
                 score *= _TEST_FACTOR
-            if m.name in info.likenesses:
+            if names_one_of(m, info.likenesses):
                 continue  # what the question compares its subject with is not its subject
-            if m.name in info.callers:
+            if names_one_of(m, info.callers):
                 callers.append((file_id, qualname, score))
                 score *= CALLER_SHARE
             defs.append((file_id, qualname, line))

@@ -217,10 +217,10 @@ def test_a_caller_the_question_names_is_told_apart():
     def callers(q):
         return analyze(q).callers
 
-    assert callers("Called by :meth:`.AppContext.pop`.") == ["pop"]
+    assert callers("Called by :meth:`.AppContext.pop`.") == ["AppContext.pop"]
     assert callers("Used by :func:`send_file` to determine the max age.") == ["send_file"]
     assert callers("This is invoked from run_hooks() each time, and called by Flask.dispatch.") == \
-        ["run_hooks", "dispatch"]
+        ["run_hooks", "Flask.dispatch"]
     assert callers("called by the user; used by many; called in reverse order") == []
     assert callers("It should not be called from user code.") == []
 
@@ -232,9 +232,26 @@ def test_a_name_the_question_compares_with_is_told_apart():
         return analyze(q).likenesses
 
     assert likenesses("Like :meth:`errorhandler`, but for every request. Equivalent to "
-                      ":meth:`.Flask.errorhandler`.") == ["errorhandler"]
+                      ":meth:`.Flask.errorhandler`.") == ["errorhandler", "Flask.errorhandler"]
     assert likenesses("Works like :meth:`record` but wraps it; similar to make_setup_state().") == \
         ["record", "make_setup_state"]
-    assert likenesses("The behavior is the same as :meth:`.Flask.after_request`, except ...") == ["after_request"]
+    assert likenesses("The behavior is the same as :meth:`.Flask.after_request`, except ...") == \
+        ["Flask.after_request"]
     assert likenesses("functions like `simplify` fail; override it like follows. For file-like objects.") == []
     assert analyze("called by foo. Like bar.").callers == [] and analyze("Like bar.").likenesses == []
+
+
+def test_a_name_said_to_call_or_resemble_is_matched_with_its_qualifier():
+    """A bare name matches only the bare mentions of it; a qualified one those with its
+    qualifier and the bare ones: `Flask.url_for` works like `url_for` is still about Flask.url_for."""
+    from retrieval.query import names_one_of
+
+    info = analyze("`Flask.url_for` works like `url_for`, but inside the app.")
+    assert info.likenesses == ["url_for"]
+    said = {(m.name, m.qualifier) for m in info.mentions if names_one_of(m, info.likenesses)}
+    assert said == {("url_for", "")} and ("url_for", "Flask") in {(m.name, m.qualifier) for m in info.mentions}
+    info = analyze("Called by :meth:`AppContext.pop` and `pop`.")
+    assert {(m.name, m.qualifier) for m in info.mentions if names_one_of(m, info.callers)} == \
+        {("pop", "AppContext"), ("pop", "")}
+    assert not names_one_of(next(m for m in analyze("`Stack.pop` and `AppContext.pop`").mentions
+                                 if m.qualifier == "Stack"), ["AppContext.pop"])
