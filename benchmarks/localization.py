@@ -45,11 +45,13 @@ import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 from assistant.generators import GeneratorOptions
 from benchmarks.common import RESULTS, old_hunks, write_result
 from graph.build import GraphIndex
+from indexer.lock import WriterLock
 from indexer.options import IndexOptions
 from indexer.store import Store
 from indexer.text import query_words
@@ -360,16 +362,29 @@ def main() -> None:
     args = ap.parse_args()
     opts = IndexOptions()
     modes = ["lexical", "dense", "hybrid"] if args.dense else ["lexical", "hybrid"]
-    reranker = None
-    if args.rerank > 0:
-        modes.append("rerank")
-        reranker = (open_generator(GeneratorOptions(base_url=args.rerank_base_url, max_tokens=1)), args.rerank)
-    dense = Dense() if args.dense else None
+    t0 = time.perf_counter()
+    tasks, skipped = plan(args)
+    with ExitStack() as held:
+        for tree in dict.fromkeys(t for t, _ in tasks):
+            # The run moves the tree from commit to commit: a second run on it would check
+            # out its own commits under this one (the index's own lock guards only its writes).
+            held.enter_context(WriterLock(index_dir_for(tree), name=TREE_LOCK,
+                                          what="running a localization benchmark on this work tree",
+                                          hint="let it finish, or give the new run other work trees (--repos)"))
+        reranker = None
+        if args.rerank > 0:
+            modes.append("rerank")
+            reranker = (open_generator(GeneratorOptions(base_url=args.rerank_base_url, max_tokens=1)), args.rerank)
+        _run(args, tasks, skipped, opts, modes, Dense() if args.dense else None, reranker, t0)
+
+
+TREE_LOCK = "benchmark.lock"
+
+
+def _run(args, tasks, skipped, opts, modes, dense, reranker, t0) -> None:
     per: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     covers: dict[str, dict[str, dict[str, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     detail = []
-    t0 = time.perf_counter()
-    tasks, skipped = plan(args)
     sig_file = args.signals_out.open("a") if args.signals_out else None
     for n, (tree, row) in enumerate(tasks, 1):
         kind = kind_of(row)

@@ -111,3 +111,43 @@ def test_the_recorded_signals_replay_the_live_file_ranking(tmp_path):
     # ... and a row recorded before they were still replays, by rank alone
     del row["scores"]
     assert [v for _, v in Task(row).sig.rankings["lexical"]] == [0.0] * len(lexical)
+
+
+def test_a_second_run_on_the_same_work_tree_stops_before_moving_it(tmp_path):
+    """The benchmark checks its trees out commit by commit: while one run holds a tree, a
+    second stops with a clear error and leaves the tree where it was; once the first is done,
+    the same run goes through."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from benchmarks.localization import TREE_LOCK
+    from indexer.lock import WriterLock
+
+    repo = tmp_path / "repos" / "o+r"
+    repo.mkdir(parents=True)
+    for args in (("init", "-q"), ("config", "user.email", "t@example.com"), ("config", "user.name", "t")):
+        _git(repo, *args)
+    (repo / "cart.py").write_text("def total(items):\n    return sum(items)\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "one")
+    parent = _git(repo, "rev-parse", "HEAD")
+    (repo / "cart.py").write_text("def total(items):\n    return sum(i.price for i in items)\n")
+    _git(repo, "commit", "-q", "-am", "Sum the items' prices in the cart total")
+    commit = _git(repo, "rev-parse", "HEAD")
+    data = tmp_path / "commits.jsonl"
+    data.write_text(json.dumps({"repo": "o/r", "commit": commit, "parent": parent,
+                                "question": "Sum the items' prices in the cart total", "gold_files": ["cart.py"],
+                                "gold_functions": ["cart.py::total"]}) + "\n")
+    run = [sys.executable, "-m", "benchmarks.localization", "--data", str(data), "--repos", str(tmp_path / "repos"),
+           "--out", str(tmp_path / "out.json")]
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    with WriterLock(index_dir_for(repo), name=TREE_LOCK):
+        busy = subprocess.run(run, capture_output=True, text=True, env=env, cwd=root)
+        assert busy.returncode != 0 and "running a localization benchmark on this work tree" in busy.stderr
+        assert _git(repo, "rev-parse", "HEAD") == commit and not (tmp_path / "out.json").exists()
+    done = subprocess.run(run, capture_output=True, text=True, env=env, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert [t["id"] for t in result["tasks"]] == [commit] and _git(repo, "rev-parse", "HEAD") == parent
