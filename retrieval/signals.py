@@ -88,6 +88,9 @@ def symbols(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tup
             store, info, limit_mentions, MAX_DEFINITIONS,
             "SELECT s.file_id, f.path, s.qualname, s.start_line FROM symbols s JOIN files f ON f.id = s.file_id "
             "WHERE s.name = ? LIMIT ?"):
+        if names_one_of(m, info.likenesses):
+            continue  # what the question compares its subject with is not its subject
+        caller = names_one_of(m, info.callers)
         qual = m.qualifier.split(".") if m.qualifier else []
         for file_id, path, qualname, line in rows:
             score = m.weight * rarity
@@ -101,9 +104,7 @@ def symbols(store: Store, info: QueryInfo, limit_mentions: int = 40) -> list[tup
                     score *= 0.5
             if is_test_path(path):
                 score *= _TEST_FACTOR
-            if names_one_of(m, info.likenesses):
-                continue  # what the question compares its subject with is not its subject
-            if names_one_of(m, info.callers):
+            if caller:
                 callers.append((file_id, qualname, score))
                 score *= CALLER_SHARE
             defs.append((file_id, qualname, line))
