@@ -48,11 +48,12 @@ _IMPORT = re.compile(r"^[ \t]*(?:>>>[ \t]*|In \[\d+\]:[ \t]*)?from[ \t]+[\w.]+[ 
 # Lines that open a question without being its title: a trace's header or frame, a prompt.
 _NOT_TITLE = re.compile(r"^(?:Traceback \(most recent call last\)|File \"|>>>|\.\.\.|In \[\d+\]:|Out\[\d+\]:|\$ )")
 _TICKS = re.compile(r"`([^`\n]{1,200})`")
+# A name after a phrase (a Sphinx role and a leading `~.` or `.` aside): in backticks, or a
+# call, a dotted or a code-like name (_named_after decides which read as code).
+_NAMED = r"(?::\w+(?::\w+)?:)?(?:`~?\.?([A-Za-z_][\w.]*)(?:\(\))?`|([A-Za-z_][\w.]*\w)(\()?)"
 # "Called by :meth:`.AppContext.pop`", "used from `send_file()`", "invoked by run_hooks()": a
 # description of code by its caller, the way docstrings and questions often put it. The name
-# after it is not what is asked about but what calls it (a Sphinx role and a leading `~.` or
-# `.` aside; in backticks, or a call, a dotted or a code-like name).
-_NAMED = r"(?::\w+(?::\w+)?:)?(?:`~?\.?([A-Za-z_][\w.]*)(?:\(\))?`|([A-Za-z_][\w.]*\w)(\()?)"
+# after it is not what is asked about but what calls it.
 _CALLED_BY = re.compile(rf"\b(?:called|used|invoked)\s+(?:only\s+)?(?:by|from)\s+(?:the\s+)?{_NAMED}", re.I)
 # "Like :meth:`errorhandler`, but for every request", "works like `record` but ...", "the same
 # as `Flask.after_request`, except ...": a description of code by what it resembles. The name
