@@ -136,8 +136,8 @@ def update_index(root: Path, options: IndexOptions | None = None, *, rebuild: bo
                     summary.derived[d.name] = d.update(store, root, snap)
                     progress(d.name, 1, 1)
                 progress("commit", 0, 1)
-                store.tidy_full_text()
                 counts = store.counts()
+                store.tidy_full_text(counts["chunks"])
                 summary.symbols, summary.references, summary.chunks = (
                     counts["symbols"], counts["references"], counts["chunks"])
                 summary.snapshot = snap.stamp()
